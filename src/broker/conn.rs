@@ -1,0 +1,320 @@
+//! One connection: its stream, write buffer, read buffer and the requests in
+//! flight on it, in the order they were written (Kafka answers in order).
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::dial::Stream;
+use super::sasl_flow::SaslState;
+use super::{ConnClass, QueuedReq, RawResponse};
+use crate::error::{Error, Result};
+use crate::protocol::frame;
+use crate::sync::promise::Resolver;
+
+/// Where a connection is in its life.
+pub(super) enum Phase {
+    /// TCP connect in progress.
+    Connecting,
+    /// TLS handshake in progress.
+    Tls,
+    /// Our ApiVersions request is in flight.
+    ApiVersions,
+    /// SASL handshake/authenticate in progress (also on re-authentication).
+    Sasl(Box<SaslState>),
+    /// Serving user requests.
+    Ready,
+}
+
+/// What an in-flight request is for.
+pub(super) enum Purpose {
+    User(Resolver<RawResponse>),
+    ApiVersions,
+    SaslHandshake,
+    SaslAuthenticate,
+    /// A SaslHandshake v0 token exchange: raw frames without headers.
+    SaslRaw,
+}
+
+pub(super) struct InFlight {
+    pub(super) corr: i32,
+    pub(super) key: i16,
+    pub(super) version: i16,
+    pub(super) purpose: Purpose,
+    /// Absolute end offset of this request in the write stream.
+    pub(super) end: u64,
+    pub(super) bytes: usize,
+    pub(super) enqueued: Instant,
+    pub(super) write_start: Instant,
+    /// When the write finished (set on flush).
+    pub(super) written_at: Option<Instant>,
+    /// The response deadline: written + overhead + the request's timeout.
+    pub(super) timeout: Duration,
+    /// Whether a response follows (produce acks=0 has none).
+    pub(super) expects_response: bool,
+}
+
+impl InFlight {
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.written_at.map(|w| w + self.timeout)
+    }
+}
+
+pub(super) struct Conn {
+    pub(super) class: ConnClass,
+    pub(super) stream: Stream,
+    pub(super) phase: Phase,
+    wbuf: Vec<u8>,
+    /// Bytes of `wbuf` already written.
+    wpos: usize,
+    /// Absolute count of bytes written on this connection.
+    pub(super) written_total: u64,
+    rbuf: BytesMut,
+    pub(super) inflight: VecDeque<InFlight>,
+    pub(super) pending: VecDeque<QueuedReq>,
+    next_corr: i32,
+    pub(super) last_active: Instant,
+    pub(super) dial_start: Instant,
+    pub(super) dial_deadline: Instant,
+    pub(super) reauth_at: Option<Instant>,
+    pub(super) responses_read: u64,
+    /// When the first byte of the response being read arrived.
+    pub(super) read_started: Option<Instant>,
+}
+
+impl Conn {
+    pub(super) fn new(
+        class: ConnClass,
+        stream: Stream,
+        phase: Phase,
+        dial_timeout: Duration,
+    ) -> Conn {
+        let now = Instant::now();
+        Conn {
+            class,
+            stream,
+            phase,
+            wbuf: Vec::with_capacity(16 << 10),
+            wpos: 0,
+            written_total: 0,
+            rbuf: BytesMut::with_capacity(16 << 10),
+            inflight: VecDeque::new(),
+            pending: VecDeque::new(),
+            next_corr: 0,
+            last_active: now,
+            dial_start: now,
+            dial_deadline: now + dial_timeout,
+            reauth_at: None,
+            responses_read: 0,
+            read_started: None,
+        }
+    }
+
+    pub(super) fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+
+    fn take_corr(&mut self) -> i32 {
+        let c = self.next_corr;
+        self.next_corr = self.next_corr.wrapping_add(1) & i32::MAX;
+        c
+    }
+
+    fn buffered_end(&self) -> u64 {
+        self.written_total + (self.wbuf.len() - self.wpos) as u64
+    }
+
+    /// Appends a request frame to the write buffer and records it in flight.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_request(
+        &mut self,
+        key: i16,
+        version: i16,
+        client_id: Option<&str>,
+        max_bytes: usize,
+        purpose: Purpose,
+        enqueued: Instant,
+        timeout: Duration,
+        expects_response: bool,
+        body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> std::result::Result<(), (Purpose, Error)> {
+        let corr = self.take_corr();
+        self.compact();
+        let n = match frame::write_request(
+            &mut self.wbuf,
+            key,
+            version,
+            corr,
+            client_id,
+            max_bytes,
+            body,
+        ) {
+            Ok(n) => n,
+            Err(e) => return Err((purpose, e)),
+        };
+        let end = self.buffered_end();
+        self.inflight.push_back(InFlight {
+            corr,
+            key,
+            version,
+            purpose,
+            end,
+            bytes: n,
+            enqueued,
+            write_start: Instant::now(),
+            written_at: None,
+            timeout,
+            expects_response,
+        });
+        Ok(())
+    }
+
+    /// Appends a raw SASL v0 token frame (size prefix, no header).
+    pub(super) fn push_raw(&mut self, token: &[u8], timeout: Duration) {
+        self.compact();
+        let len = i32::try_from(token.len()).unwrap_or(i32::MAX);
+        self.wbuf.extend_from_slice(&len.to_be_bytes());
+        self.wbuf.extend_from_slice(&token[..len as usize]);
+        let end = self.buffered_end();
+        let now = Instant::now();
+        self.inflight.push_back(InFlight {
+            corr: -1,
+            key: 17,
+            version: 0,
+            purpose: Purpose::SaslRaw,
+            end,
+            bytes: token.len() + 4,
+            enqueued: now,
+            write_start: now,
+            written_at: None,
+            timeout,
+            expects_response: true,
+        });
+    }
+
+    fn compact(&mut self) {
+        if self.wpos > 0 && self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos > (1 << 20) {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+    }
+
+    pub(super) fn has_unwritten(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// Writes as much as the socket takes. Returns the number of bytes written.
+    pub(super) fn flush(&mut self) -> io::Result<usize> {
+        let mut total = 0;
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    total += n;
+                    self.written_total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+            // Release a buffer that a large produce request grew.
+            if self.wbuf.capacity() > (4 << 20) {
+                self.wbuf.shrink_to(64 << 10);
+            }
+        }
+        if total > 0 {
+            self.last_active = Instant::now();
+        }
+        Ok(total)
+    }
+
+    /// Reads what the socket has, returning complete frames (without their
+    /// size prefix). A frame whose size prefix is invalid or over
+    /// `max_read` is an error; memory stays bounded by `max_read`.
+    pub(super) fn read_frames(&mut self, max_read: i32, out: &mut Vec<Bytes>) -> Result<()> {
+        loop {
+            // Split complete frames first.
+            loop {
+                if self.rbuf.len() < 4 {
+                    break;
+                }
+                let raw = matches!(
+                    self.inflight.front().map(|f| &f.purpose),
+                    Some(Purpose::SaslRaw)
+                );
+                let prefix = [self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]];
+                let size = frame::frame_size(prefix, max_read, raw)?;
+                if self.rbuf.len() < 4 + size {
+                    break;
+                }
+                self.rbuf.advance(4);
+                out.push(self.rbuf.split_to(size).freeze());
+                self.read_started = None;
+            }
+            // Then read more, sized to the frame in progress.
+            let need = if self.rbuf.len() >= 4 {
+                let size =
+                    i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]])
+                        .max(0) as usize;
+                (size + 4).saturating_sub(self.rbuf.len())
+            } else {
+                0
+            };
+            let chunk = need.clamp(16 << 10, 512 << 10);
+            let len = self.rbuf.len();
+            self.rbuf.resize(len + chunk, 0);
+            let res = self.stream.read(&mut self.rbuf[len..]);
+            match res {
+                Ok(0) => {
+                    self.rbuf.truncate(len);
+                    let what = if len > 0 {
+                        "in the middle of a response"
+                    } else {
+                        ""
+                    };
+                    if self.responses_read == 0 && !self.inflight.is_empty() {
+                        return Err(Error::FirstReadEof(
+                            format!("connection closed by broker {what}").trim().into(),
+                        ));
+                    }
+                    return Err(Error::io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("connection closed by broker {what}")
+                            .trim()
+                            .to_string(),
+                    )));
+                }
+                Ok(n) => {
+                    self.rbuf.truncate(len + n);
+                    self.last_active = Instant::now();
+                    if self.read_started.is_none() {
+                        self.read_started = Some(self.last_active);
+                    }
+                }
+                Err(e) => {
+                    self.rbuf.truncate(len);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => {
+                            if self.rbuf.is_empty() && self.rbuf.capacity() > (4 << 20) {
+                                self.rbuf = BytesMut::with_capacity(16 << 10);
+                            }
+                            return Ok(());
+                        }
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(Error::io(e)),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! Requests split per broker (kgo's `RequestSharded`) and their merging.
+//!
+//! Partition requests (ListOffsets, DeleteRecords, OffsetForLeaderEpoch,
+//! DescribeProducers) go to each partition's leader; broker config resources
+//! to their broker; ListGroups, ListTransactions and DescribeLogDirs to every
+//! broker; DescribeGroups and DeleteGroups to each group's coordinator;
+//! DescribeTransactions to each transactional id's coordinator. Pieces whose
+//! broker is unknown are grouped into one request to the first seed broker,
+//! as kgo does, so their errors come back in a shard.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Client;
+use crate::broker::{BrokerHandle, BrokerMetadata};
+use crate::error::{Error, Result};
+use crate::messages::*;
+
+/// One broker's part of a sharded request.
+#[derive(Debug)]
+pub struct ResponseShard<R: Request> {
+    /// The broker this piece went to.
+    pub meta: BrokerMetadata,
+    /// The piece of the request sent to it.
+    pub req: R,
+    /// Its response or error.
+    pub resp: Result<R::Response>,
+}
+
+const SHARDED: &[i16] = &[2, 15, 16, 21, 23, 32, 33, 35, 42, 44, 61, 65, 66];
+
+pub(super) fn is_sharded<R: Request>(_req: &R) -> bool {
+    SHARDED.contains(&R::KEY)
+}
+
+fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
+    let b: Box<dyn Any> = Box::new(v);
+    b.downcast::<U>()
+        .map(|b| *b)
+        .map_err(|_| Error::protocol("internal: request type mismatch while sharding"))
+}
+
+/// A piece addressed to a node id (`None`: any broker).
+type Piece<T> = (Option<i32>, T);
+
+impl Client {
+    /// Issues `req` like [`request`](Client::request), returning every
+    /// broker's response separately. Always returns at least one shard.
+    ///
+    /// # Blocking
+    ///
+    /// Until every shard answered (each with retries) or close.
+    pub fn request_sharded<R: Request>(&self, req: R) -> Vec<ResponseShard<R>> {
+        self.request_sharded_deadline_inner(req, None)
+    }
+
+    /// [`request_sharded`](Client::request_sharded) with a deadline.
+    pub fn request_sharded_deadline<R: Request>(
+        &self,
+        req: R,
+        deadline: Instant,
+    ) -> Vec<ResponseShard<R>> {
+        self.request_sharded_deadline_inner(req, Some(deadline))
+    }
+
+    fn request_sharded_deadline_inner<R: Request>(
+        &self,
+        req: R,
+        deadline: Option<Instant>,
+    ) -> Vec<ResponseShard<R>> {
+        let fallback_meta = || BrokerMetadata {
+            node_id: -1,
+            host: String::new(),
+            port: 0,
+            rack: None,
+        };
+        if !is_sharded(&req) {
+            let meta = self
+                .any_handle()
+                .map(|h| h.meta().clone())
+                .unwrap_or_else(fallback_meta);
+            let resp = self.request_deadline_inner(req.clone(), deadline);
+            return vec![ResponseShard { meta, req, resp }];
+        }
+        let pieces = match self.retry(R::KEY, deadline, |_| split(self, &req, deadline)) {
+            Ok(p) => p,
+            Err(e) => {
+                return vec![ResponseShard {
+                    meta: fallback_meta(),
+                    req,
+                    resp: Err(e),
+                }]
+            }
+        };
+        // First try of every shard in flight at once; retries one by one.
+        let mut started = Vec::with_capacity(pieces.len());
+        for (target, piece) in pieces {
+            let handle = self.target_handle(target);
+            let first = handle
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|h| h.begin(piece.clone(), deadline));
+            started.push((target, handle.ok(), piece, first));
+        }
+        let mut out = Vec::with_capacity(started.len());
+        for (target, handle, piece, first) in started {
+            let meta = handle
+                .as_ref()
+                .map(|h| h.meta().clone())
+                .unwrap_or_else(fallback_meta);
+            let first = first.and_then(|p| p.wait());
+            let resp = match first {
+                Ok(r) => Ok(r),
+                Err(e) if e.is_retriable() && !self.is_closed() => {
+                    self.retry(R::KEY, deadline, |tries| {
+                        if tries == 1 {
+                            return Err(e.clone());
+                        }
+                        self.target_handle(target)?.send(piece.clone(), deadline)
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            if let Ok(r) = &resp {
+                self.note_stale(r);
+            }
+            out.push(ResponseShard {
+                meta,
+                req: piece,
+                resp,
+            });
+        }
+        out
+    }
+
+    fn target_handle(&self, target: Option<i32>) -> Result<Arc<BrokerHandle>> {
+        match target {
+            Some(id) => self.handle(id).ok_or(Error::UnknownBroker(id)),
+            None => self.any_handle().ok_or(Error::UnknownBroker(-1)),
+        }
+    }
+
+    /// Triggers a metadata refresh when a shard's partitions moved.
+    fn note_stale<T: 'static>(&self, resp: &T) {
+        let any: &dyn Any = resp;
+        let stale = |c: i16| matches!(c, 3 | 6 | 74 | 75);
+        let seen = if let Some(r) = any.downcast_ref::<ListOffsetsResponse>() {
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| stale(p.error_code))
+        } else if let Some(r) = any.downcast_ref::<DeleteRecordsResponse>() {
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| stale(p.error_code))
+        } else if let Some(r) = any.downcast_ref::<OffsetForLeaderEpochResponse>() {
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| stale(p.error_code))
+        } else {
+            false
+        };
+        if seen {
+            self.trigger_metadata();
+        }
+    }
+}
+
+/// Issues a sharded request and merges the shards into one response; the
+/// first failed shard's error fails the call.
+pub(super) fn request_merged<R: Request>(
+    client: &Client,
+    req: R,
+    deadline: Option<Instant>,
+) -> Result<R::Response> {
+    let shards = client.request_sharded_deadline_inner(req, deadline);
+    let mut resps = Vec::with_capacity(shards.len());
+    for s in shards {
+        resps.push(s.resp?);
+    }
+    merge::<R>(resps)
+}
+
+macro_rules! merge_lists {
+    ($resps:ident, $R:ty, $( $ty:ty => [$($field:ident),+] ),* $(,)?) => {
+        $(
+            if std::any::TypeId::of::<$R>() == std::any::TypeId::of::<$ty>() {
+                let mut it = $resps.into_iter().map(cast::<_, $ty>);
+                let mut first = match it.next() {
+                    Some(f) => f?,
+                    None => <$ty>::default(),
+                };
+                for r in it {
+                    let mut r = r?;
+                    $( first.$field.append(&mut r.$field); )+
+                    first.throttle_time_ms = first.throttle_time_ms.max(r.throttle_time_ms);
+                }
+                return cast(first);
+            }
+        )*
+    };
+}
+
+fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
+    if resps.len() == 1 {
+        return resps
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::protocol("no shards"));
+    }
+    merge_lists!(resps, R::Response,
+        ListOffsetsResponse => [topics],
+        DeleteRecordsResponse => [topics],
+        OffsetForLeaderEpochResponse => [topics],
+        DescribeProducersResponse => [topics],
+        DescribeConfigsResponse => [results],
+        AlterConfigsResponse => [responses],
+        IncrementalAlterConfigsResponse => [responses],
+        ListGroupsResponse => [groups],
+        ListTransactionsResponse => [transaction_states, unknown_state_filters],
+        DescribeLogDirsResponse => [results],
+        DescribeGroupsResponse => [groups],
+        DeleteGroupsResponse => [results],
+        DescribeTransactionsResponse => [transaction_states],
+    );
+    resps
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::protocol("no shards"))
+}
+
+/// Splits a request into pieces per broker.
+fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Result<Vec<Piece<R>>> {
+    let any: &dyn Any = req;
+    let pieces: Vec<Piece<R>> = if let Some(r) = any.downcast_ref::<ListOffsetsRequest>() {
+        let leaders = leaders(
+            client,
+            r.topics.iter().map(|t| t.name.0.to_string()),
+            deadline,
+        )?;
+        by_leader(
+            &r.topics,
+            |t| t.name.0.to_string(),
+            |t| &t.partitions,
+            |p| p.partition_index,
+            &leaders,
+            |topics| {
+                let mut x = r.clone();
+                x.topics = topics;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<DeleteRecordsRequest>() {
+        let leaders = leaders(
+            client,
+            r.topics.iter().map(|t| t.name.0.to_string()),
+            deadline,
+        )?;
+        by_leader(
+            &r.topics,
+            |t| t.name.0.to_string(),
+            |t| &t.partitions,
+            |p| p.partition_index,
+            &leaders,
+            |topics| {
+                let mut x = r.clone();
+                x.topics = topics;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<OffsetForLeaderEpochRequest>() {
+        let leaders = leaders(
+            client,
+            r.topics.iter().map(|t| t.topic.0.to_string()),
+            deadline,
+        )?;
+        by_leader(
+            &r.topics,
+            |t| t.topic.0.to_string(),
+            |t| &t.partitions,
+            |p| p.partition,
+            &leaders,
+            |topics| {
+                let mut x = r.clone();
+                x.topics = topics;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<DescribeProducersRequest>() {
+        let leaders = leaders(
+            client,
+            r.topics.iter().map(|t| t.name.0.to_string()),
+            deadline,
+        )?;
+        by_leader(
+            &r.topics,
+            |t| t.name.0.to_string(),
+            |t| &t.partition_indexes,
+            |p| *p,
+            &leaders,
+            |topics| {
+                let mut x = r.clone();
+                x.topics = topics;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<DescribeConfigsRequest>() {
+        by_resource(
+            &r.resources,
+            |x| (x.resource_type, x.resource_name.as_str()),
+            |res| {
+                let mut x = r.clone();
+                x.resources = res;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<AlterConfigsRequest>() {
+        by_resource(
+            &r.resources,
+            |x| (x.resource_type, x.resource_name.as_str()),
+            |res| {
+                let mut x = r.clone();
+                x.resources = res;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<IncrementalAlterConfigsRequest>() {
+        by_resource(
+            &r.resources,
+            |x| (x.resource_type, x.resource_name.as_str()),
+            |res| {
+                let mut x = r.clone();
+                x.resources = res;
+                x
+            },
+        )
+        .into_iter()
+        .map(|(b, x)| cast(x).map(|x| (b, x)))
+        .collect::<Result<_>>()?
+    } else if matches!(R::KEY, 16 | 35 | 66) {
+        // ListGroups, DescribeLogDirs, ListTransactions: every broker.
+        let mut ids: Vec<i32> = client
+            .inner
+            .brokers
+            .read()
+            .discovered
+            .keys()
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            client.refresh_metadata(Some(&[]))?;
+            ids = client
+                .inner
+                .brokers
+                .read()
+                .discovered
+                .keys()
+                .copied()
+                .collect();
+        }
+        ids.into_iter().map(|id| (Some(id), req.clone())).collect()
+    } else if let Some(r) = any.downcast_ref::<DescribeGroupsRequest>() {
+        let mut by: BTreeMap<i32, Vec<GroupId>> = BTreeMap::new();
+        for g in &r.groups {
+            let id = client
+                .coordinator(0, &g.0, deadline)
+                .map(|h| h.meta().node_id)
+                .unwrap_or(first_seed(client));
+            by.entry(id).or_default().push(g.clone());
+        }
+        by.into_iter()
+            .map(|(id, gs)| {
+                let mut x = r.clone();
+                x.groups = gs;
+                cast(x).map(|x| (Some(id), x))
+            })
+            .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<DeleteGroupsRequest>() {
+        let mut by: BTreeMap<i32, Vec<GroupId>> = BTreeMap::new();
+        for g in &r.groups_names {
+            let id = client
+                .coordinator(0, &g.0, deadline)
+                .map(|h| h.meta().node_id)
+                .unwrap_or(first_seed(client));
+            by.entry(id).or_default().push(g.clone());
+        }
+        by.into_iter()
+            .map(|(id, gs)| {
+                let mut x = r.clone();
+                x.groups_names = gs;
+                cast(x).map(|x| (Some(id), x))
+            })
+            .collect::<Result<_>>()?
+    } else if let Some(r) = any.downcast_ref::<DescribeTransactionsRequest>() {
+        let mut by: BTreeMap<i32, Vec<TransactionalId>> = BTreeMap::new();
+        for t in &r.transactional_ids {
+            let id = client
+                .coordinator(1, &t.0, deadline)
+                .map(|h| h.meta().node_id)
+                .unwrap_or(first_seed(client));
+            by.entry(id).or_default().push(t.clone());
+        }
+        by.into_iter()
+            .map(|(id, ts)| {
+                let mut x = r.clone();
+                x.transactional_ids = ts;
+                cast(x).map(|x| (Some(id), x))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        vec![(None, req.clone())]
+    };
+    if pieces.is_empty() {
+        // Nothing to split (no topics, no groups): one request to any broker.
+        return Ok(vec![(None, req.clone())]);
+    }
+    Ok(pieces)
+}
+
+fn first_seed(client: &Client) -> i32 {
+    client
+        .inner
+        .brokers
+        .read()
+        .seeds
+        .first()
+        .map_or(i32::MIN, |s| s.meta().node_id)
+}
+
+/// Leaders of every partition of `topics`, from a fresh Metadata request.
+fn leaders(
+    client: &Client,
+    topics: impl Iterator<Item = String>,
+    _deadline: Option<Instant>,
+) -> Result<BTreeMap<(String, i32), i32>> {
+    let mut names: Vec<String> = topics.collect();
+    names.sort();
+    names.dedup();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let snap = client.refresh_metadata(Some(&refs))?;
+    let mut out = BTreeMap::new();
+    for n in &names {
+        if let Some(t) = snap.topics.get(n) {
+            for p in &t.partitions {
+                if p.leader >= 0 {
+                    out.insert((n.clone(), p.partition), p.leader);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Groups a topic/partition request by partition leader, rebuilding each
+/// piece with `build`. Partitions without a known leader go to the first seed.
+fn by_leader<T, P: Clone, Q>(
+    topics: &[T],
+    name: impl Fn(&T) -> String,
+    parts: impl Fn(&T) -> &Vec<P>,
+    index: impl Fn(&P) -> i32,
+    leaders: &BTreeMap<(String, i32), i32>,
+    build: impl Fn(Vec<T>) -> Q,
+) -> Vec<(Option<i32>, Q)>
+where
+    T: WithParts<P>,
+{
+    let mut by: BTreeMap<i32, Vec<T>> = BTreeMap::new();
+    for t in topics {
+        let n = name(t);
+        let mut per: BTreeMap<i32, Vec<P>> = BTreeMap::new();
+        for p in parts(t) {
+            let leader = leaders
+                .get(&(n.clone(), index(p)))
+                .copied()
+                .unwrap_or(i32::MIN);
+            per.entry(leader).or_default().push(p.clone());
+        }
+        for (leader, ps) in per {
+            by.entry(leader).or_default().push(t.with_parts(ps));
+        }
+    }
+    by.into_iter()
+        .map(|(id, ts)| (Some(id), build(ts)))
+        .collect()
+}
+
+/// Rebuilds a topic entry with a subset of its partitions.
+trait WithParts<P> {
+    fn with_parts(&self, parts: Vec<P>) -> Self;
+}
+
+macro_rules! with_parts {
+    ($($t:ty => $p:ty, $f:ident;)*) => {$(
+        impl WithParts<$p> for $t {
+            fn with_parts(&self, parts: Vec<$p>) -> Self {
+                let mut x = self.clone();
+                x.$f = parts;
+                x
+            }
+        }
+    )*};
+}
+
+with_parts! {
+    list_offsets_request::ListOffsetsTopic => list_offsets_request::ListOffsetsPartition, partitions;
+    delete_records_request::DeleteRecordsTopic => delete_records_request::DeleteRecordsPartition, partitions;
+    offset_for_leader_epoch_request::OffsetForLeaderTopic => offset_for_leader_epoch_request::OffsetForLeaderPartition, partitions;
+    describe_producers_request::TopicRequest => i32, partition_indexes;
+}
+
+/// Broker resources (type 4 BROKER, 8 BROKER_LOGGER) go to their broker;
+/// everything else to any broker.
+fn by_resource<T: Clone, Q>(
+    resources: &[T],
+    key: impl Fn(&T) -> (i8, &str),
+    build: impl Fn(Vec<T>) -> Q,
+) -> Vec<(Option<i32>, Q)> {
+    let mut by: BTreeMap<Option<i32>, Vec<T>> = BTreeMap::new();
+    for r in resources {
+        let (ty, name) = key(r);
+        let target = if matches!(ty, 4 | 8) {
+            name.parse::<i32>().ok()
+        } else {
+            None
+        };
+        by.entry(target).or_default().push(r.clone());
+    }
+    by.into_iter().map(|(id, rs)| (id, build(rs))).collect()
+}

@@ -1,0 +1,121 @@
+//! Hooks: callbacks for metrics and tracing.
+//!
+//! One trait with a default no-op method per kgo hook; implement the methods
+//! you care about. Adding a hook method is not a breaking change. Hooks are
+//! called in the order they were added, from client threads; they must be
+//! fast and must not block on the client.
+
+use std::time::Duration;
+
+use crate::broker::{BrokerE2E, BrokerMetadata};
+use crate::error::Error;
+
+/// Callbacks fired by the client. Every method defaults to doing nothing.
+pub trait Hook: Send + Sync {
+    /// Called once a client is built, before any request is issued
+    /// (kgo's `HookNewClient`).
+    fn on_new_client(&self, client: &crate::Client) {
+        let _ = client;
+    }
+
+    /// Called after a dial to a broker finished, with how long it took and the
+    /// error if it failed (kgo's `HookBrokerConnect`). A dial includes TCP
+    /// connect and the TLS handshake.
+    fn on_broker_connect(&self, meta: &BrokerMetadata, dial: Duration, err: Option<&Error>) {
+        let _ = (meta, dial, err);
+    }
+
+    /// Called when a connection to a broker closes (kgo's `HookBrokerDisconnect`).
+    fn on_broker_disconnect(&self, meta: &BrokerMetadata) {
+        let _ = meta;
+    }
+
+    /// Called after a request is written: its key, bytes written, how long it
+    /// waited to be written (throttling included), how long the write took,
+    /// and the error (kgo's `HookBrokerWrite`).
+    fn on_broker_write(
+        &self,
+        meta: &BrokerMetadata,
+        key: i16,
+        bytes: usize,
+        write_wait: Duration,
+        time_to_write: Duration,
+        err: Option<&Error>,
+    ) {
+        let _ = (meta, key, bytes, write_wait, time_to_write, err);
+    }
+
+    /// Called after a response is read (kgo's `HookBrokerRead`).
+    fn on_broker_read(
+        &self,
+        meta: &BrokerMetadata,
+        key: i16,
+        bytes: usize,
+        read_wait: Duration,
+        time_to_read: Duration,
+        err: Option<&Error>,
+    ) {
+        let _ = (meta, key, bytes, read_wait, time_to_read, err);
+    }
+
+    /// Called after a request's write failed or its response was read, with
+    /// everything known about both (kgo's `HookBrokerE2E`).
+    fn on_broker_e2e(&self, meta: &BrokerMetadata, key: i16, e2e: &BrokerE2E) {
+        let _ = (meta, key, e2e);
+    }
+
+    /// Called when a response says the broker throttled the client (KIP-219).
+    /// When `after_response` is true the client sends nothing more to that
+    /// broker until the throttle ends (kgo's `HookBrokerThrottle`).
+    fn on_broker_throttle(&self, meta: &BrokerMetadata, throttle: Duration, after_response: bool) {
+        let _ = (meta, throttle, after_response);
+    }
+}
+
+/// Calls `f` for every hook.
+pub(crate) fn each(hooks: &[std::sync::Arc<dyn Hook>], mut f: impl FnMut(&dyn Hook)) {
+    for h in hooks {
+        f(&**h);
+    }
+}
+
+/// A shared hook, so a caller can keep a handle on its hook (to read its metrics).
+impl<H: Hook + ?Sized> Hook for std::sync::Arc<H> {
+    fn on_new_client(&self, client: &crate::Client) {
+        (**self).on_new_client(client)
+    }
+    fn on_broker_connect(&self, meta: &BrokerMetadata, dial: Duration, err: Option<&Error>) {
+        (**self).on_broker_connect(meta, dial, err)
+    }
+    fn on_broker_disconnect(&self, meta: &BrokerMetadata) {
+        (**self).on_broker_disconnect(meta)
+    }
+    fn on_broker_write(
+        &self,
+        meta: &BrokerMetadata,
+        key: i16,
+        bytes: usize,
+        write_wait: Duration,
+        time_to_write: Duration,
+        err: Option<&Error>,
+    ) {
+        (**self).on_broker_write(meta, key, bytes, write_wait, time_to_write, err)
+    }
+    fn on_broker_read(
+        &self,
+        meta: &BrokerMetadata,
+        key: i16,
+        bytes: usize,
+        read_wait: Duration,
+        time_to_read: Duration,
+        err: Option<&Error>,
+    ) {
+        (**self).on_broker_read(meta, key, bytes, read_wait, time_to_read, err)
+    }
+    fn on_broker_e2e(&self, meta: &BrokerMetadata, key: i16, e2e: &BrokerE2E) {
+        (**self).on_broker_e2e(meta, key, e2e)
+    }
+    fn on_broker_throttle(&self, meta: &BrokerMetadata, throttle: Duration, after_response: bool) {
+        (**self).on_broker_throttle(meta, throttle, after_response)
+    }
+}

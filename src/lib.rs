@@ -1,0 +1,61 @@
+//! kafka-sync: a synchronous Apache Kafka client.
+//!
+//! No async runtime, no C library: a small fixed set of named threads does the
+//! network work, and every blocking call takes a deadline and wakes up when the
+//! client closes. The API follows franz-go's `kgo` package.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use kafka_sync::{messages, Client};
+//!
+//! let client = Client::builder().seed_brokers(["127.0.0.1:9092"]).build()?;
+//! let meta = client.request(messages::MetadataRequest::default())?;
+//! for b in &meta.brokers {
+//!     println!("broker {} at {}:{}", b.node_id.0, b.host.as_str(), b.port);
+//! }
+//! client.close();
+//! # Ok::<(), kafka_sync::Error>(())
+//! ```
+//!
+//! # Threads
+//!
+//! | thread | one per | does |
+//! | --- | --- | --- |
+//! | `ks-io-<id>` | broker (seeds: `ks-io-s<n>`) | owns every socket of that broker: dialing, TLS, SASL, framing, pipelining, deadlines, idle reaping |
+//! | `ks-meta` | client | the metadata cache and its refresh loop |
+//!
+//! Every thread is started through the hook
+//! [`ConfigBuilder::on_thread_start`](crate::ConfigBuilder::on_thread_start), so a
+//! user can pin it, and every thread exits when [`Client::close`] returns.
+//!
+//! # Layers
+//!
+//! `messages` (the kafka-protocol schemas) → `protocol` (framing, versions) →
+//! `broker` (I/O threads) → `client` (routing, retries) with `metadata`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod broker;
+mod client;
+mod config;
+mod error;
+mod hooks;
+mod logger;
+pub mod messages;
+mod metadata;
+mod protocol;
+pub mod sasl;
+mod sync;
+
+pub use broker::{BrokerE2E, BrokerMetadata};
+pub use client::{Broker, Client, ResponseShard};
+pub use config::{
+    Config, ConfigBuilder, Dialer, FromConfig, TlsConfig, TlsConfigBuilder, Versions,
+};
+pub use error::{Error, ErrorCode, Result, TimeoutKind};
+pub use hooks::Hook;
+pub use logger::{BasicLogger, LogCrateLogger, LogLevel, Logger};
+pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};

@@ -1,0 +1,242 @@
+//! The metadata cache and its refresh thread (`ks-meta`).
+//!
+//! The cache holds brokers, the controller, the cluster id and the topics
+//! the client uses. It is refreshed on a timer (`metadata_max_age`), on demand
+//! (never more often than `metadata_min_age`), and whenever a request sees a
+//! stale leader, an unknown topic or a dead broker. Each refresh replaces one
+//! `Arc` snapshot, so readers never block writers for long.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use parking_lot::{Mutex, RwLock};
+
+use crate::broker::BrokerMetadata;
+use crate::error::{ErrorCode, Result};
+use crate::messages::{
+    metadata_request::MetadataRequestTopic, MetadataRequest, MetadataResponse, TopicName,
+};
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMetadata {
+    /// The partition number.
+    pub partition: i32,
+    /// The leader's node id (-1 when there is none).
+    pub leader: i32,
+    /// The leader epoch (-1 when the broker is too old to say).
+    pub leader_epoch: i32,
+    /// All replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Offline replicas.
+    pub offline_replicas: Vec<i32>,
+    /// The partition's error, e.g. `LeaderNotAvailable`.
+    pub error: Option<ErrorCode>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    /// The topic's name.
+    pub name: String,
+    /// The topic id (all zero when the broker does not know topic ids).
+    pub id: [u8; 16],
+    /// Whether the topic is internal (`__consumer_offsets`).
+    pub is_internal: bool,
+    /// Partitions, ordered by number.
+    pub partitions: Vec<PartitionMetadata>,
+    /// The topic's error, e.g. `UnknownTopicOrPartition`.
+    pub error: Option<ErrorCode>,
+}
+
+/// A point-in-time view of the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataSnapshot {
+    /// Brokers, ordered by node id.
+    pub brokers: Vec<BrokerMetadata>,
+    /// The controller's node id, if known.
+    pub controller: Option<i32>,
+    /// The cluster id, if the broker reported one.
+    pub cluster_id: Option<String>,
+    /// Topics by name.
+    pub topics: HashMap<String, TopicMetadata>,
+}
+
+impl MetadataSnapshot {
+    /// The leader of `topic`/`partition`, if known.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let t = self.topics.get(topic)?;
+        t.partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)
+    }
+}
+
+/// Converts a Metadata response into brokers, controller, cluster id and topics.
+pub(crate) fn snapshot_from(resp: &MetadataResponse) -> MetadataSnapshot {
+    let mut brokers: Vec<BrokerMetadata> = resp
+        .brokers
+        .iter()
+        .map(|b| BrokerMetadata {
+            node_id: b.node_id.0,
+            host: b.host.to_string(),
+            port: b.port,
+            rack: b.rack.as_ref().map(|r| r.to_string()),
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.node_id);
+    let topics = resp
+        .topics
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.as_ref()?.0.to_string();
+            let mut partitions: Vec<PartitionMetadata> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionMetadata {
+                    partition: p.partition_index,
+                    leader: p.leader_id.0,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                    isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
+                    error: ErrorCode::from_code(p.error_code),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            let tm = TopicMetadata {
+                name: name.clone(),
+                id: *t.topic_id.as_bytes(),
+                is_internal: t.is_internal,
+                partitions,
+                error: ErrorCode::from_code(t.error_code),
+            };
+            Some((name, tm))
+        })
+        .collect();
+    MetadataSnapshot {
+        brokers,
+        controller: Some(resp.controller_id.0).filter(|c| *c >= 0),
+        cluster_id: resp.cluster_id.as_ref().map(|c| c.to_string()),
+        topics,
+    }
+}
+
+/// The cache: the current snapshot, the topics to track, refresh bookkeeping.
+pub(crate) struct MetadataCache {
+    snapshot: RwLock<Arc<MetadataSnapshot>>,
+    tracked: Mutex<BTreeSet<String>>,
+    pub(crate) last_refresh: Mutex<Option<Instant>>,
+}
+
+impl MetadataCache {
+    pub(crate) fn new() -> MetadataCache {
+        MetadataCache {
+            snapshot: RwLock::new(Arc::default()),
+            tracked: Mutex::new(BTreeSet::new()),
+            last_refresh: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<MetadataSnapshot> {
+        self.snapshot.read().clone()
+    }
+
+    /// The Metadata request a refresh sends: the tracked topics (none means
+    /// brokers only).
+    pub(crate) fn refresh_request(&self, allow_auto_create: bool) -> MetadataRequest {
+        let topics = self
+            .tracked
+            .lock()
+            .iter()
+            .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(t.clone().into()))))
+            .collect();
+        MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(allow_auto_create)
+    }
+
+    /// Merges a response: brokers, controller and cluster id are replaced
+    /// (when the response lists brokers); topics in it replace cached ones.
+    /// `full` means the response answered every tracked topic.
+    pub(crate) fn merge(&self, resp: &MetadataResponse, full: bool) -> Arc<MetadataSnapshot> {
+        let fresh = snapshot_from(resp);
+        let mut cur = self.snapshot.write();
+        let mut next = (**cur).clone();
+        if !fresh.brokers.is_empty() {
+            next.brokers = fresh.brokers;
+            next.controller = fresh.controller;
+            if fresh.cluster_id.is_some() {
+                next.cluster_id = fresh.cluster_id;
+            }
+        }
+        if full {
+            let tracked = self.tracked.lock();
+            next.topics.retain(|name, _| tracked.contains(name));
+        }
+        for (name, t) in fresh.topics {
+            next.topics.insert(name, t);
+        }
+        let next = Arc::new(next);
+        *cur = next.clone();
+        if full {
+            *self.last_refresh.lock() = Some(Instant::now());
+        }
+        next
+    }
+}
+
+/// The refresh loop of `ks-meta`: waits for a trigger, the max-age timer, or
+/// close; honours the min age between refreshes.
+pub(crate) fn refresh_loop(
+    triggers: Receiver<()>,
+    closed: Receiver<()>,
+    min_age: Duration,
+    max_age: Duration,
+    refresh: impl Fn() -> Result<()>,
+) {
+    let mut last: Option<Instant> = None;
+    let mut failures: u32 = 0;
+    loop {
+        let wait = match last {
+            None => Duration::ZERO,
+            Some(l) if failures > 0 => {
+                crate::sync::backoff::default_backoff(failures).saturating_sub(l.elapsed())
+            }
+            Some(l) => max_age.saturating_sub(l.elapsed()),
+        };
+        select! {
+            recv(closed) -> _ => return,
+            recv(triggers) -> msg => {
+                if msg.is_err() {
+                    return;
+                }
+                // Coalesce a burst of triggers, and respect the min age.
+                while triggers.try_recv().is_ok() {}
+                if let Some(l) = last {
+                    let rest = min_age.saturating_sub(l.elapsed());
+                    if !rest.is_zero() {
+                        select! {
+                            recv(closed) -> _ => return,
+                            default(rest) => {}
+                        }
+                    }
+                }
+            }
+            default(wait) => {}
+        }
+        while triggers.try_recv().is_ok() {}
+        last = Some(Instant::now());
+        match refresh() {
+            Ok(()) => failures = 0,
+            Err(e) if e.is_client_closed() => return,
+            Err(_) => failures = failures.saturating_add(1),
+        }
+    }
+}
