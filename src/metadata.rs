@@ -201,11 +201,14 @@ pub(crate) fn refresh_loop(
     max_age: Duration,
     refresh: impl Fn() -> Result<()>,
 ) {
+    // The cache fills on demand (routing, producers and consumers trigger a
+    // refresh), so the first timed refresh comes one max age after start.
+    let start = Instant::now();
     let mut last: Option<Instant> = None;
     let mut failures: u32 = 0;
     loop {
         let wait = match last {
-            None => Duration::ZERO,
+            None => max_age.saturating_sub(start.elapsed()),
             Some(l) if failures > 0 => {
                 crate::sync::backoff::default_backoff(failures).saturating_sub(l.elapsed())
             }

@@ -221,6 +221,9 @@ impl Client {
     ///
     /// Until the response, retries included (bounded by `retry_timeout`), or close.
     pub fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<Arc<MetadataSnapshot>> {
+        if self.is_closed() {
+            return Err(Error::ClientClosed);
+        }
         let full = topics.is_none();
         let req = match topics {
             None => self
@@ -371,6 +374,9 @@ impl Client {
     ///
     /// As [`ping`](Self::ping), or [`Error::Timeout`] at the deadline.
     pub fn ping_deadline(&self, deadline: Option<Instant>) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::ClientClosed);
+        }
         let handles: Vec<Arc<BrokerHandle>> = {
             let b = self.inner.brokers.read();
             b.discovered

@@ -2,7 +2,7 @@
 //! request, what bytes go back (or whether the connection drops).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -44,6 +44,24 @@ pub struct ScriptServer {
 
 impl ScriptServer {
     pub fn start(handler: impl Fn(&Req) -> Vec<Action> + Send + Sync + 'static) -> ScriptServer {
+        Self::start_inner(None, handler)
+    }
+
+    /// A TLS endpoint with the test certificate (tests/certs, for `localhost`).
+    pub fn start_tls(
+        handler: impl Fn(&Req) -> Vec<Action> + Send + Sync + 'static,
+    ) -> ScriptServer {
+        let cert = include_bytes!("../certs/server.pem");
+        let key = include_bytes!("../certs/server.key");
+        let id = native_tls::Identity::from_pkcs8(cert, key).unwrap();
+        let acceptor = native_tls::TlsAcceptor::new(id).unwrap();
+        Self::start_inner(Some(Arc::new(acceptor)), handler)
+    }
+
+    fn start_inner(
+        tls: Option<Arc<native_tls::TlsAcceptor>>,
+        handler: impl Fn(&Req) -> Vec<Action> + Send + Sync + 'static,
+    ) -> ScriptServer {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let port = l.local_addr().unwrap().port();
@@ -57,8 +75,24 @@ impl ScriptServer {
                 match l.accept() {
                     Ok((sock, _)) => {
                         let id = c.fetch_add(1, Ordering::AcqRel);
-                        let (h, s2, count) = (handler.clone(), s.clone(), count.clone());
-                        std::thread::spawn(move || serve(sock, id, h, s2, count));
+                        let (h, s2, count, tls) =
+                            (handler.clone(), s.clone(), count.clone(), tls.clone());
+                        std::thread::spawn(move || {
+                            sock.set_nonblocking(false).unwrap();
+                            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                                .unwrap();
+                            match tls {
+                                None => serve(sock, id, h, s2, count),
+                                Some(acc) => {
+                                    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                                    let Ok(tls) = acc.accept(sock) else { return };
+                                    tls.get_ref()
+                                        .set_read_timeout(Some(Duration::from_millis(50)))
+                                        .unwrap();
+                                    serve(tls, id, h, s2, count)
+                                }
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -86,15 +120,13 @@ impl Drop for ScriptServer {
     }
 }
 
-fn serve(
-    mut sock: TcpStream,
+fn serve<S: Read + Write>(
+    mut sock: S,
     conn: usize,
     h: Arc<Handler>,
     stop: Arc<AtomicBool>,
     count: Arc<AtomicUsize>,
 ) {
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
     let mut buf = Vec::new();
     loop {
         if stop.load(Ordering::Acquire) {
