@@ -532,3 +532,73 @@ fn metadata_updates_the_broker_set() {
     ));
     c.close();
 }
+
+#[test]
+fn brokers_that_leave_metadata_are_closed() {
+    let port = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (p, n) = (port.clone(), calls.clone());
+    let s = ScriptServer::start(move |r| match r.key {
+        18 => vec![Action::Raw(api_versions(r))],
+        3 => {
+            // First broker 1 and 2 exist; later only broker 2 does.
+            let port = p.load(Ordering::Relaxed) as i32;
+            let b = |id| {
+                metadata_response::MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host("127.0.0.1".into())
+                    .with_port(port)
+            };
+            let brokers = if n.fetch_add(1, Ordering::AcqRel) == 0 {
+                vec![b(1), b(2)]
+            } else {
+                vec![b(2)]
+            };
+            vec![Action::Raw(reply(
+                r,
+                &MetadataResponse::default()
+                    .with_brokers(brokers)
+                    .with_controller_id(BrokerId(2)),
+            ))]
+        }
+        _ => vec![Action::Drop],
+    });
+    port.store(s.port as usize, Ordering::Relaxed);
+    let names = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let n2 = names.clone();
+    let c = client_for(&s)
+        .on_thread_start(move |name| {
+            let tid = std::fs::read_link("/proc/thread-self")
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            n2.lock().unwrap().push((name.to_string(), tid));
+        })
+        .build()
+        .unwrap();
+    c.refresh_metadata(Some(&[])).unwrap();
+    let ids = |c: &Client| {
+        c.discovered_brokers()
+            .iter()
+            .map(|b| b.id())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&c), vec![1, 2]);
+    c.refresh_metadata(Some(&[])).unwrap();
+    assert_eq!(ids(&c), vec![2]);
+    let (_, tid) = names
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(n, _)| n == "ks-io-1")
+        .cloned()
+        .expect("broker 1 had a thread");
+    assert!(
+        !std::path::Path::new("/proc").join(&tid).exists(),
+        "ks-io-1 exited when broker 1 left"
+    );
+    assert!(matches!(
+        c.broker(1).request(meta_req()),
+        Err(Error::UnknownBroker(1))
+    ));
+    c.close();
+}

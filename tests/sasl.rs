@@ -216,6 +216,25 @@ fn reauthenticates_before_the_session_lifetime_ends() {
 }
 
 #[test]
+fn sasl_authenticate_v0_and_v1_work_too() {
+    // v0 has no session lifetime; v1 adds it (KIP-368); v2 is the default.
+    for v in [0, 1] {
+        let s = sasl_server(&["SCRAM-SHA-256"], 0);
+        let c = builder(&s)
+            .sasl(Scram::sha256("alice", "s3cret"))
+            .max_versions(kafka_sync::Versions::new().with(36, v))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.request(meta()).unwrap().cluster_id.as_deref(),
+            Some("sasl"),
+            "v{v}"
+        );
+        c.close();
+    }
+}
+
+#[test]
 fn debug_output_redacts_secrets() {
     let cfg = kafka_sync::Config::builder()
         .sasl(Plain::new("alice", "s3cret"))

@@ -221,6 +221,19 @@ impl Client {
     ///
     /// Until the response, retries included (bounded by `retry_timeout`), or close.
     pub fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<Arc<MetadataSnapshot>> {
+        self.refresh_metadata_deadline(topics, None)
+    }
+
+    /// [`refresh_metadata`](Self::refresh_metadata) with an optional deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`refresh_metadata`](Self::refresh_metadata), or a caller timeout.
+    pub fn refresh_metadata_deadline(
+        &self,
+        topics: Option<&[&str]>,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<MetadataSnapshot>> {
         if self.is_closed() {
             return Err(Error::ClientClosed);
         }
@@ -232,7 +245,7 @@ impl Client {
                 .refresh_request(self.inner.cfg.allow_auto_topic_creation),
             Some(t) => route::metadata_request(t, self.inner.cfg.allow_auto_topic_creation),
         };
-        let resp = self.request_deadline_inner(req, None)?;
+        let resp = self.request_deadline_inner(req, deadline)?;
         Ok(self.apply_metadata(&resp, full))
     }
 
