@@ -50,6 +50,10 @@ mod protocol;
 pub mod sasl;
 mod sync;
 
+#[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
+pub mod fake;
+
 pub use broker::{BrokerE2E, BrokerMetadata};
 pub use client::{Broker, Client, ResponseShard};
 pub use config::{

@@ -1,0 +1,497 @@
+//! Request dispatch: header decoding, the API version table, intercepts, and
+//! encoding the response frame. One file per API group beside this one.
+
+use std::sync::atomic::AtomicBool;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable};
+
+use super::cluster::Shared;
+use super::partition::Partition;
+use super::{codes, Action, InterceptedRequest};
+
+mod admin;
+mod fetch;
+pub(crate) mod meta;
+mod offsets;
+mod produce;
+pub(crate) mod sasl;
+
+pub(crate) use sasl::ConnState;
+
+/// What a connection thread needs to serve a request.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub broker: i32,
+    pub stop: &'a AtomicBool,
+}
+
+/// What to do after a frame.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Write these bytes (a whole frame, size prefix included).
+    Reply(Bytes),
+    /// Nothing to write (produce with acks=0).
+    NoReply,
+    /// Close the connection without answering.
+    Close,
+}
+
+/// What a handler returns.
+pub(crate) enum Handled {
+    Reply(Reply),
+    NoReply,
+    Close,
+}
+
+macro_rules! apis {
+    ($($key:ident: $req:ident => $resp:ident;)*) => {
+        /// A decoded request of an API the fake implements.
+        pub(crate) enum Req { $($key($req),)* }
+        /// A response to encode.
+        pub(crate) enum Reply { $($key($resp),)* }
+
+        /// The APIs the fake implements, advertised in ApiVersions.
+        pub(crate) const SUPPORTED: &[ApiKey] = &[$(ApiKey::$key,)*];
+
+        impl Req {
+            fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Option<Result<Req, String>> {
+                match key {
+                    $(ApiKey::$key => Some($req::decode(buf, version).map(Req::$key).map_err(|e| e.to_string())),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Reply {
+            fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), String> {
+                match self { $(Reply::$key(r) => r.encode(buf, version).map_err(|e| e.to_string()),)* }
+            }
+        }
+    };
+}
+
+apis! {
+    Produce: ProduceRequest => ProduceResponse;
+    Fetch: FetchRequest => FetchResponse;
+    ListOffsets: ListOffsetsRequest => ListOffsetsResponse;
+    Metadata: MetadataRequest => MetadataResponse;
+    FindCoordinator: FindCoordinatorRequest => FindCoordinatorResponse;
+    SaslHandshake: SaslHandshakeRequest => SaslHandshakeResponse;
+    ApiVersions: ApiVersionsRequest => ApiVersionsResponse;
+    CreateTopics: CreateTopicsRequest => CreateTopicsResponse;
+    DeleteTopics: DeleteTopicsRequest => DeleteTopicsResponse;
+    DeleteRecords: DeleteRecordsRequest => DeleteRecordsResponse;
+    InitProducerId: InitProducerIdRequest => InitProducerIdResponse;
+    OffsetForLeaderEpoch: OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse;
+    DescribeConfigs: DescribeConfigsRequest => DescribeConfigsResponse;
+    SaslAuthenticate: SaslAuthenticateRequest => SaslAuthenticateResponse;
+    CreatePartitions: CreatePartitionsRequest => CreatePartitionsResponse;
+}
+
+impl Reply {
+    fn set_throttle(&mut self, ms: i32) {
+        match self {
+            Reply::Produce(r) => r.throttle_time_ms = ms,
+            Reply::Fetch(r) => r.throttle_time_ms = ms,
+            Reply::ListOffsets(r) => r.throttle_time_ms = ms,
+            Reply::Metadata(r) => r.throttle_time_ms = ms,
+            Reply::FindCoordinator(r) => r.throttle_time_ms = ms,
+            Reply::ApiVersions(r) => r.throttle_time_ms = ms,
+            Reply::CreateTopics(r) => r.throttle_time_ms = ms,
+            Reply::DeleteTopics(r) => r.throttle_time_ms = ms,
+            Reply::DeleteRecords(r) => r.throttle_time_ms = ms,
+            Reply::InitProducerId(r) => r.throttle_time_ms = ms,
+            Reply::OffsetForLeaderEpoch(r) => r.throttle_time_ms = ms,
+            Reply::DescribeConfigs(r) => r.throttle_time_ms = ms,
+            Reply::CreatePartitions(r) => r.throttle_time_ms = ms,
+            Reply::SaslHandshake(_) | Reply::SaslAuthenticate(_) => {}
+        }
+    }
+}
+
+/// The version range the fake serves for `key`: everything kafka-protocol
+/// 0.18 can encode.
+pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.contains(&key).then(|| {
+        let v = key.valid_versions();
+        (v.min, v.max)
+    })
+}
+
+/// Java `Partition.getLocalLog`: the client's leader epoch is checked
+/// first (FENCED_LEADER_EPOCH if older, UNKNOWN_LEADER_EPOCH if newer; -1
+/// skips the check), then leadership.
+pub(super) fn check_leader(part: &Partition, broker: i32, current_epoch: i32) -> Result<(), i16> {
+    if current_epoch >= 0 {
+        if current_epoch < part.leader_epoch {
+            return Err(codes::FENCED_LEADER_EPOCH);
+        }
+        if current_epoch > part.leader_epoch {
+            return Err(codes::UNKNOWN_LEADER_EPOCH);
+        }
+    }
+    if part.leader != broker {
+        return Err(codes::NOT_LEADER_OR_FOLLOWER);
+    }
+    Ok(())
+}
+
+/// Handles one request frame.
+pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) -> Outcome {
+    if conn.raw_sasl() {
+        // SaslHandshake v0: the next frame is a bare SASL token (KIP-43).
+        return sasl::raw_token(conn, &frame);
+    }
+    if frame.len() < 8 {
+        return Outcome::Close;
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let Ok(key) = ApiKey::try_from(raw_key) else {
+        // Kafka closes the connection on an unknown API key.
+        return Outcome::Close;
+    };
+    let mut buf = frame;
+    let Ok(header) = decode_request_header_from_buffer(&mut buf) else {
+        return Outcome::Close;
+    };
+    let correlation_id = header.correlation_id;
+    ctx.shared.count(ctx.broker, raw_key);
+    if !conn.may_send(key) {
+        // Java's SaslServerAuthenticator: anything else before
+        // authentication is an illegal state and closes the connection.
+        return Outcome::Close;
+    }
+    if key == ApiKey::ApiVersions && !(0..=4).contains(&version) {
+        return unsupported_api_versions(correlation_id);
+    }
+    match versions(key) {
+        Some((min, max)) if (min..=max).contains(&version) => {}
+        // Java fails to parse the request and closes the connection.
+        _ => return Outcome::Close,
+    }
+    let body = buf.clone();
+    let req = match Req::decode(key, &mut buf, version) {
+        Some(Ok(r)) => r,
+        _ => return Outcome::Close,
+    };
+    let mut throttle = None;
+    if let Some(f) = ctx.shared.take_intercept(ctx.broker, raw_key) {
+        let seen = InterceptedRequest {
+            broker: ctx.broker,
+            key: raw_key,
+            version,
+            correlation_id,
+            client_id: header.client_id.as_ref().map(|s| s.as_str().to_string()),
+            body,
+        };
+        let action = (f.lock())(&seen);
+        match action {
+            Action::PassThrough => {}
+            Action::DropConnection => return Outcome::Close,
+            Action::Delay(d) => {
+                if ctx.shared.sleep(d, ctx.stop) {
+                    return Outcome::Close;
+                }
+            }
+            Action::Throttle(d) => {
+                throttle = Some(i32::try_from(d.as_millis()).unwrap_or(i32::MAX))
+            }
+            Action::ErrorCode(code) => {
+                return frame_out(
+                    key,
+                    version,
+                    correlation_id,
+                    &error_reply(&req, version, code),
+                );
+            }
+            Action::Respond(resp) => {
+                let mut body = BytesMut::new();
+                if !(resp.encode)(&mut body, version) {
+                    return Outcome::Close;
+                }
+                return frame_bytes(key, version, correlation_id, &body);
+            }
+        }
+    }
+    match dispatch(ctx, conn, req, version) {
+        Handled::Reply(mut reply) => {
+            if let Some(ms) = throttle {
+                reply.set_throttle(ms);
+            }
+            frame_out(key, version, correlation_id, &reply)
+        }
+        Handled::NoReply => Outcome::NoReply,
+        Handled::Close => Outcome::Close,
+    }
+}
+
+fn dispatch(ctx: &Ctx<'_>, conn: &mut ConnState, req: Req, version: i16) -> Handled {
+    let reply = match req {
+        Req::ApiVersions(r) => Reply::ApiVersions(meta::api_versions(&r, version)),
+        Req::Metadata(r) => Reply::Metadata(meta::metadata(ctx, &r, version)),
+        Req::FindCoordinator(r) => {
+            Reply::FindCoordinator(super::coordinator::find(ctx, &r, version))
+        }
+        Req::DescribeConfigs(r) => Reply::DescribeConfigs(meta::describe_configs(ctx, &r, version)),
+        Req::CreateTopics(r) => Reply::CreateTopics(admin::create_topics(ctx, &r, version)),
+        Req::DeleteTopics(r) => Reply::DeleteTopics(admin::delete_topics(ctx, &r, version)),
+        Req::CreatePartitions(r) => Reply::CreatePartitions(admin::create_partitions(ctx, &r)),
+        Req::DeleteRecords(r) => Reply::DeleteRecords(admin::delete_records(ctx, &r)),
+        Req::Produce(r) => return produce::produce(ctx, &r, version),
+        Req::InitProducerId(r) => Reply::InitProducerId(produce::init_producer_id(ctx, &r)),
+        Req::Fetch(r) => Reply::Fetch(fetch::fetch(ctx, &r, version)),
+        Req::ListOffsets(r) => Reply::ListOffsets(offsets::list_offsets(ctx, &r, version)),
+        Req::OffsetForLeaderEpoch(r) => {
+            Reply::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(ctx, &r))
+        }
+        Req::SaslHandshake(r) => return sasl::handshake(ctx, conn, &r, version),
+        Req::SaslAuthenticate(r) => return sasl::authenticate(conn, &r),
+    };
+    Handled::Reply(reply)
+}
+
+/// The request's normal response with `code` in every error field
+/// ([`Action::ErrorCode`]).
+fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
+    match req {
+        Req::ApiVersions(_) => {
+            Reply::ApiVersions(ApiVersionsResponse::default().with_error_code(code))
+        }
+        Req::Metadata(r) => Reply::Metadata(meta::metadata_error(r, version, code)),
+        Req::FindCoordinator(r) => {
+            Reply::FindCoordinator(super::coordinator::find_error(r, version, code))
+        }
+        Req::DescribeConfigs(r) => Reply::DescribeConfigs(meta::describe_configs_error(r, code)),
+        Req::CreateTopics(r) => Reply::CreateTopics(admin::create_topics_error(r, code)),
+        Req::DeleteTopics(r) => Reply::DeleteTopics(admin::delete_topics_error(r, version, code)),
+        Req::CreatePartitions(r) => {
+            Reply::CreatePartitions(admin::create_partitions_error(r, code))
+        }
+        Req::DeleteRecords(r) => Reply::DeleteRecords(admin::delete_records_error(r, code)),
+        Req::Produce(r) => Reply::Produce(produce::produce_error(r, code)),
+        Req::InitProducerId(_) => {
+            Reply::InitProducerId(InitProducerIdResponse::default().with_error_code(code))
+        }
+        Req::Fetch(r) => Reply::Fetch(fetch::fetch_error(r, version, code)),
+        Req::ListOffsets(r) => Reply::ListOffsets(offsets::list_offsets_error(r, code)),
+        Req::OffsetForLeaderEpoch(r) => {
+            Reply::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch_error(r, code))
+        }
+        Req::SaslHandshake(_) => {
+            Reply::SaslHandshake(SaslHandshakeResponse::default().with_error_code(code))
+        }
+        Req::SaslAuthenticate(_) => {
+            Reply::SaslAuthenticate(SaslAuthenticateResponse::default().with_error_code(code))
+        }
+    }
+}
+
+/// KIP-511: an ApiVersions version the broker does not know gets
+/// UNSUPPORTED_VERSION in a v0 body that still lists what is supported.
+fn unsupported_api_versions(correlation_id: i32) -> Outcome {
+    let mut resp = meta::api_versions(&ApiVersionsRequest::default(), 0);
+    resp.error_code = codes::UNSUPPORTED_VERSION;
+    let mut body = BytesMut::new();
+    if resp.encode(&mut body, 0).is_err() {
+        return Outcome::Close;
+    }
+    frame_bytes(ApiKey::ApiVersions, 0, correlation_id, &body)
+}
+
+fn frame_out(key: ApiKey, version: i16, correlation_id: i32, reply: &Reply) -> Outcome {
+    let mut body = BytesMut::new();
+    match reply.encode(&mut body, version) {
+        Ok(()) => frame_bytes(key, version, correlation_id, &body),
+        Err(e) => {
+            // A handler built a field this version cannot carry: a fake bug,
+            // reported and answered by closing rather than by panicking.
+            log::error!(target: "kafka_sync::fake", "cannot encode {key:?} v{version} response: {e}");
+            Outcome::Close
+        }
+    }
+}
+
+/// Size prefix, response header, body. ApiVersions always uses header v0
+/// (KIP-511) so a client can parse it before it knows any versions.
+fn frame_bytes(key: ApiKey, version: i16, correlation_id: i32, body: &[u8]) -> Outcome {
+    let header_v = if key == ApiKey::ApiVersions {
+        0
+    } else {
+        key.response_header_version(version)
+    };
+    let header_len = if header_v >= 1 { 5 } else { 4 };
+    let Ok(size) = i32::try_from(header_len + body.len()) else {
+        return Outcome::Close;
+    };
+    let mut out = BytesMut::with_capacity(4 + header_len + body.len());
+    out.put_i32(size);
+    out.put_i32(correlation_id);
+    if header_v >= 1 {
+        out.put_u8(0); // no tagged fields
+    }
+    out.put_slice(body);
+    Outcome::Reply(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::Cluster;
+
+    /// Every implemented API answers a default request at every version
+    /// with a response that encodes, both normally and as an error reply.
+    #[test]
+    fn every_api_and_version_encodes() {
+        let cluster = Cluster::builder().brokers(2).topic("t", 2).build().unwrap();
+        let stop = AtomicBool::new(false);
+        let ctx = Ctx {
+            shared: &cluster.shared,
+            broker: 0,
+            stop: &stop,
+        };
+        for &key in SUPPORTED {
+            let (min, max) = versions(key).unwrap();
+            for v in min..=max {
+                let mut conn = ConnState::new(false);
+                let req = default_req(key);
+                let reply = error_reply(&req, v, 6);
+                let mut b = BytesMut::new();
+                reply
+                    .encode(&mut b, v)
+                    .unwrap_or_else(|e| panic!("{key:?} v{v} error reply: {e}"));
+                if matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
+                    continue;
+                }
+                match dispatch(&ctx, &mut conn, default_req(key), v) {
+                    Handled::Reply(r) => {
+                        let mut b = BytesMut::new();
+                        r.encode(&mut b, v)
+                            .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+                    }
+                    Handled::NoReply | Handled::Close => {}
+                }
+            }
+        }
+    }
+
+    fn default_req(key: ApiKey) -> Req {
+        use kafka_protocol::protocol::StrBytes;
+        let t = || TopicName(StrBytes::from_static_str("t"));
+        let name = || StrBytes::from_static_str("t");
+        match key {
+            ApiKey::Produce => {
+                let records = crate::fake::batch::encode_batch(0, 1, 1, 0);
+                let pd =
+                    produce_request::PartitionProduceData::default().with_records(Some(records));
+                let td = produce_request::TopicProduceData::default()
+                    .with_name(t())
+                    .with_partition_data(vec![pd]);
+                Req::Produce(
+                    ProduceRequest::default()
+                        .with_acks(1)
+                        .with_topic_data(vec![td]),
+                )
+            }
+            ApiKey::Fetch => {
+                let p = fetch_request::FetchPartition::default().with_partition_max_bytes(100);
+                let ft = fetch_request::FetchTopic::default()
+                    .with_topic(t())
+                    .with_partitions(vec![p]);
+                Req::Fetch(
+                    FetchRequest::default()
+                        .with_max_wait_ms(0)
+                        .with_topics(vec![ft]),
+                )
+            }
+            ApiKey::ListOffsets => {
+                let p = list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1);
+                let lt = list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![p]);
+                Req::ListOffsets(ListOffsetsRequest::default().with_topics(vec![lt]))
+            }
+            ApiKey::Metadata => {
+                let mt = metadata_request::MetadataRequestTopic::default().with_name(Some(t()));
+                Req::Metadata(MetadataRequest::default().with_topics(Some(vec![mt])))
+            }
+            ApiKey::FindCoordinator => Req::FindCoordinator(
+                FindCoordinatorRequest::default()
+                    .with_key(name())
+                    .with_coordinator_keys(vec![name()]),
+            ),
+            ApiKey::SaslHandshake => Req::SaslHandshake(SaslHandshakeRequest::default()),
+            ApiKey::ApiVersions => Req::ApiVersions(ApiVersionsRequest::default()),
+            ApiKey::CreateTopics => {
+                let ct = create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("new")))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1);
+                Req::CreateTopics(
+                    CreateTopicsRequest::default()
+                        .with_topics(vec![ct])
+                        .with_validate_only(true),
+                )
+            }
+            ApiKey::DeleteTopics => Req::DeleteTopics(
+                DeleteTopicsRequest::default()
+                    .with_topic_names(vec![TopicName(StrBytes::from_static_str("missing"))])
+                    .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(TopicName(StrBytes::from_static_str("missing"))))]),
+            ),
+            ApiKey::DeleteRecords => {
+                let p = delete_records_request::DeleteRecordsPartition::default().with_offset(0);
+                let dt = delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![p]);
+                Req::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![dt]))
+            }
+            ApiKey::InitProducerId => {
+                Req::InitProducerId(InitProducerIdRequest::default().with_transactional_id(None))
+            }
+            ApiKey::OffsetForLeaderEpoch => {
+                let p = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+                let ot = offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(t())
+                    .with_partitions(vec![p]);
+                Req::OffsetForLeaderEpoch(
+                    OffsetForLeaderEpochRequest::default().with_topics(vec![ot]),
+                )
+            }
+            ApiKey::DescribeConfigs => {
+                let topic = describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(name());
+                let broker = describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4);
+                Req::DescribeConfigs(
+                    DescribeConfigsRequest::default()
+                        .with_resources(vec![topic, broker])
+                        .with_include_synonyms(true),
+                )
+            }
+            ApiKey::SaslAuthenticate => Req::SaslAuthenticate(SaslAuthenticateRequest::default()),
+            ApiKey::CreatePartitions => {
+                let ct = create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(t())
+                    .with_count(1);
+                Req::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![ct]))
+            }
+            other => panic!("no default for {other:?}"),
+        }
+    }
+
+    #[test]
+    fn response_headers() {
+        let Outcome::Reply(b) = frame_bytes(ApiKey::Metadata, 9, 7, &[1, 2]) else {
+            panic!()
+        };
+        assert_eq!(b.as_ref(), &[0, 0, 0, 7, 0, 0, 0, 7, 0, 1, 2]);
+        let Outcome::Reply(b) = frame_bytes(ApiKey::ApiVersions, 3, 7, &[1]) else {
+            panic!()
+        };
+        assert_eq!(b.as_ref(), &[0, 0, 0, 5, 0, 0, 0, 7, 1]);
+    }
+}

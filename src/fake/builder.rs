@@ -1,0 +1,270 @@
+//! [`ClusterBuilder`]: the options of a fake cluster.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use super::cluster::{SaslSettings, Settings, Shared};
+use super::{api, conn, Cluster};
+
+/// The benchmark mode of a cluster (see [`ClusterBuilder::benchmark_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchmarkMode {
+    /// Bytes of each served record's value.
+    pub record_size: usize,
+    /// Records per served batch.
+    pub records_per_batch: i32,
+}
+
+impl Default for BenchmarkMode {
+    fn default() -> Self {
+        Self {
+            record_size: 100,
+            records_per_batch: 1000,
+        }
+    }
+}
+
+/// Configures and starts a [`Cluster`]; created by [`Cluster::builder`].
+#[must_use]
+pub struct ClusterBuilder {
+    brokers: i32,
+    topics: Vec<(String, i32)>,
+    auto_create: bool,
+    default_partitions: i32,
+    max_request_size: usize,
+    session_cache_size: usize,
+    bench: Option<BenchmarkMode>,
+    plain_users: Vec<(String, String)>,
+    scram_users: Vec<(String, String)>,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    legacy_producer_state: bool,
+    cluster_id: String,
+}
+
+impl fmt::Debug for ClusterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Passwords and the TLS key stay out of logs.
+        f.debug_struct("ClusterBuilder")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("auto_create", &self.auto_create)
+            .field("default_partitions", &self.default_partitions)
+            .field("bench", &self.bench)
+            .field(
+                "sasl_users",
+                &(self.plain_users.len() + self.scram_users.len()),
+            )
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        Self {
+            brokers: 3,
+            topics: Vec::new(),
+            auto_create: true,
+            default_partitions: 1,
+            max_request_size: 100 * 1024 * 1024,
+            session_cache_size: 1000,
+            bench: None,
+            plain_users: Vec::new(),
+            scram_users: Vec::new(),
+            tls: None,
+            legacy_producer_state: false,
+            cluster_id: "kafka-sync-fake-cluster".into(),
+        }
+    }
+}
+
+fn collect_users<I, U, P>(users: I) -> Vec<(String, String)>
+where
+    I: IntoIterator<Item = (U, P)>,
+    U: Into<String>,
+    P: Into<String>,
+{
+    users
+        .into_iter()
+        .map(|(u, p)| (u.into(), p.into()))
+        .collect()
+}
+
+impl ClusterBuilder {
+    /// Sets the number of brokers, ids 0 to n-1. Defaults to 3.
+    pub fn brokers(mut self, n: i32) -> Self {
+        self.brokers = n;
+        self
+    }
+
+    /// Creates a topic at start with `partitions` partitions and the default
+    /// replication factor (min(3, brokers)).
+    pub fn topic(mut self, name: impl Into<String>, partitions: i32) -> Self {
+        self.topics.push((name.into(), partitions));
+        self
+    }
+
+    /// Creates topics that Metadata asks for and do not exist. Defaults to
+    /// true. Corresponds to Java `auto.create.topics.enable`.
+    pub fn auto_create_topics(mut self, enabled: bool) -> Self {
+        self.auto_create = enabled;
+        self
+    }
+
+    /// Sets the partition count of auto-created topics and of CreateTopics
+    /// requests with -1 partitions. Defaults to 1. Corresponds to Java `num.partitions`.
+    pub fn default_partitions(mut self, n: i32) -> Self {
+        self.default_partitions = n;
+        self
+    }
+
+    /// Sets the largest request a broker accepts; a larger size prefix
+    /// closes the connection. Defaults to 100 MiB. Corresponds to Java
+    /// `socket.request.max.bytes`.
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
+    /// Sets how many fetch sessions each broker caches (0 disables them).
+    /// Defaults to 1000. Corresponds to Java
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fn fetch_session_cache_size(mut self, n: usize) -> Self {
+        self.session_cache_size = n;
+        self
+    }
+
+    /// Turns on benchmark mode: produce requests are validated only enough
+    /// to count their records (no CRC check) and acknowledged without
+    /// storing anything, and fetches are served from a pre-built stream of
+    /// uncompressed batches, so a benchmark measures the client rather than
+    /// the fake. ListOffsets answers 0 for both earliest and latest.
+    pub fn benchmark_mode(mut self, mode: BenchmarkMode) -> Self {
+        self.bench = Some(mode);
+        self
+    }
+
+    /// Requires SASL PLAIN authentication with these (user, password) pairs.
+    pub fn sasl_plain<I, U, P>(mut self, users: I) -> Self
+    where
+        I: IntoIterator<Item = (U, P)>,
+        U: Into<String>,
+        P: Into<String>,
+    {
+        self.plain_users = collect_users(users);
+        self
+    }
+
+    /// Requires SASL SCRAM-SHA-256 or SCRAM-SHA-512 authentication with
+    /// these (user, password) pairs.
+    pub fn sasl_scram<I, U, P>(mut self, users: I) -> Self
+    where
+        I: IntoIterator<Item = (U, P)>,
+        U: Into<String>,
+        P: Into<String>,
+    {
+        self.scram_users = collect_users(users);
+        self
+    }
+
+    /// Serves TLS with this PEM certificate (chain) and PKCS#8 PEM key.
+    pub fn tls(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Behaves like brokers before KIP-360 (Kafka 2.4 and older): a producer
+    /// the partition has no state for gets UNKNOWN_PRODUCER_ID unless its
+    /// sequence is 0, and a retry older than the last 5 batches gets
+    /// DUPLICATE_SEQUENCE_NUMBER. Defaults to false (current Java behaviour:
+    /// such batches are accepted, or OUT_OF_ORDER_SEQUENCE_NUMBER).
+    pub fn legacy_producer_state(mut self, enabled: bool) -> Self {
+        self.legacy_producer_state = enabled;
+        self
+    }
+
+    /// Sets the cluster id Metadata reports. Defaults to `kafka-sync-fake-cluster`.
+    pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
+        self.cluster_id = id.into();
+        self
+    }
+
+    /// Binds every broker's port and starts the brokers.
+    ///
+    /// # Errors
+    ///
+    /// Invalid options (no brokers, a bad topic, an unreadable TLS
+    /// identity) as [`io::ErrorKind::InvalidInput`]; failures to bind or to
+    /// start a thread as they happen.
+    pub fn build(self) -> io::Result<Cluster> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        if !(1..=64).contains(&self.brokers) {
+            return Err(invalid(format!(
+                "brokers must be 1 to 64, got {}",
+                self.brokers
+            )));
+        }
+        if self.default_partitions < 1 {
+            return Err(invalid("default_partitions must be at least 1".into()));
+        }
+        if let Some(b) = &self.bench {
+            if b.records_per_batch < 1 || b.record_size > 16 * 1024 * 1024 {
+                return Err(invalid(
+                    "benchmark mode needs 1+ records per batch, <= 16 MiB each".into(),
+                ));
+            }
+        }
+        let tls = match &self.tls {
+            None => None,
+            Some((cert, key)) => {
+                let id = native_tls::Identity::from_pkcs8(cert, key)
+                    .map_err(|e| invalid(format!("tls identity: {e}")))?;
+                Some(
+                    native_tls::TlsAcceptor::new(id)
+                        .map_err(|e| invalid(format!("tls acceptor: {e}")))?,
+                )
+            }
+        };
+        let sasl = api::sasl::settings(&self.plain_users, &self.scram_users);
+        let mut listeners = Vec::new();
+        for _ in 0..self.brokers {
+            listeners.push(conn::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?);
+        }
+        let addrs = listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
+        let settings = Settings {
+            brokers: self.brokers,
+            auto_create: self.auto_create,
+            default_partitions: self.default_partitions,
+            max_frame: self.max_request_size,
+            session_cache_size: self.session_cache_size,
+            bench: self.bench,
+            sasl: sasl.map(|(mechanisms, users)| SaslSettings { mechanisms, users }),
+            tls,
+            legacy_producer_state: self.legacy_producer_state,
+            cluster_id: self.cluster_id,
+        };
+        let rf = settings.default_replication();
+        let shared = Arc::new(Shared::new(settings, addrs));
+        {
+            let mut st = shared.lock();
+            for (name, partitions) in &self.topics {
+                st.create_topic(name, *partitions, rf, BTreeMap::new(), self.brokers)
+                    .map_err(|(code, msg)| invalid(format!("topic {name}: error {code}: {msg}")))?;
+            }
+        }
+        let cluster = Cluster {
+            shared: Arc::clone(&shared),
+        };
+        for (id, l) in listeners.into_iter().enumerate() {
+            // On error, dropping `cluster` stops the brokers already started.
+            conn::start(&shared, id as i32, Some(l))?;
+        }
+        Ok(cluster)
+    }
+}

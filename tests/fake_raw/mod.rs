@@ -1,0 +1,207 @@
+//! A tiny raw-TCP Kafka client for the fake cluster's own tests:
+//! kafka-protocol messages over std sockets, so these tests do not depend on
+//! the crate's client. Not a test target itself (a directory module).
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_sync::fake::Cluster;
+
+/// One connection to a fake broker.
+pub struct Conn {
+    pub s: TcpStream,
+    pub corr: i32,
+}
+
+impl Conn {
+    pub fn connect(addr: &str) -> io::Result<Conn> {
+        let s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Conn { s, corr: 0 })
+    }
+
+    pub fn send<R: Request>(&mut self, version: i16, req: &R) -> io::Result<i32> {
+        self.corr += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.corr)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .map_err(io::Error::other)?;
+        req.encode(&mut body, version).map_err(io::Error::other)?;
+        self.raw(&body)?;
+        Ok(self.corr)
+    }
+
+    pub fn raw(&mut self, body: &[u8]) -> io::Result<()> {
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.put_slice(body);
+        self.s.write_all(&frame)
+    }
+
+    pub fn recv<R: Request>(&mut self, version: i16, corr: i32) -> io::Result<R::Response> {
+        let mut len = [0u8; 4];
+        self.s.read_exact(&mut len)?;
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.s.read_exact(&mut buf)?;
+        let mut b = Bytes::from(buf);
+        let h = ResponseHeader::decode(&mut b, R::Response::header_version(version))
+            .map_err(io::Error::other)?;
+        assert_eq!(h.correlation_id, corr, "correlation id");
+        R::Response::decode(&mut b, version).map_err(io::Error::other)
+    }
+
+    pub fn call<R: Request>(&mut self, version: i16, req: &R) -> io::Result<R::Response> {
+        let corr = self.send(version, req)?;
+        self.recv::<R>(version, corr)
+    }
+
+    /// Whether the peer closed the connection (EOF or reset) within 5 s.
+    pub fn closed(&mut self) -> bool {
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        match self.s.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
+pub fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+pub fn metadata(c: &mut Conn, topics: &[&str]) -> MetadataResponse {
+    let topics = topics
+        .iter()
+        .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(s(t)))))
+        .collect();
+    let req = MetadataRequest::default()
+        .with_topics(Some(topics))
+        .with_allow_auto_topic_creation(true);
+    c.call(12, &req).unwrap()
+}
+
+pub fn leader_of(cluster: &Cluster, topic: &str, partition: i32) -> Conn {
+    let (leader, _) = cluster.leader(topic, partition).unwrap();
+    Conn::connect(&cluster.seeds()[leader as usize]).unwrap()
+}
+
+/// An uncompressed v2 batch of `n` records "v<i>", optionally idempotent.
+pub fn batch(n: i32, producer: Option<(i64, i16, i32)>) -> Bytes {
+    fn varint(b: &mut BytesMut, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            b.put_u8(z as u8 | 0x80);
+            z >>= 7;
+        }
+        b.put_u8(z as u8);
+    }
+    let mut recs = BytesMut::new();
+    for i in 0..n {
+        let value = format!("v{i}");
+        let mut r = BytesMut::new();
+        r.put_u8(0);
+        varint(&mut r, i64::from(i)); // timestamp delta
+        varint(&mut r, i64::from(i)); // offset delta
+        varint(&mut r, -1);
+        varint(&mut r, value.len() as i64);
+        r.put_slice(value.as_bytes());
+        varint(&mut r, 0);
+        varint(&mut recs, r.len() as i64);
+        recs.put_slice(&r);
+    }
+    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
+    let mut b = BytesMut::new();
+    b.put_i64(0);
+    b.put_i32((49 + recs.len()) as i32);
+    b.put_i32(-1);
+    b.put_i8(2);
+    b.put_u32(0);
+    b.put_i16(0);
+    b.put_i32(n - 1);
+    b.put_i64(1_000);
+    b.put_i64(1_000 + i64::from(n - 1));
+    b.put_i64(pid);
+    b.put_i16(epoch);
+    b.put_i32(seq);
+    b.put_i32(n);
+    b.put_slice(&recs);
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
+pub fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    let pd = PartitionProduceData::default()
+        .with_index(partition)
+        .with_records(Some(records));
+    let td = TopicProduceData::default()
+        .with_name(TopicName(s(topic)))
+        .with_partition_data(vec![pd]);
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![td])
+}
+
+/// Produces one batch; returns (error code, base offset).
+pub fn produce(c: &mut Conn, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let resp = c
+        .call(11, &produce_req(topic, partition, records, -1))
+        .unwrap();
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+pub fn fetch_req(topic: &str, partition: i32, offset: i64) -> FetchRequest {
+    let p = FetchPartition::default()
+        .with_partition(partition)
+        .with_fetch_offset(offset)
+        .with_partition_max_bytes(1 << 20);
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(50 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(s(topic)))
+            .with_partitions(vec![p])])
+}
+
+/// Splits fetched records into whole batches, checking each CRC; returns
+/// (base offset, record count) per batch.
+pub fn check_batches(mut records: &[u8]) -> Vec<(i64, i32)> {
+    let mut out = Vec::new();
+    while records.len() >= 61 {
+        let len = i32::from_be_bytes(records[8..12].try_into().unwrap()) as usize + 12;
+        if len > records.len() {
+            break; // a partial trailing batch, as Kafka may send
+        }
+        let b = &records[..len];
+        let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
+        assert_eq!(crc32c::crc32c(&b[21..]), crc, "batch CRC");
+        let base = i64::from_be_bytes(b[..8].try_into().unwrap());
+        out.push((base, i32::from_be_bytes(b[57..61].try_into().unwrap())));
+        records = &records[len..];
+    }
+    out
+}
