@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+pub mod records;
 pub mod script;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,366 @@
+//! The crate's own client against a 3-broker fake cluster: raw requests see
+//! leaders, leader moves, injected errors, dropped connections, stopped
+//! brokers and request counts exactly as the fake serves them.
+//! (`fake_cluster_server.rs` and `fake_cluster_protocol.rs` test the fake
+//! itself with a bare TCP client; this file tests the client on top of it.)
+#![cfg(feature = "fake")]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_sync::fake::{Action, Cluster};
+use kafka_sync::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_sync::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_sync::messages::*;
+use kafka_sync::{Client, Error, ErrorCode};
+use support::records::batch;
+use support::wait_until;
+
+fn three_brokers(topic: &str, partitions: i32) -> Cluster {
+    Cluster::builder()
+        .brokers(3)
+        .topic(topic, partitions)
+        .build()
+        .unwrap()
+}
+
+fn client(cluster: &Cluster) -> Client {
+    support::init_logging();
+    Client::builder()
+        .seed_brokers(cluster.seeds())
+        .retry_backoff_fn(|_| Duration::from_millis(20))
+        .build()
+        .unwrap()
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(s.to_string().into())
+}
+
+fn metadata_req(topic: &str) -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name(topic)))]))
+        .with_allow_auto_topic_creation(false)
+}
+
+/// The topic part of a produce request, naming the topic both ways: Produce
+/// v13+ (the version negotiated with the fake) carries the topic id and
+/// ignores the name, older versions the reverse.
+fn produce_topic(c: &Client, topic: &str) -> TopicProduceData {
+    let m = c.request(metadata_req(topic)).unwrap();
+    TopicProduceData::default()
+        .with_name(name(topic))
+        .with_topic_id(m.topics[0].topic_id)
+}
+
+fn produce_req(
+    topic: &TopicProduceData,
+    partition: i32,
+    records: &[(&str, &str)],
+) -> ProduceRequest {
+    let data = PartitionProduceData::default()
+        .with_index(partition)
+        .with_records(Some(batch(records, None)));
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![topic.clone().with_partition_data(vec![data])])
+}
+
+/// (error code, base offset) of the only partition of a produce response.
+fn produced(resp: &ProduceResponse) -> (i16, i64) {
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn list_offsets_req(
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+    timestamp: i64,
+) -> ListOffsetsRequest {
+    let parts = partitions
+        .into_iter()
+        .map(|p| {
+            ListOffsetsPartition::default()
+                .with_partition_index(p)
+                .with_timestamp(timestamp)
+        })
+        .collect();
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(parts)])
+}
+
+#[test]
+fn metadata_spreads_six_leaders_over_three_brokers() {
+    let cluster = three_brokers("spread", 6);
+    let c = client(&cluster);
+    // A raw Metadata request, as the broker answered it...
+    let m = c.request(metadata_req("spread")).unwrap();
+    assert_eq!(m.brokers.len(), 3);
+    let t = &m.topics[0];
+    assert_eq!(t.error_code, 0);
+    assert_eq!(t.partitions.len(), 6);
+    let leaders: BTreeSet<i32> = t.partitions.iter().map(|p| p.leader_id.0).collect();
+    assert_eq!(leaders, BTreeSet::from([0, 1, 2]), "{t:?}");
+    for p in &t.partitions {
+        assert_eq!(p.leader_epoch, 0);
+        assert_eq!(p.replica_nodes.len(), 3);
+    }
+    // ...fed the client's cache, and a refresh agrees with the fake's own view.
+    let snap = c.refresh_metadata(Some(&["spread"])).unwrap();
+    assert_eq!(snap.brokers.len(), 3);
+    assert_eq!(snap.cluster_id.as_deref(), Some("kafka-sync-fake-cluster"));
+    let cached = &c.metadata().topics["spread"];
+    assert_eq!(cached.partitions.len(), 6);
+    for p in &cached.partitions {
+        assert_eq!(
+            Some((p.leader, p.leader_epoch)),
+            cluster.leader("spread", p.partition)
+        );
+    }
+    // The brokers in Metadata are the seeds, by node id.
+    for b in &snap.brokers {
+        assert_eq!(b.addr(), cluster.seeds()[b.node_id as usize]);
+    }
+    c.close();
+}
+
+#[test]
+fn move_leader_bumps_epoch_and_fresh_metadata_shows_it() {
+    let cluster = three_brokers("moves", 3);
+    let c = client(&cluster);
+    let before = c.refresh_metadata(Some(&["moves"])).unwrap();
+    let p0 = before.topics["moves"].partitions[0].clone();
+    assert_eq!((p0.leader, p0.leader_epoch), (0, 0));
+
+    let epoch = cluster.move_leader("moves", 0, 2).unwrap();
+    assert_eq!(epoch, 1);
+    // The cache does not change by itself...
+    assert_eq!(c.metadata().leader("moves", 0), Some(0));
+    // ...a fresh Metadata shows the new leader and epoch.
+    let after = c.refresh_metadata(Some(&["moves"])).unwrap();
+    let p0 = &after.topics["moves"].partitions[0];
+    assert_eq!((p0.leader, p0.leader_epoch), (2, 1));
+    assert_eq!(
+        after.topics["moves"].partitions[1], before.topics["moves"].partitions[1],
+        "other partitions untouched"
+    );
+    // The old leader now refuses writes; the new one takes them.
+    let t = produce_topic(&c, "moves");
+    let resp = c.broker(0).request(produce_req(&t, 0, &[("k", "v")]));
+    assert_eq!(
+        produced(&resp.unwrap()).0,
+        ErrorCode::NotLeaderOrFollower.code()
+    );
+    let resp = c.broker(2).request(produce_req(&t, 0, &[("k", "v")]));
+    assert_eq!(produced(&resp.unwrap()), (0, 0));
+    c.close();
+}
+
+#[test]
+fn not_leader_intercept_fails_three_raw_produces_then_passes() {
+    let cluster = three_brokers("nl", 3);
+    let c = client(&cluster);
+    let leader = c
+        .refresh_metadata(Some(&["nl"]))
+        .unwrap()
+        .leader("nl", 1)
+        .unwrap();
+    let t = produce_topic(&c, "nl");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&seen);
+    cluster.intercept(ApiKey::Produce, None, Some(3), move |req| {
+        // The intercept sees the request the client encoded.
+        let r: ProduceRequest = req.decode().expect("a produce request");
+        assert_eq!(r.topic_data[0].partition_data[0].index, 1);
+        s.fetch_add(1, Ordering::Relaxed);
+        Action::ErrorCode(ErrorCode::NotLeaderOrFollower.code())
+    });
+    let b = c.broker(leader);
+    for i in 0..3 {
+        let resp = b.request(produce_req(&t, 1, &[("k", "v")])).unwrap();
+        let (code, _) = produced(&resp);
+        assert_eq!(code, 6, "produce {i} gets NOT_LEADER_OR_FOLLOWER");
+        let err = Error::from_code(code).unwrap();
+        assert!(err.is_retriable(), "{err}");
+        assert_eq!(err.kafka_code(), Some(ErrorCode::NotLeaderOrFollower));
+    }
+    // The intercept is used up: the fourth produce is written at offset 0,
+    // so none of the three rejected batches was stored.
+    let resp = b
+        .request(produce_req(&t, 1, &[("k", "a"), ("k", "b")]))
+        .unwrap();
+    assert_eq!(produced(&resp), (0, 0));
+    assert_eq!(seen.load(Ordering::Relaxed), 3);
+    assert_eq!(cluster.request_count(ApiKey::Produce), 4);
+    assert_eq!(cluster.partition_log("nl", 1).len(), 1);
+    c.close();
+}
+
+#[test]
+fn dropped_connection_is_retriable_and_request_retries() {
+    let cluster = three_brokers("drop", 3);
+    let c = client(&cluster);
+    c.refresh_metadata(Some(&[])).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = Arc::clone(&drops);
+    cluster.intercept(ApiKey::Metadata, None, Some(2), move |_| {
+        d.fetch_add(1, Ordering::Relaxed);
+        Action::DropConnection
+    });
+    // One try, no retries: the drop is the caller's error, and retriable.
+    let err = c.broker(1).request(metadata_req("drop")).unwrap_err();
+    assert!(err.is_retriable(), "{err:?}");
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    // The retrying path sees the second drop, reconnects and succeeds.
+    let m = c.request(metadata_req("drop")).unwrap();
+    assert_eq!(m.topics[0].partitions.len(), 3);
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    // The broker whose connection was dropped answers again on a new one.
+    let m = c.broker(1).request(metadata_req("drop")).unwrap();
+    assert_eq!(m.brokers.len(), 3);
+    c.close();
+}
+
+#[test]
+fn stopped_broker_refuses_then_returns_on_same_port() {
+    let cluster = three_brokers("stop", 3);
+    let c = client(&cluster);
+    c.refresh_metadata(Some(&["stop"])).unwrap();
+    let addr = cluster.seeds()[1].clone();
+    c.broker(1).request(ApiVersionsRequest::default()).unwrap();
+
+    cluster.stop_broker(1).unwrap();
+    // The open connection is closed under the client, and a new dial is
+    // refused: either way an I/O error, which is retriable.
+    let refused = |e: &Error| match e {
+        Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    };
+    let mut last = None;
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            let e = c
+                .broker(1)
+                .request(ApiVersionsRequest::default())
+                .unwrap_err();
+            assert!(matches!(e, Error::Io(_)), "{e:?}");
+            assert!(e.is_retriable(), "{e:?}");
+            let done = refused(&e);
+            last = Some(e);
+            done
+        }),
+        "connection refused while stopped, last error {last:?}"
+    );
+    // Metadata from the others no longer lists it; its partitions have no leader.
+    let snap = c.refresh_metadata(Some(&["stop"])).unwrap();
+    assert_eq!(snap.brokers.len(), 2);
+    let orphan = snap.topics["stop"]
+        .partitions
+        .iter()
+        .find(|p| p.replicas.first() == Some(&1))
+        .unwrap();
+    assert_eq!(orphan.leader, -1);
+    assert_eq!(orphan.error, Some(ErrorCode::LeaderNotAvailable));
+
+    cluster.start_broker(1).unwrap();
+    assert_eq!(cluster.seeds()[1], addr, "same port");
+    // Back in Metadata, and answering on its old address.
+    let snap = c.refresh_metadata(Some(&["stop"])).unwrap();
+    assert_eq!(snap.brokers.len(), 3);
+    assert_eq!(
+        snap.brokers.iter().find(|b| b.node_id == 1).unwrap().addr(),
+        addr
+    );
+    let v = c.broker(1).request(ApiVersionsRequest::default()).unwrap();
+    assert_eq!(v.error_code, 0);
+    c.close();
+}
+
+#[test]
+fn request_counters_count_client_requests() {
+    let cluster = three_brokers("count", 6);
+    let c = client(&cluster);
+    assert_eq!(cluster.request_count(ApiKey::Metadata), 0, "lazy client");
+    assert_eq!(cluster.request_count(ApiKey::ApiVersions), 0);
+    // Through the seed (broker 0's address), then straight to broker 2.
+    c.refresh_metadata(Some(&["count"])).unwrap();
+    let m = c.broker(2).request(metadata_req("count")).unwrap();
+    let t = TopicProduceData::default()
+        .with_name(name("count"))
+        .with_topic_id(m.topics[0].topic_id);
+    for _ in 0..5 {
+        let r = c.broker(2).request(list_offsets_req("count", [2], -1));
+        assert_eq!(r.unwrap().topics[0].partitions[0].error_code, 0);
+    }
+    let r = c.broker(2).request(produce_req(&t, 2, &[("k", "v")]));
+    assert_eq!(produced(&r.unwrap()), (0, 0));
+
+    assert_eq!(cluster.request_count(ApiKey::Metadata), 2);
+    assert_eq!(cluster.request_count_on(0, ApiKey::Metadata), 1);
+    assert_eq!(cluster.request_count_on(2, ApiKey::Metadata), 1);
+    assert_eq!(cluster.request_count(ApiKey::ListOffsets), 5);
+    assert_eq!(cluster.request_count_on(2, ApiKey::ListOffsets), 5);
+    assert_eq!(cluster.request_count(ApiKey::Produce), 1);
+    assert_eq!(cluster.request_count(ApiKey::Fetch), 0);
+    // Every connection begins with ApiVersions: the seed's, and broker 2's
+    // two (produce requests have their own connection, DESIGN.md).
+    assert_eq!(cluster.request_count(ApiKey::ApiVersions), 3);
+    assert_eq!(cluster.request_count_on(2, ApiKey::ApiVersions), 2);
+    // Broker 1 was never asked anything.
+    for key in [ApiKey::ApiVersions, ApiKey::Metadata, ApiKey::Produce] {
+        assert_eq!(cluster.request_count_on(1, key), 0, "{key:?}");
+    }
+    c.close();
+}
+
+#[test]
+fn sharded_list_offsets_goes_one_shard_per_broker() {
+    let cluster = three_brokers("shards", 6);
+    let c = client(&cluster);
+    // No metadata yet: the split learns the leaders itself.
+    let shards = c.request_sharded(list_offsets_req("shards", 0..6, -2));
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    let mut brokers = BTreeSet::new();
+    for s in &shards {
+        let resp = s.resp.as_ref().unwrap();
+        brokers.insert(s.meta.node_id);
+        let asked: BTreeSet<i32> = s.req.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.partition_index)
+            .collect();
+        let answered: BTreeSet<i32> = resp.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.partition_index)
+            .collect();
+        assert_eq!(asked, answered);
+        for p in &asked {
+            assert_eq!(cluster.leader("shards", *p).unwrap().0, s.meta.node_id);
+        }
+        for p in &resp.topics[0].partitions {
+            assert_eq!((p.error_code, p.offset), (0, 0));
+        }
+        assert_eq!(
+            cluster.request_count_on(s.meta.node_id, ApiKey::ListOffsets),
+            1
+        );
+    }
+    assert_eq!(brokers, BTreeSet::from([0, 1, 2]));
+    // The merged form answers all six partitions in one response.
+    let merged = c.request(list_offsets_req("shards", 0..6, -1)).unwrap();
+    let n: usize = merged.topics.iter().map(|t| t.partitions.len()).sum();
+    assert_eq!(n, 6);
+    c.close();
+}
