@@ -10,23 +10,71 @@
 //!
 //! # Example: a user's own test
 //!
+//! A test in your crate (for example `tests/orders.rs`, with kafka-sync as
+//! a dev-dependency: `fake` is a default feature) starts a cluster, points
+//! the crate's [`Client`](crate::Client) at its seeds, and injects faults
+//! while it runs:
+//!
 //! ```no_run
-//! use std::time::Duration;
 //! use kafka_sync::fake::{Action, Cluster};
-//! use kafka_sync::messages::ApiKey;
+//! use kafka_sync::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+//! use kafka_sync::messages::{ApiKey, BrokerId, ListOffsetsRequest, TopicName};
+//! use kafka_sync::{Client, Error, ErrorCode};
 //!
-//! let cluster = Cluster::builder().brokers(3).topic("orders", 6).build()?;
-//! let seeds = cluster.seeds(); // ["127.0.0.1:41234", ...]: give these to the client
+//! // #[test]
+//! fn end_offsets_survive_a_leader_change() -> Result<(), Box<dyn std::error::Error>> {
+//!     let cluster = Cluster::builder().brokers(3).topic("orders", 6).build()?;
+//!     let client = Client::builder().seed_brokers(cluster.seeds()).build()?;
 //!
-//! // The next two produce requests to any broker fail with
-//! // NOT_LEADER_OR_FOLLOWER (6); the client must refresh metadata and retry.
-//! cluster.intercept(ApiKey::Produce, None, Some(2), |_req| Action::ErrorCode(6));
-//! // Move partition 0 to broker 2 (bumping its leader epoch).
-//! cluster.move_leader("orders", 0, 2)?;
-//! // ... run the client against `seeds` ...
-//! assert!(cluster.request_count(ApiKey::Metadata) > 0);
-//! # Ok::<(), std::io::Error>(())
+//!     // The client sees what the fake serves: leaders spread over 3 brokers.
+//!     let meta = client.refresh_metadata(Some(&["orders"]))?;
+//!     assert_eq!(meta.brokers.len(), 3);
+//!     let leader = meta.leader("orders", 0).expect("partition 0 has a leader");
+//!
+//!     // A raw request: the end offset of partition 0, asked of its leader.
+//!     let latest = ListOffsetsRequest::default()
+//!         .with_replica_id(BrokerId(-1))
+//!         .with_topics(vec![ListOffsetsTopic::default()
+//!             .with_name(TopicName("orders".into()))
+//!             .with_partitions(vec![ListOffsetsPartition::default()
+//!                 .with_partition_index(0)
+//!                 .with_timestamp(-1)])]);
+//!     let code = |resp: &kafka_sync::messages::ListOffsetsResponse| {
+//!         resp.topics[0].partitions[0].error_code
+//!     };
+//!
+//!     // The leader's next ListOffsets answers NOT_LEADER_OR_FOLLOWER...
+//!     let not_leader = ErrorCode::NotLeaderOrFollower.code();
+//!     cluster.intercept(ApiKey::ListOffsets, Some(leader), Some(1), move |_req| {
+//!         Action::ErrorCode(not_leader)
+//!     });
+//!     let resp = client.broker(leader).request(latest.clone())?;
+//!     assert_eq!(code(&resp), not_leader);
+//!     assert!(Error::from_code(code(&resp)).is_some_and(|e| e.is_retriable()));
+//!     // ...and the one after that is answered normally: the topic is empty.
+//!     let resp = client.broker(leader).request(latest.clone())?;
+//!     assert_eq!((code(&resp), resp.topics[0].partitions[0].offset), (0, 0));
+//!     assert_eq!(cluster.request_count_on(leader, ApiKey::ListOffsets), 2);
+//!
+//!     // Move the partition, as a controller would: the epoch goes up, and
+//!     // a fresh Metadata shows the new leader.
+//!     let to = (leader + 1) % 3;
+//!     let epoch = cluster.move_leader("orders", 0, to)?;
+//!     let meta = client.refresh_metadata(Some(&["orders"]))?;
+//!     let p0 = &meta.topics["orders"].partitions[0];
+//!     assert_eq!((p0.leader, p0.leader_epoch), (to, epoch));
+//!
+//!     client.close();
+//!     Ok(()) // dropping `cluster` stops its brokers
+//! }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #     end_offsets_survive_a_leader_change()
+//! # }
 //! ```
+//!
+//! Other faults: [`Action::DropConnection`], [`Action::Delay`] and
+//! [`Action::Throttle`] from an intercept, [`Cluster::stop_broker`] and
+//! [`Cluster::start_broker`] (same port), [`Cluster::truncate`].
 //!
 //! # Threads
 //!
