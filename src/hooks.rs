@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::broker::{BrokerE2E, BrokerMetadata};
 use crate::error::Error;
+use crate::producer::ProduceBatchMetrics;
+use crate::record::Record;
 
 /// Callbacks fired by the client. Every method defaults to doing nothing.
 pub trait Hook: Send + Sync {
@@ -70,6 +72,32 @@ pub trait Hook: Send + Sync {
     fn on_broker_throttle(&self, meta: &BrokerMetadata, throttle: Duration, after_response: bool) {
         let _ = (meta, throttle, after_response);
     }
+
+    /// Called for every record buffered by `produce`, after the default topic
+    /// and timestamp are set (kgo's `HookProduceRecordBuffered`). Slows
+    /// high-volume producing a little; `buffered_produce_records` is cheaper
+    /// for a gauge.
+    fn on_produce_record_buffered(&self, record: &Record) {
+        let _ = record;
+    }
+
+    /// Called just before a record's callback, with its error if it failed
+    /// (kgo's `HookProduceRecordUnbuffered`).
+    fn on_produce_record_unbuffered(&self, record: &Record, err: Option<&Error>) {
+        let _ = (record, err);
+    }
+
+    /// Called for every batch written successfully to a partition (kgo's
+    /// `HookProduceBatchWritten`).
+    fn on_produce_batch_written(
+        &self,
+        meta: &BrokerMetadata,
+        topic: &str,
+        partition: i32,
+        metrics: &ProduceBatchMetrics,
+    ) {
+        let _ = (meta, topic, partition, metrics);
+    }
 }
 
 /// Calls `f` for every hook.
@@ -117,5 +145,20 @@ impl<H: Hook + ?Sized> Hook for std::sync::Arc<H> {
     }
     fn on_broker_throttle(&self, meta: &BrokerMetadata, throttle: Duration, after_response: bool) {
         (**self).on_broker_throttle(meta, throttle, after_response)
+    }
+    fn on_produce_record_buffered(&self, record: &Record) {
+        (**self).on_produce_record_buffered(record)
+    }
+    fn on_produce_record_unbuffered(&self, record: &Record, err: Option<&Error>) {
+        (**self).on_produce_record_unbuffered(record, err)
+    }
+    fn on_produce_batch_written(
+        &self,
+        meta: &BrokerMetadata,
+        topic: &str,
+        partition: i32,
+        metrics: &ProduceBatchMetrics,
+    ) {
+        (**self).on_produce_batch_written(meta, topic, partition, metrics)
     }
 }

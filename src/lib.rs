@@ -46,7 +46,9 @@ mod hooks;
 mod logger;
 pub mod messages;
 mod metadata;
+pub mod producer;
 mod protocol;
+mod record;
 pub mod sasl;
 mod sync;
 
@@ -63,3 +65,12 @@ pub use error::{Error, ErrorCode, Result, TimeoutKind};
 pub use hooks::Hook;
 pub use logger::{BasicLogger, LogCrateLogger, LogLevel, Logger};
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
+pub use producer::partitioner::{
+    basic_consistent_partitioner, fnv32a, kafka_hasher, least_backup_partitioner,
+    manual_partitioner, murmur2, round_robin_partitioner, sarama_hasher, sticky_key_partitioner,
+    sticky_partitioner, Partitioner, PartitionerHasher, TopicBackupIter, TopicPartitioner,
+};
+pub use producer::{
+    Acks, CompressionCodec, FirstErrPromise, ProduceBatchMetrics, ProduceResult, ProduceResults,
+};
+pub use record::{Record, RecordAttrs, RecordHeader};

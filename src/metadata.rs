@@ -144,6 +144,16 @@ impl MetadataCache {
         }
     }
 
+    /// Adds topics to keep fresh; returns whether any was new.
+    pub(crate) fn track<I: IntoIterator<Item = String>>(&self, topics: I) -> bool {
+        let mut t = self.tracked.lock();
+        let mut new = false;
+        for topic in topics {
+            new |= t.insert(topic);
+        }
+        new
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<MetadataSnapshot> {
         self.snapshot.read().clone()
     }
@@ -195,7 +205,7 @@ impl MetadataCache {
 /// The refresh loop of `ks-meta`: waits for a trigger, the max-age timer, or
 /// close; honours the min age between refreshes.
 pub(crate) fn refresh_loop(
-    triggers: Receiver<()>,
+    triggers: Receiver<bool>,
     closed: Receiver<()>,
     min_age: Duration,
     max_age: Duration,
@@ -220,10 +230,15 @@ pub(crate) fn refresh_loop(
                 if msg.is_err() {
                     return;
                 }
-                // Coalesce a burst of triggers, and respect the min age.
-                while triggers.try_recv().is_ok() {}
+                // Coalesce a burst of triggers, and respect the min age
+                // (100ms for urgent triggers: a new topic, a moved leader).
+                let mut urgent = msg.unwrap_or(false);
+                while let Ok(u) = triggers.try_recv() {
+                    urgent |= u;
+                }
                 if let Some(l) = last {
-                    let rest = min_age.saturating_sub(l.elapsed());
+                    let floor = if urgent { min_age.min(Duration::from_millis(100)) } else { min_age };
+                    let rest = floor.saturating_sub(l.elapsed());
                     if !rest.is_zero() {
                         select! {
                             recv(closed) -> _ => return,

@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::messages::{private::SealedResponse, Decodable, Request};
 use crate::protocol::versions::BrokerVersions;
-use crate::sync::promise::{promise, Promise, Resolver};
+use crate::sync::promise::{callback, promise, Promise, Resolver};
 
 /// A broker's identity and address, as in a Metadata response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -330,10 +330,70 @@ impl BrokerHandle {
         encode: EncodeFn,
         deadline: Option<Instant>,
     ) -> Result<Promise<RawResponse>> {
+        let (resolver, promise) = promise();
+        self.queue_to(
+            key,
+            our_versions,
+            timeout_ms,
+            expects_response,
+            encode,
+            deadline,
+            resolver,
+        )?;
+        Ok(promise)
+    }
+
+    /// Queues `req`; `done` is called with the decoded response (or error)
+    /// on the broker's I/O thread, so it must be quick and must not block.
+    pub(crate) fn submit<R: Request>(
+        &self,
+        req: R,
+        versions: (i16, i16),
+        done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
+    ) {
+        let shared = self.shared.clone();
+        let resolver = callback(move |raw: Result<RawResponse>| {
+            done(raw.and_then(|raw| {
+                let v = raw.version;
+                shared.decode::<R>(raw).map(|r| (v, r))
+            }))
+        });
+        let timeout_ms = req.timeout_ms();
+        let expects = req.expects_response();
+        let encode: EncodeFn = Box::new(move |version, buf| {
+            req.encode(buf, version)
+                .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
+        });
+        let versions = (
+            versions.0.max(R::VERSIONS.min),
+            versions.1.min(R::VERSIONS.max),
+        );
+        // On failure the resolver was dropped inside, which reports ClientClosed to `done`.
+        let _ = self.queue_to(
+            R::KEY,
+            versions,
+            timeout_ms,
+            expects,
+            encode,
+            None,
+            resolver,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_to(
+        &self,
+        key: i16,
+        our_versions: (i16, i16),
+        timeout_ms: Option<i32>,
+        expects_response: bool,
+        encode: EncodeFn,
+        deadline: Option<Instant>,
+        resolver: Resolver<RawResponse>,
+    ) -> Result<()> {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(Error::ClientClosed);
         }
-        let (resolver, promise) = promise();
         let q = QueuedReq {
             key,
             our_versions,
@@ -347,7 +407,7 @@ impl BrokerHandle {
         };
         self.tx.send(Cmd::Req(q)).map_err(|_| Error::ClientClosed)?;
         self.wake();
-        Ok(promise)
+        Ok(())
     }
 
     pub(crate) fn send_raw(

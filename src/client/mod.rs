@@ -57,7 +57,9 @@ pub(crate) struct ClientInner {
     closed: AtomicBool,
     close_tx: Mutex<Option<Sender<()>>>,
     pub(crate) close_rx: Receiver<()>,
-    meta_trigger: Sender<()>,
+    meta_trigger: Sender<bool>,
+    pub(crate) producer: std::sync::OnceLock<Arc<crate::producer::Producer>>,
+    pub(crate) producer_init: Mutex<()>,
     meta_thread: Mutex<Option<JoinHandle<()>>>,
     next_any: AtomicUsize,
 }
@@ -109,7 +111,7 @@ impl Client {
             )?);
         }
         let (close_tx, close_rx) = crossbeam_channel::bounded(0);
-        let (meta_trigger, trigger_rx) = crossbeam_channel::bounded(1);
+        let (meta_trigger, trigger_rx) = crossbeam_channel::bounded(8);
         let inner = Arc::new(ClientInner {
             cfg: cfg.clone(),
             epoch,
@@ -124,6 +126,8 @@ impl Client {
             close_rx: close_rx.clone(),
             meta_trigger,
             meta_thread: Mutex::new(None),
+            producer: std::sync::OnceLock::new(),
+            producer_init: Mutex::new(()),
             next_any: AtomicUsize::new(0),
         });
         let weak: Weak<ClientInner> = Arc::downgrade(&inner);
@@ -251,7 +255,12 @@ impl Client {
 
     /// Asks the metadata thread to refresh soon (not sooner than `metadata_min_age`).
     pub(crate) fn trigger_metadata(&self) {
-        let _ = self.inner.meta_trigger.try_send(());
+        let _ = self.inner.meta_trigger.try_send(false);
+    }
+
+    /// Asks for a refresh as soon as possible (at most every 100ms).
+    pub(crate) fn trigger_metadata_now(&self) {
+        let _ = self.inner.meta_trigger.try_send(true);
     }
 
     /// Merges a Metadata response into the cache and syncs the broker set.
@@ -263,6 +272,14 @@ impl Client {
         let snap = self.inner.metadata.merge(resp, full);
         if !resp.brokers.is_empty() {
             self.sync_brokers(&snap.brokers);
+        }
+        if let Some(p) = self.inner.producer.get() {
+            let topics: Vec<String> = resp
+                .topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .collect();
+            p.update_metadata(&snap, &topics);
         }
         snap
     }
@@ -414,6 +431,22 @@ impl Client {
         Err(last)
     }
 
+    /// Whether any broker with known versions supports `key` at `version`
+    /// (true when none is known yet: the request will be negotiated).
+    pub(crate) fn any_broker_supports(&self, key: i16, version: i16) -> bool {
+        let b = self.inner.brokers.read();
+        let mut known = false;
+        for h in b.discovered.values().chain(b.seeds.iter()) {
+            if let Some(v) = h.versions() {
+                known = true;
+                if v.range(key).is_some_and(|(_, max)| max >= version) {
+                    return true;
+                }
+            }
+        }
+        !known
+    }
+
     /// The API versions broker `id` advertised, as `(key, min, max)`, once a
     /// connection to it negotiated them.
     pub fn broker_api_versions(&self, id: i32) -> Option<Vec<(i16, i16, i16)>> {
@@ -496,6 +529,11 @@ impl ClientInner {
             return;
         }
         drop(self.close_tx.lock().take());
+        // The producer first: it fails what is buffered and stops its sinks
+        // while the brokers can still answer in-flight requests.
+        if let Some(p) = self.producer.get() {
+            p.close();
+        }
         let handles: Vec<Arc<BrokerHandle>> = {
             let mut b = self.brokers.write();
             let mut v: Vec<_> = std::mem::take(&mut b.discovered).into_values().collect();

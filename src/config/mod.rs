@@ -4,6 +4,7 @@
 //! meaning. [`ConfigBuilder::build`] validates bounds and combinations (see
 //! `validate.rs`) and names the offending option in its error.
 
+mod producer;
 mod tls;
 mod validate;
 
@@ -19,6 +20,7 @@ use crate::logger::Logger;
 use crate::sasl::Mechanism;
 use crate::sync::thread::ThreadStartFn;
 
+pub(crate) use producer::ProducerConfig;
 pub use tls::{TlsConfig, TlsConfigBuilder};
 
 /// A user function that dials `host:port` and returns a connected TCP stream,
@@ -86,6 +88,7 @@ pub struct Config {
     pub(crate) hooks: Vec<Arc<dyn Hook>>,
     pub(crate) logger: Option<Arc<dyn Logger>>,
     pub(crate) on_thread_start: Option<ThreadStartFn>,
+    pub(crate) producer: ProducerConfig,
 }
 
 impl Config {
@@ -213,6 +216,7 @@ impl Default for Config {
             hooks: Vec::new(),
             logger: None,
             on_thread_start: None,
+            producer: ProducerConfig::default(),
         }
     }
 }
@@ -240,6 +244,7 @@ impl fmt::Debug for Config {
             .field("allow_auto_topic_creation", &self.allow_auto_topic_creation)
             .field("hooks", &self.hooks.len())
             .field("logger", &self.logger.is_some())
+            .field("producer", &self.producer)
             .finish_non_exhaustive()
     }
 }

@@ -328,7 +328,7 @@ impl Partition {
     pub fn max_timestamp_offset(&self) -> Option<(i64, i64, i32)> {
         let mut best: Option<&StoredBatch> = None;
         for b in &self.batches {
-            if best.map_or(true, |x| b.max_timestamp > x.max_timestamp) {
+            if best.is_none_or(|x| b.max_timestamp > x.max_timestamp) {
                 best = Some(b);
             }
         }

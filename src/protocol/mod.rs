@@ -1,7 +1,7 @@
 //! The wire protocol below the schemas: framing, request and response
-//! headers, and API version negotiation.
-//!
-//! The record batch codec and compression arrive with the producer.
+//! headers, API version negotiation, the record batch codec and compression.
 
+pub(crate) mod compression;
 pub(crate) mod frame;
+pub(crate) mod record_batch;
 pub(crate) mod versions;

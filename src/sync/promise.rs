@@ -22,9 +22,17 @@ pub(crate) struct Promise<T> {
     shared: Arc<Shared<T>>,
 }
 
-/// The resolving half.
+type Callback<T> = Box<dyn FnOnce(Result<T>) + Send>;
+
+enum Target<T> {
+    Waiter(Arc<Shared<T>>),
+    Call(Callback<T>),
+}
+
+/// The resolving half: wakes a [`Promise`], or calls a function (how a
+/// producer sink learns of its responses without a thread per request).
 pub(crate) struct Resolver<T> {
-    shared: Option<Arc<Shared<T>>>,
+    target: Option<Target<T>>,
 }
 
 pub(crate) fn promise<T>() -> (Resolver<T>, Promise<T>) {
@@ -34,32 +42,45 @@ pub(crate) fn promise<T>() -> (Resolver<T>, Promise<T>) {
     });
     (
         Resolver {
-            shared: Some(shared.clone()),
+            target: Some(Target::Waiter(shared.clone())),
         },
         Promise { shared },
     )
 }
 
+/// A resolver that calls `f` with the result (exactly once; with
+/// `ClientClosed` if dropped unresolved).
+pub(crate) fn callback<T>(f: impl FnOnce(Result<T>) + Send + 'static) -> Resolver<T> {
+    Resolver {
+        target: Some(Target::Call(Box::new(f))),
+    }
+}
+
 impl<T> Resolver<T> {
     /// Resolves the promise; later calls are impossible (takes self).
     pub(crate) fn resolve(mut self, v: Result<T>) {
-        if let Some(shared) = self.shared.take() {
-            *shared.slot.lock() = Some(v);
-            shared.cond.notify_all();
+        self.finish(v);
+    }
+
+    fn finish(&mut self, v: Result<T>) {
+        match self.target.take() {
+            Some(Target::Waiter(shared)) => {
+                let mut slot = shared.slot.lock();
+                if slot.is_none() {
+                    *slot = Some(v);
+                }
+                drop(slot);
+                shared.cond.notify_all();
+            }
+            Some(Target::Call(f)) => f(v),
+            None => {}
         }
     }
 }
 
 impl<T> Drop for Resolver<T> {
     fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            let mut slot = shared.slot.lock();
-            if slot.is_none() {
-                *slot = Some(Err(Error::ClientClosed));
-            }
-            drop(slot);
-            shared.cond.notify_all();
-        }
+        self.finish(Err(Error::ClientClosed));
     }
 }
 
@@ -118,6 +139,18 @@ mod tests {
         let (r, p) = promise::<u32>();
         drop(r);
         assert!(matches!(p.wait(None), Err(Error::ClientClosed)));
+    }
+
+    #[test]
+    fn callback_resolver_runs_once_and_on_drop() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t2 = tx.clone();
+        callback::<u32>(move |r| tx.send(r.map_err(|e| e.to_string())).unwrap()).resolve(Ok(3));
+        drop(callback::<u32>(move |r| {
+            t2.send(r.map_err(|e| e.to_string())).unwrap()
+        }));
+        assert_eq!(rx.recv().unwrap(), Ok(3));
+        assert_eq!(rx.recv().unwrap(), Err("client closed".to_string()));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+pub mod fetch;
 pub mod records;
 pub mod script;
+pub mod verify;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;

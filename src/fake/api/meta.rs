@@ -375,7 +375,7 @@ trait NoneOrEmpty {
 
 impl<T> NoneOrEmpty for Option<&Vec<T>> {
     fn is_none_or_empty(&self) -> bool {
-        self.map_or(true, Vec::is_empty)
+        self.is_none_or(Vec::is_empty)
     }
 }
 

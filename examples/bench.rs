@@ -1,0 +1,152 @@
+//! End-to-end throughput: records/s, MB/s and client CPU per record.
+//!
+//! cargo run --release --example bench -- --mode produce --records 1000000 --size 100
+//!   [--brokers host:port,...] [--topic t] [--partitions 6] [--acks all|1|0]
+//!   [--compression none|gzip|snappy|lz4|zstd] [--linger-ms 0] [--batch-max-bytes 1000012]
+//!
+//! Without --brokers it starts the fake cluster in benchmark mode (produce is
+//! acknowledged without storing), so the figures are the client's own cost.
+//! The last line is machine-readable:
+//! RESULT client=kafka-sync mode=produce records=N bytes=B wall_s=.. rec_per_s=.. mb_per_s=.. cpu_user_s=.. cpu_sys_s=..
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_sync::messages::{create_topics_request::CreatableTopic, CreateTopicsRequest, TopicName};
+use kafka_sync::{Acks, Client, CompressionCodec, Record};
+
+fn args() -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if let Some(name) = k.strip_prefix("--") {
+            out.insert(name.to_string(), it.next().unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// (user, system) CPU seconds of this process, from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / ticks;
+    (get(11), get(12))
+}
+
+fn main() -> Result<(), kafka_sync::Error> {
+    env_logger::init();
+    let a = args();
+    let get = |k: &str, d: &str| a.get(k).cloned().unwrap_or_else(|| d.to_string());
+    let mode = get("mode", "produce");
+    let records: u64 = get("records", "1000000").parse().expect("--records");
+    let size: usize = get("size", "100").parse().expect("--size");
+    let partitions: i32 = get("partitions", "6").parse().expect("--partitions");
+    let topic = get("topic", &format!("bench-{}", std::process::id()));
+    let linger = Duration::from_millis(get("linger-ms", "0").parse().expect("--linger-ms"));
+    let batch_max: i32 = get("batch-max-bytes", "1000012")
+        .parse()
+        .expect("--batch-max-bytes");
+    let codec = match get("compression", "none").as_str() {
+        "none" => CompressionCodec::none(),
+        "gzip" => CompressionCodec::gzip(),
+        "snappy" => CompressionCodec::snappy(),
+        "lz4" => CompressionCodec::lz4(),
+        "zstd" => CompressionCodec::zstd(),
+        other => panic!("unknown --compression {other}"),
+    };
+    let acks = match get("acks", "all").as_str() {
+        "all" | "-1" => Acks::AllIsr,
+        "1" => Acks::Leader,
+        "0" => Acks::None,
+        other => panic!("unknown --acks {other}"),
+    };
+    if mode != "produce" {
+        panic!("--mode {mode} is not available yet (consume arrives with the consumer)");
+    }
+
+    let (_cluster, seeds) = match a.get("brokers") {
+        Some(b) => (None, b.split(',').map(str::to_string).collect::<Vec<_>>()),
+        None => {
+            let c = kafka_sync::fake::Cluster::builder()
+                .brokers(3)
+                .topic(topic.clone(), partitions)
+                .benchmark_mode(kafka_sync::fake::BenchmarkMode {
+                    record_size: size,
+                    records_per_batch: 1000,
+                })
+                .build()
+                .expect("fake cluster");
+            let s = c.seeds();
+            (Some(c), s)
+        }
+    };
+    let client = Client::builder()
+        .seed_brokers(seeds)
+        .required_acks(acks)
+        .disable_idempotent_write(acks != Acks::AllIsr)
+        .producer_batch_compression([codec])
+        .producer_linger(linger)
+        .producer_batch_max_bytes(batch_max)
+        .max_buffered_records(100_000)
+        .build()?;
+    if a.contains_key("brokers") {
+        let t = CreatableTopic::default()
+            .with_name(TopicName(topic.clone().into()))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1);
+        let _ = client.request(
+            CreateTopicsRequest::default()
+                .with_topics(vec![t])
+                .with_timeout_ms(10_000),
+        )?;
+    }
+
+    // Values are built before timing starts; produce() then only partitions,
+    // encodes and buffers.
+    let value = Bytes::from(vec![b'v'; size]);
+    let errors = Arc::new(AtomicU64::new(0));
+    let (u0, s0) = cpu_seconds();
+    let start = Instant::now();
+    for i in 0..records {
+        let r = Record {
+            value: Some(value.clone()),
+            topic: topic.clone(),
+            partition: (i % partitions as u64) as i32,
+            ..Record::default()
+        };
+        let e = errors.clone();
+        client.produce(r, move |_, res| {
+            if res.is_err() {
+                e.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    client.flush()?;
+    let wall = start.elapsed().as_secs_f64();
+    let (u1, s1) = cpu_seconds();
+    let errs = errors.load(Ordering::Relaxed);
+    if errs > 0 {
+        eprintln!("{errs} records failed");
+    }
+    client.close();
+    let bytes = records * size as u64;
+    let (user, sys) = (u1 - u0, s1 - s0);
+    println!(
+        "{records} records of {size} B in {wall:.2}s: {:.0} rec/s, {:.1} MB/s, {:.2} us CPU per record",
+        records as f64 / wall,
+        bytes as f64 / wall / 1e6,
+        (user + sys) * 1e6 / records as f64
+    );
+    println!(
+        "RESULT client=kafka-sync mode=produce records={records} bytes={bytes} wall_s={wall:.3} rec_per_s={:.0} mb_per_s={:.2} cpu_user_s={user:.2} cpu_sys_s={sys:.2}",
+        records as f64 / wall,
+        bytes as f64 / wall / 1e6
+    );
+    Ok(())
+}

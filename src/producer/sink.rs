@@ -1,0 +1,717 @@
+//! Sinks: one `ks-sink-<id>` thread per broker drains the partitions that
+//! broker leads into produce requests and handles their responses.
+//!
+//! One produce request holds at most one batch per partition. Up to 5
+//! requests are in flight per broker when idempotent (1 otherwise, which
+//! keeps order without sequence numbers). A partition's in-flight batches are
+//! a prefix of its batch queue and are answered in order; a retriable error
+//! resets every in-flight batch of the partition so they are resent, in
+//! order, with the same sequence numbers (the broker deduplicates the last 5,
+//! `ProducerStateManager`). A partition that moved to another broker is only
+//! drained by its new sink once the old sink's in-flight batches finished.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{select, Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::buffer::{Producer, RecBuf, RecBufInner};
+use super::completion::{Completion, Outcome};
+use super::ProduceBatchMetrics;
+use crate::error::{Error, ErrorCode, Result};
+use crate::hooks;
+use crate::logger::klog;
+use crate::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use crate::messages::{ApiVersionsRequest, ProduceRequest, ProduceResponse, TopicName};
+use crate::protocol::compression::Codec;
+use crate::protocol::record_batch::{set_batch_sequence, write_batch, BatchHeader};
+
+/// Produce versions the sink speaks: v3 brought record batch v2; v13 names
+/// topics by id only (KIP-516), which this sink does not do yet.
+const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
+
+pub(crate) struct Sink {
+    pub(crate) broker: i32,
+    wake_tx: Sender<()>,
+    recbufs: Mutex<Vec<Arc<RecBuf>>>,
+    stop: AtomicBool,
+    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Sink {
+    pub(crate) fn start(p: Arc<Producer>, broker: i32) -> Result<Arc<Sink>> {
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let sink = Arc::new(Sink {
+            broker,
+            wake_tx,
+            recbufs: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            join: Mutex::new(None),
+        });
+        let mut name = format!("ks-sink-{broker}");
+        name.truncate(15);
+        let on_start = p.client().and_then(|c| c.inner.cfg.on_thread_start.clone());
+        let s = sink.clone();
+        let join = crate::sync::thread::spawn_named(name, on_start, move || {
+            let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
+            let mut l = SinkLoop {
+                p,
+                sink: s,
+                wake_rx,
+                resp_tx,
+                resp_rx,
+                inflight: HashMap::new(),
+                next_req: 0,
+                rr: 0,
+                scratch: Vec::new(),
+            };
+            l.run();
+        })?;
+        *sink.join.lock() = Some(join);
+        Ok(sink)
+    }
+
+    pub(crate) fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    pub(crate) fn add(&self, rb: Arc<RecBuf>) {
+        let mut v = self.recbufs.lock();
+        if !v.iter().any(|r| Arc::ptr_eq(r, &rb)) {
+            v.push(rb);
+        }
+    }
+
+    pub(crate) fn remove(&self, rb: &Arc<RecBuf>) {
+        self.recbufs.lock().retain(|r| !Arc::ptr_eq(r, rb));
+        // The old sink may be waiting for this partition's in-flight batches.
+        self.wake();
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+        let join = self.join.lock().take();
+        if let Some(j) = join {
+            if j.thread().id() != std::thread::current().id() {
+                let _ = j.join();
+            }
+        }
+    }
+}
+
+type Reply = (u64, Result<(i16, ProduceResponse)>);
+
+struct Sent {
+    parts: Vec<(Arc<RecBuf>, u64)>,
+    acks_zero: bool,
+}
+
+struct SinkLoop {
+    p: Arc<Producer>,
+    sink: Arc<Sink>,
+    wake_rx: Receiver<()>,
+    resp_tx: Sender<Reply>,
+    resp_rx: Receiver<Reply>,
+    inflight: HashMap<u64, Sent>,
+    next_req: u64,
+    rr: usize,
+    scratch: Vec<u8>,
+}
+
+impl SinkLoop {
+    fn logger(&self) -> Option<Arc<dyn crate::Logger>> {
+        self.p.client().and_then(|c| c.inner.cfg.logger.clone())
+    }
+
+    fn max_inflight(&self) -> usize {
+        if self.p.cfg.idempotent {
+            5
+        } else {
+            1
+        }
+    }
+
+    fn run(&mut self) {
+        let mut versions_known = false;
+        let mut id_backoff: Option<Instant> = None;
+        loop {
+            if self.sink.stop.load(Ordering::Acquire) || self.p.closed.load(Ordering::Acquire) {
+                return;
+            }
+            while let Ok((id, res)) = self.resp_rx.try_recv() {
+                self.on_reply(id, res);
+            }
+            let recbufs = self.sink.recbufs.lock().clone();
+            let now = Instant::now();
+            for rb in &recbufs {
+                rb.fail_expired(&self.p, now);
+            }
+            let has_work = recbufs.iter().any(|rb| {
+                let g = rb.inner.lock();
+                g.batches.len() > g.inflight
+            });
+            if has_work && !versions_known {
+                versions_known = self.ensure_versions();
+            }
+            if has_work
+                && self.p.cfg.idempotent
+                && self.p.id.needs_bump()
+                && id_backoff.is_none_or(|t| now >= t)
+            {
+                id_backoff = self.load_id().err();
+            }
+            while self.inflight.len() < self.max_inflight() {
+                if !self.drain(&recbufs) {
+                    break;
+                }
+            }
+            let wait = self.next_wakeup(&recbufs, id_backoff);
+            select! {
+                recv(self.wake_rx) -> _ => {}
+                recv(self.resp_rx) -> m => {
+                    if let Ok((id, res)) = m {
+                        self.on_reply(id, res);
+                    }
+                }
+                default(wait) => {}
+            }
+        }
+    }
+
+    /// Opens a connection so the broker's versions (for the codec choice)
+    /// are known before the first batch is encoded.
+    fn ensure_versions(&self) -> bool {
+        let Some(c) = self.p.client() else {
+            return false;
+        };
+        let Some(h) = c.handle(self.sink.broker) else {
+            return false;
+        };
+        if h.versions().is_some() {
+            return true;
+        }
+        h.send(
+            ApiVersionsRequest::default(),
+            Some(Instant::now() + Duration::from_secs(5)),
+        )
+        .is_ok()
+            && h.versions().is_some()
+    }
+
+    /// Loads or bumps the producer id once nothing is in flight anywhere.
+    /// Returns when to try again on failure.
+    fn load_id(&self) -> std::result::Result<(), Instant> {
+        if self.p.inflight_batches.load(Ordering::Acquire) > 0 {
+            return Ok(());
+        }
+        let Some(c) = self.p.client() else {
+            return Ok(());
+        };
+        match self.p.id.load(&c) {
+            Ok(id) => {
+                klog!(self.logger().as_deref(), Info, "producer id loaded", "id" => id.id, "epoch" => id.epoch);
+                self.p.wake_all_sinks();
+                Ok(())
+            }
+            Err(e) => {
+                klog!(self.logger().as_deref(), Warn, "unable to load producer id", "err" => e);
+                if !e.is_retriable() {
+                    // Nothing can be sent without an id: fail what is buffered.
+                    for rb in self.sink.recbufs.lock().iter() {
+                        rb.fail_pending(&self.p, e.clone());
+                    }
+                }
+                Err(Instant::now()
+                    + self
+                        .p
+                        .client()
+                        .map_or(Duration::from_millis(250), |c| c.config().retry_backoff(1)))
+            }
+        }
+    }
+
+    fn next_wakeup(&self, recbufs: &[Arc<RecBuf>], id_backoff: Option<Instant>) -> Duration {
+        let now = Instant::now();
+        let mut next = now + Duration::from_millis(250);
+        for rb in recbufs {
+            let g = rb.inner.lock();
+            if g.batches.len() > g.inflight {
+                if let Some(l) = g.linger_until {
+                    next = next.min(l);
+                }
+                if let Some(b) = g.backoff_until {
+                    next = next.min(b);
+                }
+            }
+        }
+        if let Some(t) = id_backoff {
+            next = next.min(t);
+        }
+        next.saturating_duration_since(now)
+    }
+
+    /// Builds and sends one produce request; false when nothing is ready.
+    fn drain(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
+        let p = self.p.clone();
+        let idem = p.cfg.idempotent;
+        let id = if idem {
+            match p.id.usable() {
+                Some(id) => Some(id),
+                None => return false,
+            }
+        } else {
+            None
+        };
+        if p.cfg.manual_flushing && p.flushing.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let Some(client) = p.client() else {
+            return false;
+        };
+        let Some(handle) = client.handle(self.sink.broker) else {
+            return false;
+        };
+        let codec = self.pick_codec(&handle);
+        let flushing = p.flushing.load(Ordering::Acquire) > 0;
+        let max_bytes = client.config().broker_max_write_bytes() as usize;
+        let now = Instant::now();
+        let n = recbufs.len();
+        let mut total = 64usize;
+        let mut parts = Vec::new();
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for k in 0..n {
+            let rb = &recbufs[(self.rr + k) % n];
+            let mut g = rb.inner.lock();
+            if !g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink)) {
+                continue;
+            }
+            if g.backoff_until.is_some_and(|t| now < t) {
+                continue;
+            }
+            if g.inflight > 0
+                && (g.inflight_sink != self.sink.broker || !idem || g.inflight >= 5 || !g.acked)
+            {
+                continue;
+            }
+            if let Some(id) = id {
+                if g.id_generation != id.generation {
+                    if g.inflight > 0 {
+                        continue;
+                    }
+                    // A new id or epoch: sequences restart at 0 (KIP-360).
+                    g.next_seq = 0;
+                    g.id_generation = id.generation;
+                    g.acked = false;
+                    for b in g.batches.iter_mut() {
+                        b.stamp = None;
+                    }
+                }
+            }
+            let idx = g.inflight;
+            let open = idx + 1 == g.batches.len();
+            let Some(b) = g.batches.get(idx) else {
+                continue;
+            };
+            let ready = b.sealed || !open || flushing || g.linger_until.is_none_or(|l| now >= l);
+            if !ready {
+                continue;
+            }
+            let est = b
+                .wire
+                .as_ref()
+                .map_or(b.records.len() + super::buffer::BATCH_OVERHEAD, Bytes::len);
+            if !parts.is_empty() && total + est + 64 > max_bytes {
+                break;
+            }
+            if let Err(e) = self.stamp_and_encode(&mut g, idx, id, codec) {
+                klog!(self.logger().as_deref(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
+                continue;
+            }
+            let g = &mut *g;
+            let Some(b) = g.batches.get_mut(idx) else {
+                continue;
+            };
+            let Some(wire) = b.wire.clone() else { continue };
+            b.sealed = true;
+            b.inflight = true;
+            b.unknown = false;
+            b.tries += 1;
+            g.inflight += 1;
+            g.inflight_sink = self.sink.broker;
+            if open {
+                g.linger_until = None;
+            }
+            total += wire.len() + 32;
+            parts.push((rb.clone(), b.id));
+            let pd = PartitionProduceData::default()
+                .with_index(rb.partition)
+                .with_records(Some(wire));
+            match topics.iter_mut().find(|t| *t.name.0 == *rb.topic) {
+                Some(t) => t.partition_data.push(pd),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(rb.topic.to_string().into()))
+                        .with_partition_data(vec![pd]),
+                ),
+            }
+        }
+        self.rr = self.rr.wrapping_add(1);
+        if parts.is_empty() {
+            return false;
+        }
+        p.inflight_batches.fetch_add(parts.len(), Ordering::AcqRel);
+        let acks = p.cfg.acks.value();
+        let timeout_ms = p.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let req = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topics);
+        let id = self.next_req;
+        self.next_req += 1;
+        self.inflight.insert(
+            id,
+            Sent {
+                parts,
+                acks_zero: acks == 0,
+            },
+        );
+        let tx = self.resp_tx.clone();
+        let wake = self.sink.wake_tx.clone();
+        handle.submit(req, PRODUCE_VERSIONS, move |res| {
+            let _ = tx.send((id, res));
+            let _ = wake.try_send(());
+        });
+        true
+    }
+
+    fn pick_codec(
+        &self,
+        handle: &crate::broker::BrokerHandle,
+    ) -> crate::producer::CompressionCodec {
+        let max_produce = handle
+            .versions()
+            .and_then(|v| v.range(0))
+            .map_or(PRODUCE_VERSIONS.1, |(_, max)| max);
+        for c in &self.p.cfg.compression {
+            // zstd needs produce v7 (Kafka 2.1, KIP-110).
+            if c.codec != Codec::Zstd || max_produce >= 7 {
+                return *c;
+            }
+        }
+        crate::producer::CompressionCodec::none()
+    }
+
+    fn stamp_and_encode(
+        &mut self,
+        g: &mut RecBufInner,
+        idx: usize,
+        id: Option<super::id::ProducerIdEpoch>,
+        codec: crate::producer::CompressionCodec,
+    ) -> Result<()> {
+        let next_seq = g.next_seq;
+        let Some(b) = g.batches.get_mut(idx) else {
+            return Err(Error::protocol("internal: batch vanished"));
+        };
+        let mut new_seq = None;
+        if let (Some(id), None) = (id, b.stamp) {
+            b.stamp = Some((id.id, id.epoch, next_seq, id.generation));
+            new_seq = Some(next_seq.wrapping_add(b.len() as i32) & i32::MAX);
+            if let Some(w) = b.wire.take() {
+                // Re-stamped after an epoch bump: patch the header, keep the body.
+                let mut v = w.to_vec();
+                set_batch_sequence(&mut v, id.id, id.epoch, next_seq)?;
+                b.wire = Some(Bytes::from(v));
+            }
+        }
+        if b.wire.is_none() {
+            let (pid, epoch, seq) = b.stamp.map_or((-1, -1, -1), |(p, e, s, _)| (p, e, s));
+            let header = BatchHeader {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: seq,
+                transactional: false,
+                partition_leader_epoch: -1,
+            };
+            let mut out = Vec::with_capacity(b.records.len() + super::buffer::BATCH_OVERHEAD);
+            let w = write_batch(
+                &b.records,
+                &header,
+                codec.codec,
+                codec.level,
+                &mut self.scratch,
+                &mut out,
+            )?;
+            b.codec_used = w.codec_used;
+            b.uncompressed = w.uncompressed_len;
+            b.wire = Some(Bytes::from(out));
+        }
+        if let Some(s) = new_seq {
+            g.next_seq = s;
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, id: u64, res: Result<(i16, ProduceResponse)>) {
+        let Some(sent) = self.inflight.remove(&id) else {
+            return;
+        };
+        self.p
+            .inflight_batches
+            .fetch_sub(sent.parts.len(), Ordering::AcqRel);
+        match res {
+            Err(e) => {
+                // The request's fate is unknown: resend everything, in order.
+                klog!(self.logger().as_deref(), Warn, "produce request failed, retrying", "broker" => self.sink.broker, "err" => e);
+                for (rb, batch) in &sent.parts {
+                    self.retry(rb, *batch, true);
+                }
+                if let Some(c) = self.p.client() {
+                    c.trigger_metadata();
+                }
+            }
+            Ok((_, resp)) => {
+                for (rb, batch) in &sent.parts {
+                    let pr = resp
+                        .responses
+                        .iter()
+                        .filter(|t| *t.name.0 == *rb.topic)
+                        .flat_map(|t| t.partition_responses.iter())
+                        .find(|pr| pr.index == rb.partition);
+                    match pr {
+                        None if sent.acks_zero => self.success(rb, *batch, -1, -1),
+                        None => {
+                            klog!(self.logger().as_deref(), Warn, "produce response missing a partition", "topic" => rb.topic, "partition" => rb.partition);
+                            self.retry(rb, *batch, false);
+                        }
+                        Some(pr) => self.on_partition(
+                            rb,
+                            *batch,
+                            pr.error_code,
+                            pr.base_offset,
+                            pr.log_append_time_ms,
+                            pr.error_message.as_deref(),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_partition(
+        &mut self,
+        rb: &Arc<RecBuf>,
+        batch: u64,
+        code: i16,
+        base_offset: i64,
+        append_time: i64,
+        msg: Option<&str>,
+    ) {
+        let Some(err) = ErrorCode::from_code(code) else {
+            return self.success(rb, batch, base_offset, append_time);
+        };
+        match err {
+            // The broker already has this batch (older than its dedup window).
+            ErrorCode::DuplicateSequenceNumber => self.success(rb, batch, base_offset, append_time),
+            ErrorCode::OutOfOrderSequenceNumber
+            | ErrorCode::UnknownProducerId
+            | ErrorCode::InvalidProducerEpoch => self.sequence_error(rb, batch, err),
+            e if e.is_retriable() => {
+                if matches!(
+                    e,
+                    ErrorCode::NotLeaderOrFollower
+                        | ErrorCode::UnknownTopicOrPartition
+                        | ErrorCode::LeaderNotAvailable
+                        | ErrorCode::FencedLeaderEpoch
+                        | ErrorCode::KafkaStorageError
+                        | ErrorCode::NotEnoughReplicas
+                ) {
+                    if let Some(c) = self.p.client() {
+                        c.trigger_metadata_now();
+                    }
+                }
+                self.retry(rb, batch, false);
+            }
+            _ => self.fail_batch(
+                rb,
+                batch,
+                Error::from_code_message(code, msg).unwrap_or(Error::from(err)),
+            ),
+        }
+    }
+
+    /// The batch was written: complete it (and any batches before it that
+    /// were waiting on it, in order).
+    fn success(&mut self, rb: &Arc<RecBuf>, batch: u64, base_offset: i64, append_time: i64) {
+        let mut g = rb.inner.lock();
+        let Some(pos) = g.batches.iter().position(|b| b.id == batch) else {
+            return;
+        };
+        if pos != 0 {
+            // An earlier batch of this partition is being retried; this
+            // cannot be a real success under idempotence (the broker would
+            // reject it as out of order): treat it as needing a retry.
+            drop(g);
+            return self.retry(rb, batch, false);
+        }
+        let Some(b) = g.batches.pop_front() else {
+            return;
+        };
+        g.inflight = g.inflight.saturating_sub(1);
+        g.buffered -= b.len() as i64;
+        g.backoff_until = None;
+        g.acked = true;
+        let leader_epoch = g.leader_epoch;
+        drop(g);
+        let (pid, epoch) = b.stamp.map_or((-1, -1), |(p, e, _, _)| (p, e));
+        let metrics = ProduceBatchMetrics {
+            num_records: b.len(),
+            uncompressed_bytes: b.uncompressed,
+            compressed_bytes: b
+                .wire
+                .as_ref()
+                .map_or(0, |w| w.len().saturating_sub(super::buffer::BATCH_OVERHEAD)),
+            compression_type: b.codec_used as u8,
+        };
+        if let Some(meta) = self
+            .p
+            .client()
+            .and_then(|c| c.handle(self.sink.broker))
+            .map(|h| h.meta().clone())
+        {
+            hooks::each(&self.p.hooks, |h| {
+                h.on_produce_batch_written(&meta, &rb.topic, rb.partition, &metrics)
+            });
+        }
+        let attrs = (b.codec_used as i16) | if append_time >= 0 { 0x08 } else { 0 };
+        let release = (b.len() as i64, b.user_bytes as i64);
+        self.p.complete(Completion {
+            topic: Some((rb.topic.clone(), rb.partition)),
+            entries: b.entries,
+            outcome: Outcome::Ok {
+                base_offset,
+                log_append_time: append_time,
+                attrs,
+                producer_id: pid,
+                producer_epoch: epoch,
+                leader_epoch,
+            },
+            release,
+        });
+        self.sink.wake();
+    }
+
+    /// Puts this batch and every later in-flight batch of the partition back
+    /// to be resent in order. `unknown`: the request's outcome is unknown.
+    fn retry(&mut self, rb: &Arc<RecBuf>, batch: u64, unknown: bool) {
+        let mut g = rb.inner.lock();
+        let Some(pos) = g.batches.iter().position(|b| b.id == batch) else {
+            return;
+        };
+        if !g.batches.get(pos).is_some_and(|b| b.inflight) {
+            return; // already reset by an earlier batch's failure
+        }
+        let mut reset = 0;
+        for b in g.batches.iter_mut().skip(pos) {
+            if b.inflight {
+                b.inflight = false;
+                b.unknown |= unknown;
+                reset += 1;
+            }
+        }
+        g.inflight = g.inflight.saturating_sub(reset);
+        let backoff = self.p.client().map_or(Duration::from_millis(100), |c| {
+            c.config()
+                .retry_backoff(g.batches.get(pos).map_or(1, |b| b.tries))
+        });
+        g.backoff_until = Some(Instant::now() + backoff);
+        drop(g);
+        let now = Instant::now();
+        rb.fail_expired(&self.p, now);
+    }
+
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH.
+    fn sequence_error(&mut self, rb: &Arc<RecBuf>, batch: u64, err: ErrorCode) {
+        let first_inflight = {
+            let g = rb.inner.lock();
+            g.batches.front().is_some_and(|b| b.id == batch)
+        };
+        if !first_inflight {
+            // An earlier batch failed first; this one is resent after it.
+            return self.retry(rb, batch, false);
+        }
+        if err == ErrorCode::OutOfOrderSequenceNumber {
+            // The broker is missing what came before our first in-flight
+            // batch: data loss (e.g. an unclean leader election truncated it).
+            klog!(self.logger().as_deref(), Error, "data loss detected while producing", "topic" => rb.topic, "partition" => rb.partition);
+            if self.p.cfg.stop_on_data_loss {
+                let e = Error::from(err);
+                *self.p.stopped.lock() = Some(e.clone());
+                return self.fail_batch(rb, batch, e);
+            }
+            if let Some(f) = &self.p.cfg.on_data_loss {
+                f(&rb.topic, rb.partition);
+            }
+        }
+        // KIP-360: bump the epoch (sequences restart at 0) and resend.
+        self.p.id.request_bump();
+        self.retry(rb, batch, false);
+    }
+
+    /// Fails one batch with a non-retriable error; later batches keep going
+    /// (re-stamped after an epoch bump when idempotent, since the failed
+    /// batch leaves a sequence hole).
+    fn fail_batch(&mut self, rb: &Arc<RecBuf>, batch: u64, err: Error) {
+        let mut g = rb.inner.lock();
+        let Some(pos) = g.batches.iter().position(|b| b.id == batch) else {
+            return;
+        };
+        let Some(b) = g.batches.remove(pos) else {
+            return;
+        };
+        if b.inflight {
+            g.inflight = g.inflight.saturating_sub(1);
+        }
+        // Later in-flight batches will fail out of order: resend them.
+        let mut reset = 0;
+        for later in g.batches.iter_mut().skip(pos) {
+            if later.inflight {
+                later.inflight = false;
+                reset += 1;
+            }
+        }
+        g.inflight = g.inflight.saturating_sub(reset);
+        rb.after_fail(&self.p, &mut g, std::slice::from_ref(&b));
+        drop(g);
+        klog!(self.logger().as_deref(), Warn, "produce failed", "topic" => rb.topic, "partition" => rb.partition, "err" => err);
+        self.p.complete(Completion::failed(rb, b, err));
+    }
+}
+
+impl RecBuf {
+    /// Fails every batch not in flight with `err` (used when no producer id
+    /// can be had).
+    pub(crate) fn fail_pending(&self, p: &Producer, err: Error) {
+        let mut g = self.inner.lock();
+        let keep = g.inflight;
+        let failed: Vec<_> = g.batches.drain(keep..).collect();
+        self.after_fail(p, &mut g, &failed);
+        drop(g);
+        for b in failed {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+    }
+}
+
+impl Producer {
+    pub(crate) fn wake_all_sinks(&self) {
+        for s in self.sinks.lock().values() {
+            s.wake();
+        }
+    }
+}

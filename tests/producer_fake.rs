@@ -1,0 +1,373 @@
+//! Producer behaviour against the embedded fake cluster: faults, leader
+//! moves, dropped connections, timeouts, retries, abort, flush, close.
+#![cfg(feature = "fake")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_sync::fake::{Action, Cluster};
+use kafka_sync::messages::ApiKey;
+use kafka_sync::{Client, Error, ErrorCode, Record};
+use support::verify::{check_exactly_once_in_order, decode_and_check, record};
+
+const SIZE: usize = 100;
+const KEYS: u64 = 997;
+
+fn client(cluster: &Cluster) -> kafka_sync::ConfigBuilder<Client> {
+    support::init_logging();
+    Client::builder()
+        .seed_brokers(cluster.seeds())
+        .with_logger(kafka_sync::LogCrateLogger)
+        .retry_backoff_fn(|_| Duration::from_millis(10))
+        .metadata_min_age(Duration::from_millis(50))
+}
+
+/// Produces `n` records from one thread with callbacks, returning how many failed.
+fn produce_n(c: &Client, topic: &str, n: u64) -> Vec<(u64, Error)> {
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..n {
+        let f = failed.clone();
+        c.produce(record(topic, i, SIZE, KEYS), move |r, res| {
+            if let Err(e) = res {
+                f.lock()
+                    .unwrap()
+                    .push((support::verify::seq_of(r.value.as_deref().unwrap()), e));
+            }
+        });
+    }
+    c.flush().unwrap();
+    let v = failed.lock().unwrap().clone();
+    v
+}
+
+fn read_all(cluster: &Cluster, topic: &str, partitions: i32) -> HashMap<i32, Vec<u64>> {
+    (0..partitions)
+        .map(|p| {
+            (
+                p,
+                decode_and_check(&cluster.partition_log(topic, p), SIZE, KEYS),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn produce_sync_sets_offsets_and_partitions() {
+    let cluster = Cluster::builder().brokers(3).topic("t", 6).build().unwrap();
+    let c = client(&cluster).build().unwrap();
+    let results = c.produce_sync((0..100).map(|i| record("t", i, SIZE, KEYS)));
+    assert!(results.is_ok(), "{:?}", results.first_err());
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for r in &results.0 {
+        let expect = next.entry(r.record.partition).or_default();
+        assert_eq!(r.record.offset, *expect, "offsets are dense per partition");
+        *expect += 1;
+        assert!(r.record.producer_id >= 0, "idempotent by default");
+    }
+    // Keyed records land where Java's murmur2 partitioner puts them.
+    for r in &results.0 {
+        let key = r.record.key.as_deref().unwrap();
+        assert_eq!(
+            r.record.partition as u32,
+            (kafka_sync::murmur2(key) & 0x7fff_ffff) % 6
+        );
+    }
+    check_exactly_once_in_order(&read_all(&cluster, "t", 6), 100);
+    c.close();
+}
+
+#[test]
+fn not_leader_errors_and_a_leader_move_lose_and_duplicate_nothing() {
+    let cluster = Cluster::builder().brokers(3).topic("t", 6).build().unwrap();
+    let c = client(&cluster).build().unwrap();
+    c.produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    cluster.intercept(ApiKey::Produce, None, Some(3), move |_| {
+        h.fetch_add(1, Ordering::AcqRel);
+        Action::ErrorCode(6)
+    });
+    let total = 30_000u64;
+    let producer = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            for i in 1..total {
+                let f = Arc::new(Mutex::new(None));
+                let f2 = f.clone();
+                c.produce(record("t", i, SIZE, KEYS), move |_, res| {
+                    *f2.lock().unwrap() = res.err()
+                });
+                failed.push(f);
+            }
+            c.flush().unwrap();
+            failed
+                .iter()
+                .filter(|f| f.lock().unwrap().is_some())
+                .count()
+        })
+    };
+    // Move leadership around while producing.
+    for (i, p) in (0..6).enumerate() {
+        let to = (p + 1) % 3;
+        cluster.move_leader("t", p, to).unwrap();
+        std::thread::sleep(Duration::from_millis(5 + i as u64));
+    }
+    assert_eq!(producer.join().unwrap(), 0);
+    assert_eq!(hits.load(Ordering::Acquire), 3);
+    check_exactly_once_in_order(&read_all(&cluster, "t", 6), total);
+    c.close();
+}
+
+#[test]
+fn dropped_connections_lose_and_duplicate_nothing() {
+    let cluster = Cluster::builder().brokers(3).topic("t", 6).build().unwrap();
+    let c = client(&cluster).build().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (s, d) = (seen.clone(), drops.clone());
+    // Every 15th produce request: the broker writes it, then the connection drops
+    // before the answer (the worst case for duplicates), or it drops unwritten.
+    cluster.intercept(ApiKey::Produce, None, None, move |_| {
+        let n = s.fetch_add(1, Ordering::AcqRel);
+        if n % 15 == 14 {
+            d.fetch_add(1, Ordering::AcqRel);
+            Action::DropConnection
+        } else {
+            Action::PassThrough
+        }
+    });
+    let total = 200_000u64;
+    let failed = produce_n(&c, "t", total);
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let dropped = drops.load(Ordering::Acquire);
+    println!(
+        "{dropped} connections dropped over {} produce requests",
+        seen.load(Ordering::Acquire)
+    );
+    assert!(dropped >= 20, "only {dropped} drops");
+    check_exactly_once_in_order(&read_all(&cluster, "t", 6), total);
+    c.close();
+}
+
+#[test]
+fn delivery_timeout_fails_gaplessly_in_order() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster)
+        .record_delivery_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    c.produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap();
+    // NOT_ENOUGH_REPLICAS forever: retriable, so only the timeout ends it.
+    cluster.intercept(ApiKey::Produce, None, None, |_| Action::ErrorCode(19));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for i in 1..500u64 {
+        let o = order.clone();
+        c.produce(record("t", i, SIZE, KEYS), move |r, res| {
+            o.lock().unwrap().push((
+                support::verify::seq_of(r.value.as_deref().unwrap()),
+                res.err(),
+            ));
+        });
+    }
+    c.flush().unwrap();
+    let order = order.lock().unwrap();
+    assert_eq!(order.len(), 499);
+    for (k, (seq, err)) in order.iter().enumerate() {
+        assert_eq!(*seq, k as u64 + 1, "callbacks in order");
+        assert!(matches!(err, Some(Error::RecordTimeout)), "{seq}: {err:?}");
+    }
+    c.close();
+}
+
+#[test]
+fn record_retries_fail_gaplessly() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster).record_retries(3).build().unwrap();
+    c.produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap();
+    cluster.intercept(ApiKey::Produce, None, None, |_| Action::ErrorCode(19));
+    let results = c.produce_sync((1..200).map(|i| record("t", i, SIZE, KEYS)));
+    for r in &results.0 {
+        assert!(matches!(r.err, Some(Error::RecordRetries)), "{:?}", r.err);
+    }
+    // A bounded number of tries were made: 3 per batch.
+    assert!(cluster.request_count(ApiKey::Produce) <= 1 + 3 * 199);
+    c.close();
+}
+
+#[test]
+fn abort_buffered_records_fails_everything_buffered() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 3).build().unwrap();
+    let c = client(&cluster).manual_flushing(true).build().unwrap();
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..1000 {
+        let e = errs.clone();
+        c.produce(record("t", i, SIZE, KEYS), move |_, res| {
+            e.lock().unwrap().push(res.err())
+        });
+    }
+    assert_eq!(c.buffered_produce_records(), 1000);
+    c.abort_buffered_records(Some(Instant::now() + Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(c.buffered_produce_records(), 0);
+    let errs = errs.lock().unwrap();
+    assert_eq!(errs.len(), 1000);
+    assert!(errs.iter().all(|e| matches!(e, Some(Error::Aborting))));
+    assert_eq!(cluster.request_count(ApiKey::Produce), 0);
+    // Producing works again afterwards (manual flushing: flush sends).
+    let ok = Arc::new(Mutex::new(None));
+    let o = ok.clone();
+    c.produce(record("t", 5, SIZE, KEYS), move |_, res| {
+        *o.lock().unwrap() = Some(res.is_ok())
+    });
+    c.flush().unwrap();
+    assert_eq!(*ok.lock().unwrap(), Some(true));
+    c.close();
+}
+
+#[test]
+fn flush_waits_for_lingering_records() {
+    let cluster = Cluster::builder().brokers(2).topic("t", 4).build().unwrap();
+    let c = client(&cluster)
+        .producer_linger(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    for i in 0..1000 {
+        let d = done.clone();
+        c.produce(record("t", i, SIZE, KEYS), move |_, res| {
+            res.unwrap();
+            d.fetch_add(1, Ordering::AcqRel);
+        });
+    }
+    let start = Instant::now();
+    c.flush().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "flush cut the 30s linger short"
+    );
+    assert_eq!(done.load(Ordering::Acquire), 1000);
+    assert_eq!(c.buffered_produce_records(), 0);
+    c.close();
+}
+
+#[test]
+fn close_fails_buffered_records_and_wakes_a_blocked_produce() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    // Produce requests hang: the buffer fills up.
+    cluster.intercept(ApiKey::Produce, None, None, |_| {
+        Action::Delay(Duration::from_secs(30))
+    });
+    let c = client(&cluster).max_buffered_records(10).build().unwrap();
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..10 {
+        let e = errs.clone();
+        c.produce(record("t", i, SIZE, KEYS), move |_, res| {
+            e.lock().unwrap().push(res.err())
+        });
+    }
+    let c2 = c.clone();
+    let e2 = errs.clone();
+    let blocked = std::thread::spawn(move || {
+        let start = Instant::now();
+        c2.produce(record("t", 10, SIZE, KEYS), move |_, res| {
+            e2.lock().unwrap().push(res.err())
+        });
+        start.elapsed()
+    });
+    assert!(support::wait_until(Duration::from_secs(2), || cluster
+        .request_count(ApiKey::Produce)
+        >= 1));
+    std::thread::sleep(Duration::from_millis(100)); // the 11th produce is now blocked on the full buffer
+    let closed_at = Instant::now();
+    c.close();
+    blocked.join().unwrap();
+    assert!(
+        closed_at.elapsed() < Duration::from_secs(1),
+        "close took {:?}",
+        closed_at.elapsed()
+    );
+    let errs = errs.lock().unwrap();
+    assert_eq!(errs.len(), 11);
+    assert!(
+        errs.iter().all(|e| matches!(e, Some(Error::ClientClosed))),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn too_large_records_and_unknown_topics_fail_clearly() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("t", 1)
+        .auto_create_topics(false)
+        .build()
+        .unwrap();
+    let c = client(&cluster)
+        .producer_batch_max_bytes(16 << 10)
+        .build()
+        .unwrap();
+    let big = Record::from_value(vec![0u8; 32 << 10]).with_topic("t");
+    let e = c.produce_sync([big]).first().unwrap_err();
+    assert_eq!(e.kafka_code(), Some(ErrorCode::MessageTooLarge), "{e:?}");
+    let start = Instant::now();
+    let e = c
+        .produce_sync([Record::string("x").with_topic("missing")])
+        .first()
+        .unwrap_err();
+    assert_eq!(
+        e.kafka_code(),
+        Some(ErrorCode::UnknownTopicOrPartition),
+        "{e:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let e = c
+        .produce_sync([Record::string("no topic")])
+        .first()
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    c.close();
+}
+
+#[test]
+fn compression_codecs_round_trip_through_the_fake_cluster() {
+    use kafka_sync::CompressionCodec as C;
+    for codec in [
+        C::none(),
+        C::gzip(),
+        C::snappy(),
+        C::lz4(),
+        C::zstd(),
+        C::zstd().with_level(3),
+        C::gzip().with_level(9),
+    ] {
+        let cluster = Cluster::builder().brokers(1).topic("t", 2).build().unwrap();
+        let c = client(&cluster)
+            .producer_batch_compression([codec])
+            .build()
+            .unwrap();
+        let failed = produce_n(&c, "t", 5_000);
+        assert!(failed.is_empty(), "{codec:?}: {:?}", failed.first());
+        check_exactly_once_in_order(&read_all(&cluster, "t", 2), 5_000);
+        c.close();
+    }
+}
