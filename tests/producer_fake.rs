@@ -371,3 +371,128 @@ fn compression_codecs_round_trip_through_the_fake_cluster() {
         c.close();
     }
 }
+
+#[test]
+fn acks_zero_and_one_produce_without_idempotence() {
+    for acks in [kafka_sync::Acks::None, kafka_sync::Acks::Leader] {
+        let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+        // Idempotence needs acks=all: fewer acks without disabling it is a config error.
+        let e = client(&cluster).required_acks(acks).build().unwrap_err();
+        assert!(
+            matches!(e, Error::Config(_)) && e.to_string().contains("required_acks"),
+            "{e}"
+        );
+        let c = client(&cluster)
+            .required_acks(acks)
+            .disable_idempotent_write(true)
+            .build()
+            .unwrap();
+        let results = c.produce_sync((0..500).map(|i| record("t", i, SIZE, KEYS)));
+        assert!(results.is_ok(), "{acks:?}: {:?}", results.first_err());
+        assert!(
+            results.0.iter().all(|r| r.record.producer_id < 0),
+            "no producer id without idempotence"
+        );
+        if acks == kafka_sync::Acks::Leader {
+            let offsets: Vec<i64> = results.0.iter().map(|r| r.record.offset).collect();
+            assert_eq!(offsets, (0..500).collect::<Vec<i64>>());
+        }
+        // acks=0 gets no answer; the log shows what arrived.
+        assert!(support::wait_until(Duration::from_secs(5), || read_all(
+            &cluster, "t", 1
+        )[&0]
+            .len()
+            == 500));
+        check_exactly_once_in_order(&read_all(&cluster, "t", 1), 500);
+        c.close();
+    }
+}
+
+#[test]
+fn max_buffered_bytes_bounds_the_buffer() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster)
+        .manual_flushing(true)
+        .max_buffered_bytes(10 * 1024)
+        .build()
+        .unwrap();
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..200 {
+        let e = errs.clone();
+        c.produce(record("t", i, SIZE, KEYS), move |_, res| {
+            e.lock().unwrap().push(res.err())
+        });
+    }
+    // Each record is ~100 value bytes + key + header: about 80 fit in 10 KiB.
+    let buffered = c.buffered_produce_records();
+    assert!((60..=110).contains(&buffered), "{buffered} buffered");
+    c.flush().unwrap();
+    let errs = errs.lock().unwrap();
+    let max_buffered = errs
+        .iter()
+        .filter(|e| matches!(e, Some(Error::MaxBuffered)))
+        .count();
+    assert_eq!(max_buffered as i64, 200 - buffered);
+    c.close();
+}
+
+#[test]
+fn data_loss_detection_stops_or_notifies() {
+    // OUT_OF_ORDER_SEQUENCE_NUMBER on the first in-flight batch means the
+    // broker lost what came before it.
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster)
+        .stop_producer_on_data_loss_detected(true)
+        .build()
+        .unwrap();
+    c.produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap();
+    cluster.intercept(ApiKey::Produce, None, Some(1), |_| Action::ErrorCode(45));
+    let e = c
+        .produce_sync([record("t", 1, SIZE, KEYS)])
+        .first()
+        .unwrap_err();
+    assert_eq!(
+        e.kafka_code(),
+        Some(ErrorCode::OutOfOrderSequenceNumber),
+        "{e:?}"
+    );
+    let e = c
+        .produce_sync([record("t", 2, SIZE, KEYS)])
+        .first()
+        .unwrap_err();
+    assert_eq!(
+        e.kafka_code(),
+        Some(ErrorCode::OutOfOrderSequenceNumber),
+        "stopped: {e:?}"
+    );
+    c.close();
+
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let lost = Arc::new(Mutex::new(Vec::new()));
+    let l = lost.clone();
+    let c = client(&cluster)
+        .producer_on_data_loss_detected(move |t, p| l.lock().unwrap().push((t.to_string(), p)))
+        .build()
+        .unwrap();
+    let before = c
+        .produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap()
+        .clone();
+    cluster.intercept(ApiKey::Produce, None, Some(1), |_| Action::ErrorCode(45));
+    // The producer bumps its epoch and the record is written after all.
+    let r = c.produce_sync([record("t", 1, SIZE, KEYS)]);
+    let rec = r.first().unwrap();
+    // KIP-360: InitProducerId with our id and epoch; for a producer without a
+    // transactional id the Java broker answers with a new id (epoch 0).
+    assert_ne!(
+        (rec.producer_id, rec.producer_epoch),
+        (before.producer_id, before.producer_epoch),
+        "id or epoch changed"
+    );
+    assert_eq!(*lost.lock().unwrap(), vec![("t".to_string(), 0)]);
+    check_exactly_once_in_order(&read_all(&cluster, "t", 1), 2);
+    c.close();
+}
