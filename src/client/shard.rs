@@ -236,129 +236,87 @@ fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
 /// Splits a request into pieces per broker.
 fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Result<Vec<Piece<R>>> {
     let any: &dyn Any = req;
+    // Per partition leader.
+    macro_rules! leader_split {
+        ($r:expr, $name:ident, $parts:ident, $idx:expr) => {{
+            let r = $r;
+            let leaders = leaders(
+                client,
+                r.topics.iter().map(|t| t.$name.0.to_string()),
+                deadline,
+            )?;
+            let pieces = by_leader(
+                &r.topics,
+                |t| t.$name.0.to_string(),
+                |t| &t.$parts,
+                $idx,
+                &leaders,
+                |topics| {
+                    let mut x = r.clone();
+                    x.topics = topics;
+                    x
+                },
+            );
+            pieces
+                .into_iter()
+                .map(|(b, x)| cast(x).map(|x| (b, x)))
+                .collect::<Result<Vec<Piece<R>>>>()?
+        }};
+    }
+    // Broker config resources to their broker.
+    macro_rules! resource_split {
+        ($r:expr) => {{
+            let r = $r;
+            let pieces = by_resource(
+                &r.resources,
+                |x| (x.resource_type, x.resource_name.as_str()),
+                |res| {
+                    let mut x = r.clone();
+                    x.resources = res;
+                    x
+                },
+            );
+            pieces
+                .into_iter()
+                .map(|(b, x)| cast(x).map(|x| (b, x)))
+                .collect::<Result<Vec<Piece<R>>>>()?
+        }};
+    }
+    // Per group (kind 0) or transactional id (kind 1) coordinator.
+    macro_rules! coordinator_split {
+        ($r:expr, $field:ident, $kind:expr) => {{
+            let r = $r;
+            let mut by: BTreeMap<i32, Vec<_>> = BTreeMap::new();
+            for key in &r.$field {
+                let id = client
+                    .coordinator($kind, &key.0, deadline)
+                    .map(|h| h.meta().node_id)
+                    .unwrap_or(first_seed(client));
+                by.entry(id).or_default().push(key.clone());
+            }
+            by.into_iter()
+                .map(|(id, keys)| {
+                    let mut x = r.clone();
+                    x.$field = keys;
+                    cast(x).map(|x| (Some(id), x))
+                })
+                .collect::<Result<Vec<Piece<R>>>>()?
+        }};
+    }
     let pieces: Vec<Piece<R>> = if let Some(r) = any.downcast_ref::<ListOffsetsRequest>() {
-        let leaders = leaders(
-            client,
-            r.topics.iter().map(|t| t.name.0.to_string()),
-            deadline,
-        )?;
-        by_leader(
-            &r.topics,
-            |t| t.name.0.to_string(),
-            |t| &t.partitions,
-            |p| p.partition_index,
-            &leaders,
-            |topics| {
-                let mut x = r.clone();
-                x.topics = topics;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        leader_split!(r, name, partitions, |p| p.partition_index)
     } else if let Some(r) = any.downcast_ref::<DeleteRecordsRequest>() {
-        let leaders = leaders(
-            client,
-            r.topics.iter().map(|t| t.name.0.to_string()),
-            deadline,
-        )?;
-        by_leader(
-            &r.topics,
-            |t| t.name.0.to_string(),
-            |t| &t.partitions,
-            |p| p.partition_index,
-            &leaders,
-            |topics| {
-                let mut x = r.clone();
-                x.topics = topics;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        leader_split!(r, name, partitions, |p| p.partition_index)
     } else if let Some(r) = any.downcast_ref::<OffsetForLeaderEpochRequest>() {
-        let leaders = leaders(
-            client,
-            r.topics.iter().map(|t| t.topic.0.to_string()),
-            deadline,
-        )?;
-        by_leader(
-            &r.topics,
-            |t| t.topic.0.to_string(),
-            |t| &t.partitions,
-            |p| p.partition,
-            &leaders,
-            |topics| {
-                let mut x = r.clone();
-                x.topics = topics;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        leader_split!(r, topic, partitions, |p| p.partition)
     } else if let Some(r) = any.downcast_ref::<DescribeProducersRequest>() {
-        let leaders = leaders(
-            client,
-            r.topics.iter().map(|t| t.name.0.to_string()),
-            deadline,
-        )?;
-        by_leader(
-            &r.topics,
-            |t| t.name.0.to_string(),
-            |t| &t.partition_indexes,
-            |p| *p,
-            &leaders,
-            |topics| {
-                let mut x = r.clone();
-                x.topics = topics;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        leader_split!(r, name, partition_indexes, |p| *p)
     } else if let Some(r) = any.downcast_ref::<DescribeConfigsRequest>() {
-        by_resource(
-            &r.resources,
-            |x| (x.resource_type, x.resource_name.as_str()),
-            |res| {
-                let mut x = r.clone();
-                x.resources = res;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        resource_split!(r)
     } else if let Some(r) = any.downcast_ref::<AlterConfigsRequest>() {
-        by_resource(
-            &r.resources,
-            |x| (x.resource_type, x.resource_name.as_str()),
-            |res| {
-                let mut x = r.clone();
-                x.resources = res;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        resource_split!(r)
     } else if let Some(r) = any.downcast_ref::<IncrementalAlterConfigsRequest>() {
-        by_resource(
-            &r.resources,
-            |x| (x.resource_type, x.resource_name.as_str()),
-            |res| {
-                let mut x = r.clone();
-                x.resources = res;
-                x
-            },
-        )
-        .into_iter()
-        .map(|(b, x)| cast(x).map(|x| (b, x)))
-        .collect::<Result<_>>()?
+        resource_split!(r)
     } else if matches!(R::KEY, 16 | 35 | 66) {
         // ListGroups, DescribeLogDirs, ListTransactions: every broker.
         let mut ids: Vec<i32> = client
@@ -382,53 +340,11 @@ fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Res
         }
         ids.into_iter().map(|id| (Some(id), req.clone())).collect()
     } else if let Some(r) = any.downcast_ref::<DescribeGroupsRequest>() {
-        let mut by: BTreeMap<i32, Vec<GroupId>> = BTreeMap::new();
-        for g in &r.groups {
-            let id = client
-                .coordinator(0, &g.0, deadline)
-                .map(|h| h.meta().node_id)
-                .unwrap_or(first_seed(client));
-            by.entry(id).or_default().push(g.clone());
-        }
-        by.into_iter()
-            .map(|(id, gs)| {
-                let mut x = r.clone();
-                x.groups = gs;
-                cast(x).map(|x| (Some(id), x))
-            })
-            .collect::<Result<_>>()?
+        coordinator_split!(r, groups, 0)
     } else if let Some(r) = any.downcast_ref::<DeleteGroupsRequest>() {
-        let mut by: BTreeMap<i32, Vec<GroupId>> = BTreeMap::new();
-        for g in &r.groups_names {
-            let id = client
-                .coordinator(0, &g.0, deadline)
-                .map(|h| h.meta().node_id)
-                .unwrap_or(first_seed(client));
-            by.entry(id).or_default().push(g.clone());
-        }
-        by.into_iter()
-            .map(|(id, gs)| {
-                let mut x = r.clone();
-                x.groups_names = gs;
-                cast(x).map(|x| (Some(id), x))
-            })
-            .collect::<Result<_>>()?
+        coordinator_split!(r, groups_names, 0)
     } else if let Some(r) = any.downcast_ref::<DescribeTransactionsRequest>() {
-        let mut by: BTreeMap<i32, Vec<TransactionalId>> = BTreeMap::new();
-        for t in &r.transactional_ids {
-            let id = client
-                .coordinator(1, &t.0, deadline)
-                .map(|h| h.meta().node_id)
-                .unwrap_or(first_seed(client));
-            by.entry(id).or_default().push(t.clone());
-        }
-        by.into_iter()
-            .map(|(id, ts)| {
-                let mut x = r.clone();
-                x.transactional_ids = ts;
-                cast(x).map(|x| (Some(id), x))
-            })
-            .collect::<Result<_>>()?
+        coordinator_split!(r, transactional_ids, 1)
     } else {
         vec![(None, req.clone())]
     };

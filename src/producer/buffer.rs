@@ -389,20 +389,30 @@ impl Producer {
 
     fn buffer_loaded(&self, topic: &TopicBuf, parts: &TopicParts, record: Record, cb: Callback) {
         let mut tp = topic.partitioner.lock();
-        let mut pick = self.pick(&mut **tp, parts, &record);
-        if let Some(rb) = pick.and_then(|p| parts.all.get(p)) {
-            if rb.would_start_new_batch(&record, &self.cfg) && tp.on_new_batch() {
-                pick = self.pick(&mut **tp, parts, &record);
-            }
-        }
+        let pick = self.pick(&mut **tp, parts, &record);
         let Some(rb) = pick.and_then(|p| parts.all.get(p)) else {
             drop(tp);
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
             return self.fail_now(record, cb, e, true);
         };
-        let res = rb.append(self, record, cb);
+        // One lock per record: the append reports when the record would open
+        // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
+        // only then.
+        let res = match rb.append(self, record, cb, true) {
+            Err(Append::NewBatch(record, cb)) => {
+                let rb = if tp.on_new_batch() {
+                    self.pick(&mut **tp, parts, &record)
+                        .and_then(|p| parts.all.get(p))
+                        .unwrap_or(rb)
+                } else {
+                    rb
+                };
+                rb.append(self, record, cb, false)
+            }
+            other => other,
+        };
         drop(tp);
-        if let Err((record, cb, e)) = res {
+        if let Err(Append::Failed(record, cb, e)) = res {
             self.fail_now(record, cb, e, true);
         }
     }
@@ -664,32 +674,18 @@ impl Producer {
 }
 
 impl RecBuf {
-    /// Whether appending `r` would open a new batch.
-    fn would_start_new_batch(&self, r: &Record, cfg: &ProducerConfig) -> bool {
-        let g = self.inner.lock();
-        match g.batches.back() {
-            Some(b) if !b.sealed => {
-                let len = b.records.next_record_len(
-                    r.timestamp,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    &r.headers,
-                );
-                BATCH_OVERHEAD + b.records.len() + len > cfg.batch_max_bytes as usize
-            }
-            _ => true,
-        }
-    }
-
-    /// Appends to the open batch, opening a new one if needed; wakes the sink
-    /// when the partition becomes ready.
+    /// Appends to the open batch, opening a new one if needed (or, with
+    /// `ask_new_batch`, reporting that instead); wakes the sink when the
+    /// partition becomes ready. (The error hands the record back by value:
+    /// boxing it would allocate per record.)
     #[allow(clippy::result_large_err)]
     fn append(
         &self,
         p: &Producer,
         record: Record,
         cb: Callback,
-    ) -> std::result::Result<(), (Record, Callback, Error)> {
+        ask_new_batch: bool,
+    ) -> std::result::Result<(), Append> {
         let max = p.cfg.batch_max_bytes as usize;
         let hs = &record.headers;
         let mut g = self.inner.lock();
@@ -706,6 +702,10 @@ impl RecBuf {
             _ => false,
         };
         let mut wake = false;
+        if !fits && ask_new_batch {
+            drop(g);
+            return Err(Append::NewBatch(record, cb));
+        }
         if !fits {
             let alone = RecordsBuf::record_len(
                 record.timestamp,
@@ -717,7 +717,11 @@ impl RecBuf {
             );
             if BATCH_OVERHEAD + alone > max {
                 drop(g);
-                return Err((record, cb, Error::from(ErrorCode::MessageTooLarge)));
+                return Err(Append::Failed(
+                    record,
+                    cb,
+                    Error::from(ErrorCode::MessageTooLarge),
+                ));
             }
             if let Some(b) = g.batches.back_mut() {
                 // The previous batch is full: it is ready now.
@@ -744,7 +748,11 @@ impl RecBuf {
         }
         let Some(b) = g.batches.back_mut() else {
             drop(g);
-            return Err((record, cb, Error::protocol("internal: no open batch")));
+            return Err(Append::Failed(
+                record,
+                cb,
+                Error::protocol("internal: no open batch"),
+            ));
         };
         b.records.append(
             record.timestamp,
@@ -835,6 +843,13 @@ impl RecBuf {
             p.id.request_bump();
         }
     }
+}
+
+/// Why a record was not appended.
+enum Append {
+    /// It would open a new batch (asked to report that first).
+    NewBatch(Record, Callback),
+    Failed(Record, Callback, Error),
 }
 
 impl HeaderRef for crate::record::RecordHeader {
