@@ -496,3 +496,32 @@ fn data_loss_detection_stops_or_notifies() {
     check_exactly_once_in_order(&read_all(&cluster, "t", 1), 2);
     c.close();
 }
+
+#[test]
+fn produce_batch_deadline_returns_at_the_deadline() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    cluster.intercept(ApiKey::Produce, None, None, |_| {
+        Action::Delay(Duration::from_secs(10))
+    });
+    let c = client(&cluster).build().unwrap();
+    let start = Instant::now();
+    let results = c.produce_batch_deadline(
+        (0..5).map(|i| record("t", i, SIZE, KEYS)),
+        Instant::now() + Duration::from_millis(300),
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(results.0.len(), 5);
+    for (i, r) in results.0.iter().enumerate() {
+        assert!(matches!(r.err, Some(Error::Timeout(_))), "{:?}", r.err);
+        assert_eq!(
+            support::verify::seq_of(r.record.value.as_deref().unwrap()),
+            i as u64,
+            "the record is handed back"
+        );
+    }
+    c.close();
+}

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use parking_lot::{Condvar, Mutex};
@@ -169,19 +169,30 @@ struct Gather {
     done: Condvar,
 }
 
+/// Produces `records` and waits for all of them, or until `deadline`: then
+/// records not yet finished are reported as [`Error::Timeout`] (they stay
+/// buffered and may still be written).
 pub(crate) fn produce_and_wait(
     client: &crate::Client,
     records: impl IntoIterator<Item = Record>,
+    deadline: Option<Instant>,
 ) -> ProduceResults {
     let records: Vec<Record> = records.into_iter().collect();
     let n = records.len();
+    // With a deadline, keep copies (cheap: `Bytes` are shared) to report the
+    // records that did not finish in time.
+    let copies: Vec<Record> = if deadline.is_some() {
+        records.clone()
+    } else {
+        Vec::new()
+    };
     let g = Arc::new(Gather {
         slots: Mutex::new(((0..n).map(|_| None).collect(), 0)),
         done: Condvar::new(),
     });
     for (i, r) in records.into_iter().enumerate() {
         let g = g.clone();
-        client.produce(r, move |record, res| {
+        let cb = move |record, res: Result<()>| {
             let mut s = g.slots.lock();
             if let Some(slot) = s.0.get_mut(i) {
                 *slot = Some(ProduceResult {
@@ -193,13 +204,35 @@ pub(crate) fn produce_and_wait(
             if s.1 == n {
                 g.done.notify_all();
             }
-        });
+        };
+        match deadline {
+            Some(d) => client.produce_deadline(r, d, cb),
+            None => client.produce(r, cb),
+        }
     }
     let mut s = g.slots.lock();
     while s.1 < n {
-        g.done.wait(&mut s);
+        match deadline {
+            Some(d) => {
+                if g.done.wait_until(&mut s, d).timed_out() && Instant::now() >= d {
+                    break;
+                }
+            }
+            None => g.done.wait(&mut s),
+        }
     }
-    ProduceResults(s.0.drain(..).flatten().collect())
+    let mut copies = copies.into_iter();
+    let out =
+        s.0.iter_mut()
+            .map(|slot| {
+                let copy = copies.next();
+                slot.take().unwrap_or_else(|| ProduceResult {
+                    record: copy.unwrap_or_default(),
+                    err: Some(Error::Timeout(crate::error::TimeoutKind::Caller)),
+                })
+            })
+            .collect();
+    ProduceResults(out)
 }
 
 /// Keeps the first error of many produced records (kgo's `FirstErrPromise`).

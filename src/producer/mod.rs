@@ -196,7 +196,22 @@ impl crate::Client {
     ///
     /// Until every record is acknowledged or failed.
     pub fn produce_batch(&self, records: impl IntoIterator<Item = Record>) -> ProduceResults {
-        completion::produce_and_wait(self, records)
+        completion::produce_and_wait(self, records, None)
+    }
+
+    /// [`produce_batch`](Self::produce_batch) that returns by `deadline`;
+    /// records not finished by then are reported with [`Error::Timeout`]
+    /// (they stay buffered and may still be written).
+    ///
+    /// # Blocking
+    ///
+    /// Until every record is acknowledged or failed, or `deadline`.
+    pub fn produce_batch_deadline(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+        deadline: Instant,
+    ) -> ProduceResults {
+        completion::produce_and_wait(self, records, Some(deadline))
     }
 
     /// Waits until every buffered record is acknowledged or failed, sending
