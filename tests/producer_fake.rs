@@ -525,3 +525,15 @@ fn produce_batch_deadline_returns_at_the_deadline() {
     }
     c.close();
 }
+
+#[test]
+fn a_panicking_callback_does_not_stop_later_callbacks() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster).build().unwrap();
+    c.produce(record("t", 0, SIZE, KEYS), |_, _| panic!("user bug"));
+    let results = c.produce_sync((1..10).map(|i| record("t", i, SIZE, KEYS)));
+    assert!(results.is_ok());
+    c.flush().unwrap();
+    assert_eq!(c.buffered_produce_records(), 0);
+    c.close();
+}

@@ -112,7 +112,16 @@ pub(crate) fn finish(p: &Producer, c: Completion) {
             let err = res.as_ref().err();
             hooks::each(&p.hooks, |h| h.on_produce_record_unbuffered(&r, err));
         }
-        cb(r, res);
+        // A panicking callback must not take the client's thread down (and
+        // with it every later callback): contain it and log it.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(r, res))).is_err() {
+            let logger = p.client().and_then(|c| c.inner.cfg.logger.clone());
+            crate::logger::klog!(
+                logger.as_deref(),
+                Error,
+                "a produce callback panicked; continuing"
+            );
+        }
     }
     p.release(release.0, release.1);
 }
