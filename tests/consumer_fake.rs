@@ -52,17 +52,17 @@ fn all(range: std::ops::Range<u64>) -> BTreeSet<u64> {
     range.collect()
 }
 
-/// Waits until every broker leading a partition of `TOPIC` saw a fetch:
-/// by then the consumer resolved its start offsets.
+/// Waits until every broker leading a partition of `TOPIC` saw two fetches:
+/// offsets are resolved before each fetch, and all cursors exist before the
+/// first fetch returns, so by the second every start offset is resolved.
 fn wait_fetching(cluster: &Cluster, before: &HashMap<i32, u64>) {
     let leaders: BTreeSet<i32> = (0..PARTS)
         .filter_map(|p| cluster.leader(TOPIC, p).map(|l| l.0))
         .collect();
     assert!(support::wait_until(Duration::from_secs(10), || leaders
         .iter()
-        .all(
-            |b| cluster.request_count_on(*b, ApiKey::Fetch) > before.get(b).copied().unwrap_or(0)
-        )));
+        .all(|b| cluster.request_count_on(*b, ApiKey::Fetch)
+            > before.get(b).copied().unwrap_or(0) + 1)));
 }
 
 fn fetch_counts(cluster: &Cluster) -> HashMap<i32, u64> {
@@ -266,9 +266,6 @@ fn close_wakes_a_blocked_poll() {
         t.elapsed()
     );
     assert!(c.poll_fetches().is_client_closed());
-    assert!(!support::thread_names()
-        .iter()
-        .any(|n| n.starts_with("ks-src-")));
 }
 
 #[test]
@@ -323,4 +320,119 @@ fn consume_every_codec() {
         c.close();
         eprintln!("codec {i} ok");
     }
+}
+
+#[test]
+fn pause_stops_a_partition_within_one_fetch_and_resume_restarts_it() {
+    // Small batches, so that one fetch cannot return a whole partition.
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .topic(TOPIC, PARTS)
+        .build()
+        .unwrap();
+    let p = builder(&cluster)
+        .producer_batch_max_bytes(4 << 10)
+        .build()
+        .unwrap();
+    produce(&p, TOPIC, 0..N);
+    p.close();
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .fetch_max_partition_bytes(8 << 10)
+        .build()
+        .unwrap();
+    let mut got: Consumed = HashMap::new();
+    let end = Instant::now() + Duration::from_secs(20);
+    while !got.contains_key(&0) && Instant::now() < end {
+        for r in c.poll_fetches_deadline(end).record_iter() {
+            let i = support::consume::check_record(r);
+            got.entry(r.partition).or_default().push((r.offset, i));
+        }
+    }
+    let paused = c.pause_fetch_partitions(HashMap::from([(TOPIC.to_string(), vec![0])]));
+    assert_eq!(paused[TOPIC], vec![0]);
+    let at_pause = got[&0].len();
+    let p0_total = {
+        let base = support::verify::decode_and_check(
+            &cluster.partition_log(TOPIC, 0),
+            support::consume::SIZE,
+            support::consume::KEYS,
+        );
+        base.len()
+    };
+    assert!(at_pause < p0_total, "partition 0 must not be done yet");
+    // Every other partition completes; partition 0 returns nothing more.
+    let others = N as usize - p0_total;
+    let mut n_others: usize = got
+        .iter()
+        .filter(|(p, _)| **p != 0)
+        .map(|(_, v)| v.len())
+        .sum();
+    let end = Instant::now() + Duration::from_secs(20);
+    while n_others < others && Instant::now() < end {
+        for r in c.poll_fetches_deadline(end).record_iter() {
+            assert_ne!(r.partition, 0, "a paused partition returned records");
+            let i = support::consume::check_record(r);
+            got.entry(r.partition).or_default().push((r.offset, i));
+            n_others += 1;
+        }
+    }
+    assert_eq!(n_others, others);
+    assert_eq!(
+        c.poll_fetches_timeout(Duration::from_millis(300))
+            .num_records(),
+        0
+    );
+    c.resume_fetch_partitions(HashMap::from([(TOPIC.to_string(), vec![0])]));
+    let (rest, _) = consume(&c, p0_total - at_pause, Duration::from_secs(20), no_errors);
+    assert!(rest.keys().all(|p| *p == 0));
+    for (p, v) in rest {
+        got.entry(p).or_default().extend(v);
+    }
+    check_exactly(&got, &all(0..N));
+
+    // Topics pause the same way.
+    c.pause_fetch_topics([TOPIC]);
+    produce(&c, TOPIC, N..N + 100);
+    assert_eq!(
+        c.poll_fetches_timeout(Duration::from_millis(500))
+            .num_records(),
+        0
+    );
+    c.resume_fetch_topics([TOPIC]);
+    let (got, _) = consume(&c, 100, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(N..N + 100));
+    c.close();
+}
+
+#[test]
+fn set_offsets_rewinds_a_partition() {
+    let cluster = cluster_with_data();
+    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    let (base, _) = consume(&c, N as usize, Duration::from_secs(20), no_errors);
+    check_exactly(&base, &all(0..N));
+    c.set_offsets(HashMap::from([(
+        TOPIC.to_string(),
+        HashMap::from([(
+            2,
+            kafka_sync::EpochOffset {
+                epoch: -1,
+                offset: 10,
+            },
+        )]),
+    )]));
+    let want: BTreeSet<u64> = base[&2]
+        .iter()
+        .filter(|(o, _)| *o >= 10)
+        .map(|(_, i)| *i)
+        .collect();
+    let (got, _) = consume(&c, want.len(), Duration::from_secs(20), no_errors);
+    assert!(got.keys().all(|p| *p == 2));
+    check_exactly(&got, &want);
+    assert_eq!(
+        c.poll_fetches_timeout(Duration::from_millis(300))
+            .num_records(),
+        0
+    );
+    c.close();
 }
