@@ -63,7 +63,7 @@ pub fn consume(
     c: &Client,
     want: usize,
     timeout: Duration,
-    allow: impl Fn(&Error) -> bool,
+    mut allow: impl FnMut(&Error) -> bool,
 ) -> (Consumed, Vec<Error>) {
     let end = Instant::now() + timeout;
     let mut out: Consumed = HashMap::new();
