@@ -436,3 +436,45 @@ fn set_offsets_rewinds_a_partition() {
     );
     c.close();
 }
+
+#[test]
+fn buffered_bytes_never_exceed_the_budget() {
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .topic(TOPIC, PARTS)
+        .build()
+        .unwrap();
+    let p = builder(&cluster)
+        .producer_batch_compression([CompressionCodec::lz4()])
+        .producer_batch_max_bytes(16 << 10)
+        .build()
+        .unwrap();
+    produce(&p, TOPIC, 0..20_000);
+    p.close();
+    let budget = 512 << 10;
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .max_buffered_fetch_bytes(budget)
+        .build()
+        .unwrap();
+    let mut got: Consumed = HashMap::new();
+    let mut n = 0;
+    let end = Instant::now() + Duration::from_secs(30);
+    while n < 20_000 && Instant::now() < end {
+        let fs = c.poll_records_deadline(500, end);
+        assert!(fs.errors().is_empty(), "{:?}", fs.errors());
+        assert!(c.buffered_fetch_bytes() <= budget);
+        for r in fs.record_iter() {
+            let i = support::consume::check_record(r);
+            got.entry(r.partition).or_default().push((r.offset, i));
+            n += 1;
+        }
+        // A slow consumer: sources fill the budget meanwhile.
+        std::thread::yield_now();
+    }
+    check_exactly(&got, &all(0..20_000));
+    let peak = c.peak_buffered_fetch_bytes();
+    assert!(peak <= budget, "peak {peak} over the budget {budget}");
+    assert!(peak > budget / 4, "the budget was used: peak {peak}");
+    c.close();
+}

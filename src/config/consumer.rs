@@ -259,10 +259,11 @@ impl<T: FromConfig> ConfigBuilder<T> {
     /// What counts: the bytes of every fetch response's records kept for
     /// polling (record keys and values are slices of them), every byte
     /// decompressed, and the in-memory size of every decoded record. A
-    /// fetch is only issued with a `max_bytes` within the free budget; a
-    /// batch that would not fit is decoded later, once polling has freed
-    /// room; a batch larger than the whole budget (a decompression bomb) is
-    /// a partition error instead. Bytes are released when a poll hands the
+    /// fetch asks for at most a quarter of the budget (`max_bytes`), and
+    /// only when that much is free, so three quarters are room to
+    /// decompress; a batch that would not fit is decoded later, once polling
+    /// has freed room; a batch that does not fit even with nothing else
+    /// buffered (a decompression bomb) is a partition error instead. Bytes are released when a poll hands the
     /// records to the caller: records the caller keeps are the caller's
     /// memory. One exception: a broker returns the first batch of a
     /// partition even when it is larger than the fetch's `max_bytes`

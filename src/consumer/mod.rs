@@ -313,17 +313,16 @@ impl Consumer {
         b.records = 0;
     }
 
-    /// Reserves up to `want` budget bytes for a fetch; 0 when too little is
-    /// free to be worth a fetch.
+    /// Reserves budget bytes for a fetch: `want`, capped at a quarter of
+    /// the budget (the rest is room to decompress), or 0 when that much is
+    /// not free.
     pub(crate) fn reserve(&self, want: usize) -> usize {
         let budget = self.cfg.max_buffered_bytes;
+        let r = want.min(budget / 4).max(1);
         let mut b = self.buf.lock();
-        let free = budget.saturating_sub(b.used);
-        let floor = want.min(budget / 2).max(1);
-        if free < floor {
+        if budget.saturating_sub(b.used) < r {
             return 0;
         }
-        let r = want.min(free);
         b.used += r;
         self.peak_used.fetch_max(b.used, Ordering::Relaxed);
         r

@@ -132,6 +132,9 @@ pub(crate) fn read_response(
             }
             out.charged += data.len();
             let grabbed = c.grab_free();
+            // Nothing but this partition's bytes hold budget: a batch that
+            // does not fit now never will.
+            let alone = c.cfg.max_buffered_bytes - grabbed == data.len();
             let mut budget = grabbed;
             let dec = decode_batches(&data, &mut budget);
             let used = grabbed - budget;
