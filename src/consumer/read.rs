@@ -1,18 +1,70 @@
 //! Turning a fetch response into buffered partitions: errors, truncation
 //! (KIP-320), the memory budget, decoding, and records.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::source::{cursor_backoff, is_leader_error, Asked};
 use super::{BufPart, Consumer, DataLoss, FetchBatchMetrics};
 use crate::client::Client;
+use crate::config::IsolationLevel;
 use crate::error::{Error, ErrorCode};
 use crate::logger::klog;
 use crate::messages::fetch_response::PartitionData;
 use crate::messages::FetchResponse;
-use crate::protocol::record_batch::decode_batches;
+use crate::protocol::record_batch::{decode_batches, DecodedBatch};
 use crate::record::{Record, RecordAttrs, RecordHeader};
+
+/// Aborted transactions of one partition while reading committed data
+/// (Java's `CompletedFetch.abortedProducerIds`): a producer's transactional
+/// batches are skipped from the aborted transaction's first offset up to
+/// its abort marker.
+struct Aborted {
+    /// (first offset, producer id), sorted by first offset, popped from the front.
+    pending: VecDeque<(i64, i64)>,
+    producers: HashSet<i64>,
+}
+
+impl Aborted {
+    fn new(pd: &PartitionData) -> Aborted {
+        let mut v: Vec<(i64, i64)> = pd
+            .aborted_transactions
+            .iter()
+            .flatten()
+            .map(|a| (a.first_offset, a.producer_id.0))
+            .collect();
+        v.sort_unstable();
+        Aborted {
+            pending: v.into(),
+            producers: HashSet::new(),
+        }
+    }
+
+    /// Whether a batch is aborted data; updates the state for its markers.
+    fn skip(&mut self, b: &DecodedBatch) -> bool {
+        while let Some(&(first, pid)) = self.pending.front() {
+            if first > b.last_offset() {
+                break;
+            }
+            self.producers.insert(pid);
+            self.pending.pop_front();
+        }
+        if b.is_control {
+            // An ABORT marker (control key type 0) ends the producer's
+            // aborted transaction.
+            let abort = b
+                .records
+                .first()
+                .and_then(|r| r.key.as_deref())
+                .is_some_and(|k| k.len() >= 4 && k[2] == 0 && k[3] == 0);
+            if abort {
+                self.producers.remove(&b.producer_id);
+            }
+            return false;
+        }
+        b.is_transactional && self.producers.contains(&b.producer_id)
+    }
+}
 
 /// The parts to buffer and the budget bytes they hold.
 #[derive(Default)]
@@ -152,6 +204,8 @@ pub(crate) fn read_response(
                     .and_then(|c| c.handle(broker))
                     .map(|h| h.meta().clone())
             };
+            let mut aborted =
+                (c.cfg.isolation == IsolationLevel::ReadCommitted).then(|| Aborted::new(&pd));
             for b in dec.batches {
                 if let Some(m) = &meta {
                     let metrics = FetchBatchMetrics {
@@ -170,6 +224,9 @@ pub(crate) fn read_response(
                 }
                 next = next.max(last + 1);
                 next_epoch = b.partition_leader_epoch;
+                if aborted.as_mut().is_some_and(|a| a.skip(&b)) {
+                    continue;
+                }
                 if b.is_control && !c.cfg.keep_control_records {
                     continue;
                 }

@@ -28,9 +28,9 @@ mod decode;
 mod encode;
 mod legacy;
 
-pub(crate) use decode::decode_batches;
 #[cfg(test)]
 pub(crate) use decode::DecodeOutput;
+pub(crate) use decode::{decode_batches, DecodedBatch};
 pub(crate) use encode::{set_batch_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf};
 
 /// The size of a v2 batch header: every byte before the records.
