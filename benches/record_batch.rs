@@ -49,6 +49,9 @@ mod error {
 
 #[path = "../src/protocol/compression.rs"]
 mod compression;
+// The codec is compiled here without the rest of the crate: what only the
+// crate uses looks unused.
+#[allow(dead_code, unused_imports)]
 #[path = "../src/protocol/record_batch/mod.rs"]
 mod record_batch;
 
@@ -58,7 +61,10 @@ mod protocol {
 }
 
 use protocol::compression::Codec;
-use protocol::record_batch::{decode_batches, write_batch, BatchHeader, RecordsBuf, NO_HEADERS};
+use protocol::record_batch::{decode_batches, write_batch, BatchHeader, RecordsBuf};
+
+/// No headers (`&[]` alone leaves the header type unknown).
+const NO_HEADERS: &[(&str, Option<&[u8]>)] = &[];
 
 /// Records per batch.
 const RECORDS: usize = 1_000;

@@ -98,6 +98,33 @@ pub trait Hook: Send + Sync {
     ) {
         let _ = (meta, topic, partition, metrics);
     }
+
+    /// Called for every batch read from a partition on a source thread
+    /// (kgo's `HookFetchBatchRead`); uncompressed legacy messages count one
+    /// by one.
+    fn on_fetch_batch_read(
+        &self,
+        meta: &BrokerMetadata,
+        topic: &str,
+        partition: i32,
+        metrics: &crate::consumer::FetchBatchMetrics,
+    ) {
+        let _ = (meta, topic, partition, metrics);
+    }
+
+    /// Called for every record buffered for polling (kgo's
+    /// `HookFetchRecordBuffered`). Slows high-volume consuming a little;
+    /// `buffered_fetch_records` is cheaper for a gauge.
+    fn on_fetch_record_buffered(&self, record: &Record) {
+        let _ = record;
+    }
+
+    /// Called for every record leaving the buffer: `polled` when a poll
+    /// returns it, not when it is dropped (a paused or moved partition, new
+    /// offsets, close) (kgo's `HookFetchRecordUnbuffered`).
+    fn on_fetch_record_unbuffered(&self, record: &Record, polled: bool) {
+        let _ = (record, polled);
+    }
 }
 
 /// Calls `f` for every hook.
@@ -160,5 +187,20 @@ impl<H: Hook + ?Sized> Hook for std::sync::Arc<H> {
         metrics: &ProduceBatchMetrics,
     ) {
         (**self).on_produce_batch_written(meta, topic, partition, metrics)
+    }
+    fn on_fetch_batch_read(
+        &self,
+        meta: &BrokerMetadata,
+        topic: &str,
+        partition: i32,
+        metrics: &crate::consumer::FetchBatchMetrics,
+    ) {
+        (**self).on_fetch_batch_read(meta, topic, partition, metrics)
+    }
+    fn on_fetch_record_buffered(&self, record: &Record) {
+        (**self).on_fetch_record_buffered(record)
+    }
+    fn on_fetch_record_unbuffered(&self, record: &Record, polled: bool) {
+        (**self).on_fetch_record_unbuffered(record, polled)
     }
 }

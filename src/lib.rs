@@ -41,6 +41,7 @@
 mod broker;
 mod client;
 mod config;
+pub mod consumer;
 mod error;
 mod hooks;
 mod logger;
@@ -58,8 +59,13 @@ pub mod fake;
 
 pub use broker::{BrokerE2E, BrokerMetadata};
 pub use client::{Broker, Client, ResponseShard};
+pub use config::IsolationLevel;
 pub use config::{
     Config, ConfigBuilder, Dialer, FromConfig, TlsConfig, TlsConfigBuilder, Versions,
+};
+pub use consumer::{
+    DataLoss, EpochOffset, Fetch, FetchBatchMetrics, FetchError, FetchPartition, FetchTopic,
+    FetchTopicPartition, Fetches, FetchesRecordIter, Offset,
 };
 pub use error::{Error, ErrorCode, Result, TimeoutKind};
 pub use hooks::Hook;

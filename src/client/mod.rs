@@ -60,6 +60,7 @@ pub(crate) struct ClientInner {
     meta_trigger: Sender<bool>,
     pub(crate) producer: std::sync::OnceLock<Arc<crate::producer::Producer>>,
     pub(crate) producer_init: Mutex<()>,
+    pub(crate) consumer: std::sync::OnceLock<Arc<crate::consumer::Consumer>>,
     meta_thread: Mutex<Option<JoinHandle<()>>>,
     next_any: AtomicUsize,
 }
@@ -128,6 +129,7 @@ impl Client {
             meta_thread: Mutex::new(None),
             producer: std::sync::OnceLock::new(),
             producer_init: Mutex::new(()),
+            consumer: std::sync::OnceLock::new(),
             next_any: AtomicUsize::new(0),
         });
         let weak: Weak<ClientInner> = Arc::downgrade(&inner);
@@ -155,6 +157,7 @@ impl Client {
             }
         }
         let client = Client { inner };
+        crate::consumer::Consumer::start(&client);
         crate::hooks::each(&cfg.hooks, |h| h.on_new_client(&client));
         Ok(client)
     }
@@ -280,6 +283,9 @@ impl Client {
                 .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
                 .collect();
             p.update_metadata(&snap, &topics);
+        }
+        if let Some(c) = self.inner.consumer.get() {
+            c.update_metadata(self, &snap);
         }
         snap
     }
@@ -534,6 +540,12 @@ impl ClientInner {
         if let Some(p) = self.producer.get() {
             p.close();
         }
+        // The consumer's sources stop now (pollers wake with ClientClosed);
+        // they are joined once the brokers closed, which fails any request
+        // a source is blocked on.
+        if let Some(c) = self.consumer.get() {
+            c.begin_close();
+        }
         let handles: Vec<Arc<BrokerHandle>> = {
             let mut b = self.brokers.write();
             let mut v: Vec<_> = std::mem::take(&mut b.discovered).into_values().collect();
@@ -545,6 +557,9 @@ impl ClientInner {
         }
         for h in handles {
             h.close();
+        }
+        if let Some(c) = self.consumer.get() {
+            c.join_sources();
         }
         let join = self.meta_thread.lock().take();
         if let Some(j) = join {

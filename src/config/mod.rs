@@ -4,6 +4,7 @@
 //! meaning. [`ConfigBuilder::build`] validates bounds and combinations (see
 //! `validate.rs`) and names the offending option in its error.
 
+mod consumer;
 mod producer;
 mod tls;
 mod validate;
@@ -20,6 +21,8 @@ use crate::logger::Logger;
 use crate::sasl::Mechanism;
 use crate::sync::thread::ThreadStartFn;
 
+pub(crate) use consumer::ConsumerConfig;
+pub use consumer::IsolationLevel;
 pub(crate) use producer::ProducerConfig;
 pub use tls::{TlsConfig, TlsConfigBuilder};
 
@@ -89,6 +92,7 @@ pub struct Config {
     pub(crate) logger: Option<Arc<dyn Logger>>,
     pub(crate) on_thread_start: Option<ThreadStartFn>,
     pub(crate) producer: ProducerConfig,
+    pub(crate) consumer: ConsumerConfig,
 }
 
 impl Config {
@@ -217,6 +221,7 @@ impl Default for Config {
             logger: None,
             on_thread_start: None,
             producer: ProducerConfig::default(),
+            consumer: ConsumerConfig::default(),
         }
     }
 }
@@ -245,6 +250,7 @@ impl fmt::Debug for Config {
             .field("hooks", &self.hooks.len())
             .field("logger", &self.logger.is_some())
             .field("producer", &self.producer)
+            .field("consumer", &self.consumer)
             .finish_non_exhaustive()
     }
 }

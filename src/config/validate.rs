@@ -98,6 +98,7 @@ pub(super) fn validate(cfg: &mut Config) -> Result<()> {
         }
     }
     cfg.producer.validate(cfg.broker_max_write_bytes)?;
+    cfg.consumer.validate()?;
     let mut names = std::collections::HashSet::new();
     for m in &cfg.sasl {
         if !names.insert(m.name().to_string()) {

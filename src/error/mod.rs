@@ -78,6 +78,10 @@ pub enum Error {
     /// The connection was closed before the first response was read: often a
     /// TLS or SASL mismatch between client and broker.
     FirstReadEof(Arc<str>),
+    /// Data loss was detected while consuming (kgo's `ErrDataLoss`): the
+    /// partition was truncated below what the client consumed; the client
+    /// reset to the broker's end of the diverging epoch and continued.
+    DataLoss(Box<crate::consumer::DataLoss>),
 }
 
 impl Error {
@@ -214,6 +218,7 @@ pub(crate) fn classify(e: &Error) -> Class {
         | Error::RecordRetries
         | Error::Aborting
         | Error::BrokerTooOld { .. }
+        | Error::DataLoss(_)
         | Error::Compression(_) => Class::Final,
     }
 }
@@ -240,6 +245,7 @@ impl fmt::Display for Error {
             Error::Compression(m) => write!(f, "compression failed: {m}"),
             Error::UnknownBroker(id) => write!(f, "unknown broker {id} (not in the client's metadata)"),
             Error::FirstReadEof(m) => write!(f, "broker closed the connection before answering the first request ({m}); is the client's TLS/SASL setting the broker's?"),
+            Error::DataLoss(d) => write!(f, "{d}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+pub mod consume;
 pub mod fetch;
 pub mod records;
 pub mod script;

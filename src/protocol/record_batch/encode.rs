@@ -33,6 +33,7 @@ impl HeaderRef for (&str, Option<&[u8]>) {
 
 /// An empty header list, for records without headers (`&[]` alone leaves
 /// the header type unknown).
+#[cfg(test)]
 pub(crate) const NO_HEADERS: &[(&str, Option<&[u8]>)] = &[];
 
 /// The encoded size of a nullable byte field with a varint length.
@@ -81,6 +82,7 @@ impl RecordsBuf {
     }
 
     /// Empties the buffer, keeping its capacity.
+    #[cfg(test)]
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.count = 0;
@@ -191,6 +193,7 @@ impl RecordsBuf {
     }
 
     /// The buffer's capacity in bytes.
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
     }

@@ -24,18 +24,14 @@
 //! `LegacyRecord`; the tests check this codec against kafka-protocol's
 //! independent implementation.
 
-// The producer (issue 4) and the consumer (issue 5) are being wired to this
-// module; remove these allows once both use all of it.
-#![allow(dead_code, unused_imports)]
-
 mod decode;
 mod encode;
 mod legacy;
 
-pub(crate) use decode::{decode_batches, DecodeOutput, DecodedBatch, DecodedRecord};
-pub(crate) use encode::{
-    set_batch_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf, WrittenBatch, NO_HEADERS,
-};
+#[cfg(test)]
+pub(crate) use decode::DecodeOutput;
+pub(crate) use decode::{decode_batches, DecodedBatch};
+pub(crate) use encode::{set_batch_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf};
 
 /// The size of a v2 batch header: every byte before the records.
 pub(crate) const RECORD_BATCH_OVERHEAD: usize = 61;

@@ -1,0 +1,276 @@
+//! Consumer options (kgo's `ConsumerOpt`s).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{ConfigBuilder, FromConfig};
+use crate::consumer::Offset;
+use crate::error::{Error, Result};
+
+/// Which records a fetch may return (kgo's `IsolationLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IsolationLevel {
+    /// Every record up to the high watermark, including records of open and
+    /// aborted transactions (the default).
+    #[default]
+    ReadUncommitted,
+    /// Only records up to the last stable offset; records of aborted
+    /// transactions are dropped.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value: 0 read uncommitted, 1 read committed.
+    pub fn value(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+/// The consumer's settings inside [`Config`](super::Config).
+#[derive(Clone, Debug)]
+pub(crate) struct ConsumerConfig {
+    pub(crate) topics: Vec<String>,
+    pub(crate) partitions: HashMap<String, HashMap<i32, Offset>>,
+    pub(crate) regex: bool,
+    pub(crate) reset_offset: Offset,
+    pub(crate) max_bytes: i32,
+    pub(crate) max_partition_bytes: i32,
+    pub(crate) max_wait: Duration,
+    pub(crate) min_bytes: i32,
+    pub(crate) isolation: IsolationLevel,
+    pub(crate) keep_control_records: bool,
+    pub(crate) max_concurrent_fetches: usize,
+    pub(crate) rack: Option<String>,
+    pub(crate) disable_fetch_sessions: bool,
+    pub(crate) max_buffered_bytes: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> ConsumerConfig {
+        ConsumerConfig {
+            topics: Vec::new(),
+            partitions: HashMap::new(),
+            regex: false,
+            reset_offset: Offset::new().at_start(),
+            max_bytes: 50 << 20,
+            max_partition_bytes: 10 << 20,
+            max_wait: Duration::from_secs(5),
+            min_bytes: 1,
+            isolation: IsolationLevel::ReadUncommitted,
+            keep_control_records: false,
+            max_concurrent_fetches: 0,
+            rack: None,
+            disable_fetch_sessions: false,
+            max_buffered_bytes: 256 << 20,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.regex && !self.partitions.is_empty() {
+            return Err(Error::config(
+                "consume_regex: incompatible with consume_partitions",
+            ));
+        }
+        if self.regex {
+            return Err(Error::config(
+                "consume_regex: regex consuming is not implemented yet",
+            ));
+        }
+        if self.max_bytes < 1 {
+            return Err(Error::config("fetch_max_bytes: must be at least 1"));
+        }
+        if self.max_partition_bytes < 1 {
+            return Err(Error::config(
+                "fetch_max_partition_bytes: must be at least 1",
+            ));
+        }
+        if self.min_bytes < 1 {
+            return Err(Error::config("fetch_min_bytes: must be at least 1"));
+        }
+        if self.max_wait < Duration::from_millis(10)
+            || self.max_wait > Duration::from_millis(i32::MAX as u64)
+        {
+            return Err(Error::config(format!(
+                "fetch_max_wait: {:?} is outside 10ms..24 days",
+                self.max_wait
+            )));
+        }
+        if self.max_buffered_bytes < 1 << 10 {
+            return Err(Error::config(
+                "max_buffered_fetch_bytes: must be at least 1 KiB",
+            ));
+        }
+        for (t, ps) in &self.partitions {
+            if t.is_empty() {
+                return Err(Error::config("consume_partitions: empty topic name"));
+            }
+            if let Some(p) = ps.keys().find(|p| **p < 0) {
+                return Err(Error::config(format!(
+                    "consume_partitions: invalid partition {p} of {t}"
+                )));
+            }
+        }
+        if self.topics.iter().any(String::is_empty) {
+            return Err(Error::config("consume_topics: empty topic name"));
+        }
+        Ok(())
+    }
+}
+
+impl<T: FromConfig> ConfigBuilder<T> {
+    /// Adds topics to consume, every partition of each. Consuming starts at
+    /// [`consume_reset_offset`](Self::consume_reset_offset) (by default the
+    /// start of each partition).
+    pub fn consume_topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cfg
+            .consumer
+            .topics
+            .extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets partitions to consume directly and the offset to start each at.
+    /// These offsets take precedence over
+    /// [`consume_reset_offset`](Self::consume_reset_offset), which still
+    /// applies on OFFSET_OUT_OF_RANGE. Incompatible with
+    /// [`consume_regex`](Self::consume_regex).
+    pub fn consume_partitions(mut self, partitions: HashMap<String, HashMap<i32, Offset>>) -> Self {
+        for (t, ps) in partitions {
+            self.cfg
+                .consumer
+                .partitions
+                .entry(t)
+                .or_default()
+                .extend(ps);
+        }
+        self
+    }
+
+    /// Treats every topic given to [`consume_topics`](Self::consume_topics)
+    /// as a regular expression. Defaults to off.
+    pub fn consume_regex(mut self, regex: bool) -> Self {
+        self.cfg.consumer.regex = regex;
+        self
+    }
+
+    /// Sets where to start consuming a partition without an explicit offset,
+    /// and where to reset to on OFFSET_OUT_OF_RANGE. Defaults to
+    /// `Offset::new().at_start()`, the earliest offset. An exact offset
+    /// outside the log is clamped to its start or end; a relative offset
+    /// outside the log falls back to its base (start or end).
+    ///
+    /// Corresponds to Java `auto.offset.reset`.
+    pub fn consume_reset_offset(mut self, offset: Offset) -> Self {
+        self.cfg.consumer.reset_offset = offset;
+        self
+    }
+
+    /// Sets the most bytes a broker should return in one fetch. Defaults to
+    /// 50 MiB. A broker returns a first batch larger than this anyway, so
+    /// that consuming progresses. Each fetch is also capped by the free part
+    /// of [`max_buffered_fetch_bytes`](Self::max_buffered_fetch_bytes).
+    ///
+    /// Corresponds to Java `fetch.max.bytes`.
+    pub fn fetch_max_bytes(mut self, n: i32) -> Self {
+        self.cfg.consumer.max_bytes = n;
+        self
+    }
+
+    /// Sets the most bytes a broker should return for one partition in a
+    /// fetch. Defaults to 10 MiB (kgo's default).
+    ///
+    /// Corresponds to Java `max.partition.fetch.bytes`.
+    pub fn fetch_max_partition_bytes(mut self, n: i32) -> Self {
+        self.cfg.consumer.max_partition_bytes = n;
+        self
+    }
+
+    /// Sets how long a broker may wait for `fetch_min_bytes` before
+    /// answering a fetch. Defaults to 5s.
+    ///
+    /// Corresponds to Java `fetch.max.wait.ms`.
+    pub fn fetch_max_wait(mut self, wait: Duration) -> Self {
+        self.cfg.consumer.max_wait = wait;
+        self
+    }
+
+    /// Sets the least bytes a broker waits for before answering a fetch.
+    /// Defaults to 1.
+    ///
+    /// Corresponds to Java `fetch.min.bytes`.
+    pub fn fetch_min_bytes(mut self, n: i32) -> Self {
+        self.cfg.consumer.min_bytes = n;
+        self
+    }
+
+    /// Sets the isolation level. Defaults to
+    /// [`IsolationLevel::ReadUncommitted`].
+    ///
+    /// Corresponds to Java `isolation.level`.
+    pub fn fetch_isolation_level(mut self, level: IsolationLevel) -> Self {
+        self.cfg.consumer.isolation = level;
+        self
+    }
+
+    /// Keeps control records (transaction markers) in fetches. Defaults to
+    /// dropping them.
+    pub fn keep_control_records(mut self, keep: bool) -> Self {
+        self.cfg.consumer.keep_control_records = keep;
+        self
+    }
+
+    /// Sets how many fetches may be in flight or buffered at once across
+    /// brokers. Defaults to 0, unbounded (one per broker).
+    pub fn max_concurrent_fetches(mut self, n: usize) -> Self {
+        self.cfg.consumer.max_concurrent_fetches = n;
+        self
+    }
+
+    /// Sets the rack the client runs in, sent with fetches so brokers can
+    /// point to a closer replica (KIP-392). Defaults to none.
+    ///
+    /// Corresponds to Java `client.rack`.
+    pub fn rack(mut self, rack: impl Into<String>) -> Self {
+        self.cfg.consumer.rack = Some(rack.into());
+        self
+    }
+
+    /// Disables KIP-227 fetch sessions: every fetch lists every partition.
+    /// Defaults to using sessions.
+    pub fn disable_fetch_sessions(mut self, disable: bool) -> Self {
+        self.cfg.consumer.disable_fetch_sessions = disable;
+        self
+    }
+
+    /// Sets a hard bound on the memory that buffered fetch data may use.
+    /// Defaults to 256 MiB (not in kgo; kgo's only bounds are
+    /// `fetch_max_bytes` times the number of brokers or
+    /// `max_concurrent_fetches`, before decompression).
+    ///
+    /// What counts: the bytes of every fetch response's records kept for
+    /// polling (record keys and values are slices of them), every byte
+    /// decompressed, and the in-memory size of every decoded record. A
+    /// fetch asks for at most a quarter of the budget (`max_bytes`), and
+    /// only when that much is free, so three quarters are room to
+    /// decompress; a batch that would not fit is decoded later, once polling
+    /// has freed room; a batch that does not fit even with nothing else
+    /// buffered (a decompression bomb) is a partition error instead. Bytes are released when a poll hands the
+    /// records to the caller: records the caller keeps are the caller's
+    /// memory. One exception: a broker returns the first batch of a
+    /// partition even when it is larger than the fetch's `max_bytes`
+    /// (KIP-74); such a response is held by the I/O layer until it is
+    /// decided whether it fits.
+    pub fn max_buffered_fetch_bytes(mut self, n: usize) -> Self {
+        self.cfg.consumer.max_buffered_bytes = n;
+        self
+    }
+}

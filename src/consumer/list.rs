@@ -1,0 +1,160 @@
+//! Resolving start, end, exact, relative and timestamp offsets with
+//! ListOffsets, on the source thread of the partition's leader.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::offset::{resolve, OffsetKind};
+use super::source::{cursor_backoff, is_leader_error};
+use super::{Consumer, Cursor, Offset};
+use crate::client::Client;
+use crate::error::ErrorCode;
+use crate::logger::klog;
+use crate::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use crate::messages::{BrokerId, ListOffsetsRequest, TopicName};
+
+/// How long one ListOffsets request may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Answers = HashMap<(Arc<str>, i32), std::result::Result<i64, ErrorCode>>;
+
+struct Pending {
+    cursor: Arc<Cursor>,
+    offset: Offset,
+    gen: u64,
+    leader_epoch: i32,
+}
+
+/// Resolves the pending offsets of `broker`'s cursors. Blocks on the
+/// requests (bounded by [`LIST_TIMEOUT`]; close fails them at once).
+pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: &[Arc<Cursor>]) {
+    let now = Instant::now();
+    let mut pending = Vec::new();
+    for cur in cursors {
+        let st = cur.st.lock();
+        if st.source != broker || st.backoff_until.is_some_and(|t| now < t) {
+            continue;
+        }
+        if let Some(o) = st.pending {
+            pending.push(Pending {
+                cursor: cur.clone(),
+                offset: o,
+                gen: st.gen,
+                leader_epoch: st.leader_epoch,
+            });
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let Some(h) = client.handle(broker) else {
+        client.trigger_metadata_now();
+        for p in &pending {
+            cursor_backoff(Some(client), &p.cursor);
+        }
+        return;
+    };
+    let ask = |ts: &dyn Fn(&Pending) -> Option<i64>| -> Option<Answers> {
+        let mut by_topic: HashMap<Arc<str>, Vec<ListOffsetsPartition>> = HashMap::new();
+        for p in &pending {
+            if let Some(t) = ts(p) {
+                by_topic.entry(p.cursor.topic.clone()).or_default().push(
+                    ListOffsetsPartition::default()
+                        .with_partition_index(p.cursor.partition)
+                        .with_current_leader_epoch(p.leader_epoch)
+                        .with_timestamp(t),
+                );
+            }
+        }
+        if by_topic.is_empty() {
+            return Some(Answers::new());
+        }
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(c.cfg.isolation.value())
+            .with_timeout_ms(LIST_TIMEOUT.as_millis() as i32)
+            .with_topics(
+                by_topic
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        ListOffsetsTopic::default()
+                            .with_name(TopicName(t.to_string().into()))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        match h.send(req, Some(Instant::now() + LIST_TIMEOUT)) {
+            Ok(resp) => {
+                let mut out = Answers::new();
+                for t in resp.topics {
+                    let name: Arc<str> = Arc::from(t.name.0.as_str());
+                    for p in t.partitions {
+                        let v = match ErrorCode::from_code(p.error_code) {
+                            Some(code) => Err(code),
+                            None => Ok(p.offset),
+                        };
+                        out.insert((name.clone(), p.partition_index), v);
+                    }
+                }
+                Some(out)
+            }
+            Err(e) => {
+                klog!(client.inner.cfg.logger.as_deref(), Warn, "list offsets failed", "broker" => broker, "err" => e);
+                None
+            }
+        }
+    };
+    let start = ask(&|_| Some(-2));
+    let end = ask(&|_| Some(-1));
+    let by_time = ask(&|p| match p.offset.kind() {
+        OffsetKind::Timestamp(ts) => Some(ts),
+        _ => None,
+    });
+    let (Some(start), Some(end), Some(by_time)) = (start, end, by_time) else {
+        client.trigger_metadata();
+        for p in &pending {
+            cursor_backoff(Some(client), &p.cursor);
+        }
+        return;
+    };
+    let mut refresh = false;
+    for p in pending {
+        let key = (p.cursor.topic.clone(), p.cursor.partition);
+        let kind = p.offset.kind();
+        let get = |a: &Answers| {
+            a.get(&key)
+                .copied()
+                .unwrap_or(Err(ErrorCode::UnknownTopicOrPartition))
+        };
+        let ts = match kind {
+            OffsetKind::Timestamp(_) => get(&by_time),
+            _ => Ok(-1),
+        };
+        match (get(&start), get(&end), ts) {
+            (Ok(s), Ok(e), Ok(t)) => {
+                let o = resolve(kind, s, e, t);
+                let mut st = p.cursor.st.lock();
+                if st.gen == p.gen && st.pending.is_some() {
+                    st.offset = o;
+                    st.pending = None;
+                    st.last_epoch = match kind {
+                        OffsetKind::Exact(_) => p.offset.epoch,
+                        _ => -1,
+                    };
+                    st.gen += 1;
+                    st.failures = 0;
+                    st.backoff_until = None;
+                }
+            }
+            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => {
+                klog!(client.inner.cfg.logger.as_deref(), Info, "list offsets partition error", "topic" => p.cursor.topic, "partition" => p.cursor.partition, "err" => code.name());
+                refresh |= is_leader_error(code);
+                cursor_backoff(Some(client), &p.cursor);
+            }
+        }
+    }
+    if refresh {
+        client.trigger_metadata_now();
+    }
+}

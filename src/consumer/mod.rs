@@ -1,0 +1,755 @@
+//! The direct consumer: cursors, one source thread per broker, and polling.
+//!
+//! ```text
+//!  metadata refresh ──► update_metadata: a cursor per partition, assigned to
+//!                       the source of its leader (moved when the leader moves)
+//!  ks-src-<id>          ListOffsets for new cursors, then Fetch (KIP-227
+//!  ───────────          sessions) for its cursors; decodes the response and
+//!                       buffers it; the next fetch waits until a poll took it
+//!  poll_fetches()  ◄──  takes buffered fetches, advances cursors, wakes sources
+//! ```
+//!
+//! A cursor's offset moves only when a poll hands its records out, so
+//! buffered data that no longer starts at the cursor (the offset was set,
+//! the partition moved and was fetched by its new source first, or it was
+//! paused) is dropped instead of duplicated.
+//!
+//! Lock order: `cursors` → `buf` → a cursor's state → a source's cursor
+//! list. No lock is held while a hook runs or while a request is waited on.
+
+mod fetches;
+mod list;
+mod offset;
+mod read;
+mod source;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::client::{Client, ClientInner};
+use crate::config::ConsumerConfig;
+use crate::error::Error;
+use crate::logger::klog;
+use crate::metadata::MetadataSnapshot;
+use crate::record::Record;
+
+pub use fetches::{
+    DataLoss, Fetch, FetchBatchMetrics, FetchError, FetchPartition, FetchTopic,
+    FetchTopicPartition, Fetches, FetchesRecordIter,
+};
+pub use offset::{EpochOffset, Offset};
+use source::Source;
+
+/// A topic and partition, as cursors are keyed.
+pub(crate) type TopicPartition = (Arc<str>, i32);
+
+/// One partition being consumed.
+pub(crate) struct Cursor {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) st: Mutex<CursorState>,
+}
+
+pub(crate) struct CursorState {
+    /// The next offset to fetch (meaningless while `pending`).
+    pub(crate) offset: i64,
+    /// The leader epoch of the last consumed batch (KIP-320), -1 if unknown.
+    pub(crate) last_epoch: i32,
+    /// The leader's epoch from metadata, -1 if unknown.
+    pub(crate) leader_epoch: i32,
+    /// An offset still to resolve with ListOffsets.
+    pub(crate) pending: Option<Offset>,
+    /// The broker whose source fetches this cursor (-1: none yet).
+    pub(crate) source: i32,
+    pub(crate) paused: bool,
+    /// Bumped whenever the offset is set from outside a poll.
+    pub(crate) gen: u64,
+    /// Not fetched before this instant (after an error).
+    pub(crate) backoff_until: Option<Instant>,
+    pub(crate) failures: u32,
+}
+
+impl CursorState {
+    pub(crate) fn fetchable(&self, broker: i32, now: Instant) -> bool {
+        self.source == broker
+            && !self.paused
+            && self.pending.is_none()
+            && self.backoff_until.is_none_or(|t| now >= t)
+    }
+}
+
+/// One partition's data inside a buffered fetch.
+pub(crate) struct BufPart {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    /// None for an injected error that belongs to no cursor state.
+    pub(crate) cursor: Option<Arc<Cursor>>,
+    pub(crate) gen: u64,
+    /// The offset the data starts at (the cursor must still be there).
+    pub(crate) from: i64,
+    /// The cursor's offset once every record is taken.
+    pub(crate) next_offset: i64,
+    pub(crate) next_epoch: i32,
+    pub(crate) records: VecDeque<Record>,
+    pub(crate) err: Option<Error>,
+    pub(crate) high_watermark: i64,
+    pub(crate) last_stable_offset: i64,
+    pub(crate) log_start_offset: i64,
+}
+
+/// One source's decoded fetch, waiting for polls.
+pub(crate) struct Buffered {
+    pub(crate) source: Option<Arc<Source>>,
+    pub(crate) parts: Vec<BufPart>,
+    /// Budget bytes to give back once every part was taken.
+    pub(crate) charged: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Buffer {
+    pub(crate) queue: VecDeque<Buffered>,
+    /// Budget bytes in use: buffered data plus in-flight reservations.
+    pub(crate) used: usize,
+    pub(crate) records: usize,
+}
+
+/// The consumer's shared state; one per client.
+pub(crate) struct Consumer {
+    pub(crate) cfg: ConsumerConfig,
+    client: Weak<ClientInner>,
+    cursors: Mutex<HashMap<TopicPartition, Arc<Cursor>>>,
+    sources: Mutex<HashMap<i32, Arc<Source>>>,
+    pub(crate) buf: Mutex<Buffer>,
+    cond: Condvar,
+    pub(crate) closed: AtomicBool,
+    paused_topics: Mutex<HashSet<String>>,
+    paused_partitions: Mutex<HashSet<(String, i32)>>,
+    /// Fetches in flight or buffered, for `max_concurrent_fetches`.
+    pub(crate) fetch_slots: AtomicUsize,
+    /// The most budget bytes ever in use (for tests and metrics).
+    pub(crate) peak_used: AtomicUsize,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Creates the client's consumer and asks for metadata of its topics.
+    pub(crate) fn start(client: &Client) {
+        let cfg = client.inner.cfg.consumer.clone();
+        let mut topics: Vec<String> = cfg.topics.clone();
+        topics.extend(cfg.partitions.keys().cloned());
+        let c = Arc::new(Consumer {
+            cfg,
+            client: Arc::downgrade(&client.inner),
+            cursors: Mutex::new(HashMap::new()),
+            sources: Mutex::new(HashMap::new()),
+            buf: Mutex::new(Buffer::default()),
+            cond: Condvar::new(),
+            closed: AtomicBool::new(false),
+            paused_topics: Mutex::new(HashSet::new()),
+            paused_partitions: Mutex::new(HashSet::new()),
+            fetch_slots: AtomicUsize::new(0),
+            peak_used: AtomicUsize::new(0),
+        });
+        let _ = client.inner.consumer.set(c);
+        if !topics.is_empty() {
+            client.inner.metadata.track(topics);
+            client.trigger_metadata_now();
+        }
+    }
+
+    pub(crate) fn client(&self) -> Option<Client> {
+        self.client.upgrade().map(|inner| Client { inner })
+    }
+
+    /// Creates cursors for new partitions and moves cursors whose leader changed.
+    pub(crate) fn update_metadata(&self, client: &Client, snap: &MetadataSnapshot) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut wanted: Vec<(&str, Option<&HashMap<i32, Offset>>)> = Vec::new();
+        for t in &self.cfg.topics {
+            wanted.push((t, None));
+        }
+        for (t, ps) in &self.cfg.partitions {
+            wanted.push((t, Some(ps)));
+        }
+        let mut missing = false;
+        let mut wake = Vec::new();
+        let mut cursors = self.cursors.lock();
+        for (topic, only) in wanted {
+            let Some(tm) = snap.topics.get(topic) else {
+                missing = true;
+                continue;
+            };
+            if tm.partitions.is_empty() {
+                missing = true;
+            }
+            let name: Arc<str> = Arc::from(topic);
+            for pm in &tm.partitions {
+                let start = match only {
+                    Some(ps) => match ps.get(&pm.partition) {
+                        Some(o) => *o,
+                        None => continue,
+                    },
+                    None => self.cfg.reset_offset,
+                };
+                if pm.leader < 0 {
+                    missing = true;
+                }
+                let key = (name.clone(), pm.partition);
+                match cursors.get(&key) {
+                    None => {
+                        let paused = self.paused_topics.lock().contains(topic)
+                            || self
+                                .paused_partitions
+                                .lock()
+                                .contains(&(topic.to_string(), pm.partition));
+                        let cur = Arc::new(Cursor {
+                            topic: name.clone(),
+                            partition: pm.partition,
+                            st: Mutex::new(CursorState {
+                                offset: -1,
+                                last_epoch: start.epoch,
+                                leader_epoch: pm.leader_epoch,
+                                pending: Some(start),
+                                source: pm.leader.max(-1),
+                                paused,
+                                gen: 0,
+                                backoff_until: None,
+                                failures: 0,
+                            }),
+                        });
+                        cursors.insert(key, cur.clone());
+                        if pm.leader >= 0 {
+                            if let Some(s) = self.source(client, pm.leader) {
+                                s.add(cur);
+                                wake.push(s);
+                            }
+                        }
+                    }
+                    Some(cur) => {
+                        let mut st = cur.st.lock();
+                        st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
+                        if pm.leader >= 0 && pm.leader != st.source {
+                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => pm.leader);
+                            let old = st.source;
+                            st.source = pm.leader;
+                            st.backoff_until = None;
+                            drop(st);
+                            if let Some(s) = self.sources.lock().get(&old).cloned() {
+                                s.remove(cur);
+                            }
+                            if let Some(s) = self.source(client, pm.leader) {
+                                s.add(cur.clone());
+                                wake.push(s);
+                            }
+                        } else if st.backoff_until.is_some() {
+                            // Fresh metadata: retry a partition that failed.
+                            st.backoff_until = None;
+                            let src = st.source;
+                            drop(st);
+                            if let Some(s) = self.sources.lock().get(&src).cloned() {
+                                wake.push(s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        drop(cursors);
+        for s in wake {
+            s.wake();
+        }
+        if missing {
+            client.trigger_metadata();
+        }
+    }
+
+    /// The source of `broker`, started on first use.
+    fn source(&self, client: &Client, broker: i32) -> Option<Arc<Source>> {
+        let mut sources = self.sources.lock();
+        if let Some(s) = sources.get(&broker) {
+            return Some(s.clone());
+        }
+        let me = client.inner.consumer.get().cloned()?;
+        match Source::start(me, client, broker) {
+            Ok(s) => {
+                sources.insert(broker, s.clone());
+                Some(s)
+            }
+            Err(e) => {
+                klog!(client.inner.cfg.logger.as_deref(), Error, "unable to start source thread", "broker" => broker, "err" => e);
+                None
+            }
+        }
+    }
+
+    /// Stops the sources and wakes every poller (joins happen in `join_sources`).
+    pub(crate) fn begin_close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for s in self.sources.lock().values() {
+            s.signal_stop();
+        }
+        let _g = self.buf.lock();
+        self.cond.notify_all();
+    }
+
+    pub(crate) fn join_sources(&self) {
+        let sources: Vec<Arc<Source>> = self.sources.lock().drain().map(|(_, s)| s).collect();
+        for s in sources {
+            s.join();
+        }
+        let mut b = self.buf.lock();
+        b.queue.clear();
+        b.records = 0;
+    }
+
+    /// Reserves budget bytes for a fetch: `want`, capped at a quarter of
+    /// the budget (the rest is room to decompress), or 0 when that much is
+    /// not free.
+    pub(crate) fn reserve(&self, want: usize) -> usize {
+        let budget = self.cfg.max_buffered_bytes;
+        let r = want.min(budget / 4).max(1);
+        let mut b = self.buf.lock();
+        if budget.saturating_sub(b.used) < r {
+            return 0;
+        }
+        b.used += r;
+        self.peak_used.fetch_max(b.used, Ordering::Relaxed);
+        r
+    }
+
+    /// Gives budget bytes back and wakes sources waiting for room.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut b = self.buf.lock();
+        b.used = b.used.saturating_sub(n);
+    }
+
+    /// Charges `n` budget bytes if they fit; returns whether they did and
+    /// whether nothing else was using the budget.
+    pub(crate) fn try_charge(&self, n: usize) -> (bool, bool) {
+        let budget = self.cfg.max_buffered_bytes;
+        let mut b = self.buf.lock();
+        let alone = b.used == 0;
+        if b.used.saturating_add(n) > budget {
+            return (false, alone);
+        }
+        b.used += n;
+        self.peak_used.fetch_max(b.used, Ordering::Relaxed);
+        (true, alone)
+    }
+
+    /// Takes every free budget byte (for a decode that charges as it
+    /// goes); give back what is left with [`release`](Self::release).
+    pub(crate) fn grab_free(&self) -> usize {
+        let mut b = self.buf.lock();
+        let free = self.cfg.max_buffered_bytes.saturating_sub(b.used);
+        b.used += free;
+        free
+    }
+
+    /// Buffers a source's fetch (or injected errors) and wakes a poller.
+    pub(crate) fn push(&self, b: Buffered, hooks: &[Arc<dyn crate::Hook>]) {
+        if !hooks.is_empty() {
+            for p in &b.parts {
+                for r in &p.records {
+                    crate::hooks::each(hooks, |h| h.on_fetch_record_buffered(r));
+                }
+            }
+        }
+        let n: usize = b.parts.iter().map(|p| p.records.len()).sum();
+        let mut buf = self.buf.lock();
+        buf.records += n;
+        buf.queue.push_back(b);
+        self.cond.notify_all();
+    }
+
+    /// Waits for buffered data and takes up to `max` records (0: all).
+    pub(crate) fn poll(&self, max: usize, deadline: Option<Instant>) -> Fetches {
+        let mut buf = self.buf.lock();
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Fetches::error(Error::ClientClosed);
+            }
+            if !buf.queue.is_empty() {
+                let (fetches, done, unbuffered) = self.take(&mut buf, max);
+                drop(buf);
+                self.after_take(done, unbuffered);
+                if !fetches.0.is_empty() {
+                    return fetches;
+                }
+                buf = self.buf.lock();
+                continue;
+            }
+            match deadline {
+                Some(d) => {
+                    if Instant::now() >= d {
+                        return Fetches::default();
+                    }
+                    let _ = self.cond.wait_until(&mut buf, d);
+                }
+                None => self.cond.wait(&mut buf),
+            }
+        }
+    }
+
+    fn after_take(&self, done: Vec<(Option<Arc<Source>>, usize)>, unbuffered: Vec<(Record, bool)>) {
+        let mut freed = 0;
+        for (src, charged) in done {
+            freed += charged;
+            if let Some(s) = src {
+                s.buffered.store(false, Ordering::Release);
+                if self.cfg.max_concurrent_fetches > 0 {
+                    self.fetch_slots.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        if freed > 0 {
+            self.release(freed);
+        }
+        // Room or a slot freed: every idle source may go.
+        for s in self.sources.lock().values() {
+            s.wake();
+        }
+        if !unbuffered.is_empty() {
+            if let Some(c) = self.client() {
+                for (r, polled) in &unbuffered {
+                    crate::hooks::each(&c.inner.cfg.hooks, |h| {
+                        h.on_fetch_record_unbuffered(r, *polled)
+                    });
+                }
+            }
+        }
+    }
+
+    /// Takes records from the front of the buffer; returns the fetches, the
+    /// finished entries (to release), and records for the unbuffered hook.
+    #[allow(clippy::type_complexity)]
+    fn take(
+        &self,
+        buf: &mut Buffer,
+        max: usize,
+    ) -> (
+        Fetches,
+        Vec<(Option<Arc<Source>>, usize)>,
+        Vec<(Record, bool)>,
+    ) {
+        let hooks = self.client().is_some_and(|c| !c.inner.cfg.hooks.is_empty());
+        let mut left = if max == 0 { usize::MAX } else { max };
+        let mut out = Vec::new();
+        let mut done = Vec::new();
+        let mut unbuffered = Vec::new();
+        let mut taken_records = 0usize;
+        while left > 0 {
+            let Some(entry) = buf.queue.front_mut() else {
+                break;
+            };
+            let mut fetch = Fetch::default();
+            for part in &mut entry.parts {
+                if left == 0 {
+                    break;
+                }
+                let mut fp = FetchPartition {
+                    partition: part.partition,
+                    err: None,
+                    high_watermark: part.high_watermark,
+                    last_stable_offset: part.last_stable_offset,
+                    log_start_offset: part.log_start_offset,
+                    records: Vec::new(),
+                };
+                if let Some(cur) = &part.cursor {
+                    let mut st = cur.st.lock();
+                    if st.gen != part.gen
+                        || st.offset != part.from
+                        || st.paused
+                        || st.pending.is_some()
+                    {
+                        // Stale: the data no longer starts at the cursor.
+                        taken_records += part.records.len();
+                        if hooks {
+                            unbuffered.extend(part.records.drain(..).map(|r| (r, false)));
+                        }
+                        part.records.clear();
+                        part.err = None;
+                        continue;
+                    }
+                    let n = part.records.len().min(left);
+                    fp.records.extend(part.records.drain(..n));
+                    left -= n;
+                    taken_records += n;
+                    if part.records.is_empty() {
+                        st.offset = part.next_offset.max(st.offset);
+                        if part.next_epoch >= 0 {
+                            st.last_epoch = part.next_epoch;
+                        }
+                    } else if let Some(last) = fp.records.last() {
+                        st.offset = last.offset + 1;
+                        if last.leader_epoch >= 0 {
+                            st.last_epoch = last.leader_epoch;
+                        }
+                    }
+                    part.from = st.offset;
+                }
+                fp.err = part.err.take();
+                if hooks {
+                    unbuffered.extend(fp.records.iter().map(|r| (r.clone(), true)));
+                }
+                if fp.records.is_empty() && fp.err.is_none() {
+                    continue;
+                }
+                match fetch.topics.last_mut() {
+                    Some(t) if *t.topic == *part.topic => t.partitions.push(fp),
+                    _ => fetch.topics.push(FetchTopic {
+                        topic: part.topic.to_string(),
+                        partitions: vec![fp],
+                    }),
+                }
+            }
+            entry
+                .parts
+                .retain(|p| !p.records.is_empty() || p.err.is_some());
+            if !fetch.topics.is_empty() {
+                out.push(fetch);
+            }
+            if entry.parts.is_empty() {
+                if let Some(e) = buf.queue.pop_front() {
+                    done.push((e.source, e.charged));
+                }
+            } else {
+                break;
+            }
+        }
+        buf.records = buf.records.saturating_sub(taken_records);
+        (Fetches(out), done, unbuffered)
+    }
+
+    fn each_cursor(&self, mut f: impl FnMut(&Cursor, &mut CursorState)) {
+        let cursors: Vec<Arc<Cursor>> = self.cursors.lock().values().cloned().collect();
+        for c in cursors {
+            let mut st = c.st.lock();
+            f(&c, &mut st);
+        }
+        for s in self.sources.lock().values() {
+            s.wake();
+        }
+    }
+}
+
+impl Client {
+    fn consumer(&self) -> Option<&Arc<Consumer>> {
+        self.inner.consumer.get()
+    }
+
+    /// Waits until fetched data is buffered and returns all of it (kgo's
+    /// `PollFetches`).
+    ///
+    /// Check the partition errors as well as the records. After
+    /// [`close`](Client::close), returns a fetch holding
+    /// [`Error::ClientClosed`] (see [`Fetches::is_client_closed`]).
+    ///
+    /// # Blocking
+    ///
+    /// Until data is buffered, or close. Use
+    /// [`poll_fetches_deadline`](Self::poll_fetches_deadline) to bound it.
+    pub fn poll_fetches(&self) -> Fetches {
+        self.poll_records_inner(0, None)
+    }
+
+    /// [`poll_fetches`](Self::poll_fetches) until `deadline`: empty fetches
+    /// when nothing arrived by then.
+    pub fn poll_fetches_deadline(&self, deadline: Instant) -> Fetches {
+        self.poll_records_inner(0, Some(deadline))
+    }
+
+    /// [`poll_fetches`](Self::poll_fetches) for at most `timeout`.
+    pub fn poll_fetches_timeout(&self, timeout: Duration) -> Fetches {
+        self.poll_records_inner(0, Some(crate::sync::deadline_after(timeout)))
+    }
+
+    /// Returns buffered data without waiting (possibly empty fetches).
+    pub fn try_poll_fetches(&self) -> Fetches {
+        self.poll_records_inner(0, Some(Instant::now()))
+    }
+
+    /// Like [`poll_fetches`](Self::poll_fetches) but returns at most `max`
+    /// records (all buffered ones when `max` is 0); the rest stay buffered
+    /// for the next poll (kgo's `PollRecords`).
+    ///
+    /// # Blocking
+    ///
+    /// Until data is buffered, or close.
+    pub fn poll_records(&self, max: usize) -> Fetches {
+        self.poll_records_inner(max, None)
+    }
+
+    /// [`poll_records`](Self::poll_records) until `deadline`.
+    pub fn poll_records_deadline(&self, max: usize, deadline: Instant) -> Fetches {
+        self.poll_records_inner(max, Some(deadline))
+    }
+
+    /// [`poll_records`](Self::poll_records) for at most `timeout`.
+    pub fn poll_records_timeout(&self, max: usize, timeout: Duration) -> Fetches {
+        self.poll_records_inner(max, Some(crate::sync::deadline_after(timeout)))
+    }
+
+    fn poll_records_inner(&self, max: usize, deadline: Option<Instant>) -> Fetches {
+        if self.is_closed() {
+            return Fetches::error(Error::ClientClosed);
+        }
+        match self.consumer() {
+            Some(c) => c.poll(max, deadline),
+            None => Fetches::error(Error::ClientClosed),
+        }
+    }
+
+    /// How many fetched records are buffered, waiting for a poll (kgo's
+    /// `BufferedFetchRecords`).
+    pub fn buffered_fetch_records(&self) -> usize {
+        self.consumer().map_or(0, |c| c.buf.lock().records)
+    }
+
+    /// The budget bytes in use now: buffered fetch data plus the room
+    /// reserved for fetches in flight (at most
+    /// [`max_buffered_fetch_bytes`](crate::ConfigBuilder::max_buffered_fetch_bytes)).
+    pub fn buffered_fetch_bytes(&self) -> usize {
+        self.consumer().map_or(0, |c| c.buf.lock().used)
+    }
+
+    /// The most budget bytes ever in use at once.
+    pub fn peak_buffered_fetch_bytes(&self) -> usize {
+        self.consumer()
+            .map_or(0, |c| c.peak_used.load(Ordering::Relaxed))
+    }
+
+    /// Stops fetching `topics` (and drops their buffered data) until
+    /// resumed; partitions found later are paused too. Returns every paused
+    /// topic (kgo's `PauseFetchTopics`).
+    pub fn pause_fetch_topics<I, S>(&self, topics: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let Some(c) = self.consumer() else {
+            return Vec::new();
+        };
+        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
+        c.paused_topics.lock().extend(set.iter().cloned());
+        c.each_cursor(|cur, st| {
+            if set.contains(&*cur.topic) {
+                st.paused = true;
+            }
+        });
+        c.paused_topics.lock().iter().cloned().collect()
+    }
+
+    /// Stops fetching the given partitions until resumed (kgo's
+    /// `PauseFetchPartitions`); their buffered data is dropped. Returns
+    /// every paused partition.
+    pub fn pause_fetch_partitions(
+        &self,
+        partitions: HashMap<String, Vec<i32>>,
+    ) -> HashMap<String, Vec<i32>> {
+        let Some(c) = self.consumer() else {
+            return HashMap::new();
+        };
+        {
+            let mut pp = c.paused_partitions.lock();
+            for (t, ps) in &partitions {
+                for p in ps {
+                    pp.insert((t.clone(), *p));
+                }
+            }
+        }
+        c.each_cursor(|cur, st| {
+            if partitions
+                .get(&*cur.topic)
+                .is_some_and(|ps| ps.contains(&cur.partition))
+            {
+                st.paused = true;
+            }
+        });
+        let mut out: HashMap<String, Vec<i32>> = HashMap::new();
+        for (t, p) in c.paused_partitions.lock().iter() {
+            out.entry(t.clone()).or_default().push(*p);
+        }
+        out
+    }
+
+    /// Resumes topics paused with [`pause_fetch_topics`](Self::pause_fetch_topics).
+    pub fn resume_fetch_topics<I, S>(&self, topics: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
+        c.paused_topics.lock().retain(|t| !set.contains(t));
+        let pp = c.paused_partitions.lock().clone();
+        c.each_cursor(|cur, st| {
+            if set.contains(&*cur.topic) && !pp.contains(&(cur.topic.to_string(), cur.partition)) {
+                st.paused = false;
+            }
+        });
+    }
+
+    /// Resumes partitions paused with
+    /// [`pause_fetch_partitions`](Self::pause_fetch_partitions).
+    pub fn resume_fetch_partitions(&self, partitions: HashMap<String, Vec<i32>>) {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        c.paused_partitions
+            .lock()
+            .retain(|(t, p)| !partitions.get(t).is_some_and(|ps| ps.contains(p)));
+        let pt = c.paused_topics.lock().clone();
+        c.each_cursor(|cur, st| {
+            if !pt.contains(&*cur.topic)
+                && partitions
+                    .get(&*cur.topic)
+                    .is_some_and(|ps| ps.contains(&cur.partition))
+            {
+                st.paused = false;
+            }
+        });
+    }
+
+    /// Sets where consuming continues for partitions being consumed (kgo's
+    /// `SetOffsets`); buffered data of those partitions is dropped. A
+    /// negative offset means -2 start / -1 end. Partitions not being
+    /// consumed are ignored.
+    pub fn set_offsets(&self, offsets: HashMap<String, HashMap<i32, EpochOffset>>) {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        c.each_cursor(|cur, st| {
+            if let Some(eo) = offsets
+                .get(&*cur.topic)
+                .and_then(|ps| ps.get(&cur.partition))
+            {
+                st.gen += 1;
+                st.backoff_until = None;
+                if eo.offset < 0 {
+                    st.pending = Some(Offset::new().at(eo.offset).with_epoch(eo.epoch));
+                } else {
+                    st.pending = None;
+                    st.offset = eo.offset;
+                    st.last_epoch = eo.epoch;
+                }
+            }
+        });
+    }
+}

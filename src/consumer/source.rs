@@ -1,0 +1,466 @@
+//! Sources: one `ks-src-<id>` thread per broker fetches the partitions that
+//! broker leads, with KIP-227 fetch sessions, and decodes the responses.
+//!
+//! One fetch per source is in flight or buffered at a time: the next fetch
+//! is issued once a poll took the last one, so it is on the wire while the
+//! caller processes what it polled. A session starts with a full fetch
+//! (epoch 0); later fetches are incremental: only partitions whose fetch
+//! position changed, plus the partitions to forget. FETCH_SESSION_ID_NOT_FOUND
+//! and INVALID_FETCH_SESSION_EPOCH (and any failed request) start over with a
+//! full fetch (Java's `FetchSessionHandler`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::{list, read, Buffered, Consumer, Cursor};
+use crate::client::Client;
+use crate::error::{ErrorCode, Result};
+use crate::logger::klog;
+use crate::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use crate::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+
+/// Fetch versions: v4 brought the isolation level and the last stable
+/// offset; v13 names topics by id only (KIP-516), which is not done yet.
+const FETCH_VERSIONS: (i16, i16) = (4, 12);
+
+pub(crate) struct Source {
+    pub(crate) broker: i32,
+    wake_tx: Sender<()>,
+    pub(crate) cursors: Mutex<Vec<Arc<Cursor>>>,
+    /// A decoded fetch of this source waits for polls.
+    pub(crate) buffered: AtomicBool,
+    stop: AtomicBool,
+    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Source {
+    pub(crate) fn start(c: Arc<Consumer>, client: &Client, broker: i32) -> Result<Arc<Source>> {
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let src = Arc::new(Source {
+            broker,
+            wake_tx,
+            cursors: Mutex::new(Vec::new()),
+            buffered: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            join: Mutex::new(None),
+        });
+        let mut name = format!("ks-src-{broker}");
+        name.truncate(15);
+        let s = src.clone();
+        let join = crate::sync::thread::spawn_named(
+            name,
+            client.inner.cfg.on_thread_start.clone(),
+            move || {
+                let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
+                SourceLoop {
+                    c,
+                    src: s,
+                    wake_rx,
+                    resp_tx,
+                    resp_rx,
+                    session: Session::default(),
+                    inflight: None,
+                    next_id: 0,
+                    backoff_until: None,
+                    failures: 0,
+                }
+                .run();
+            },
+        )?;
+        *src.join.lock() = Some(join);
+        Ok(src)
+    }
+
+    pub(crate) fn wake(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    pub(crate) fn add(&self, c: Arc<Cursor>) {
+        let mut v = self.cursors.lock();
+        if !v.iter().any(|x| Arc::ptr_eq(x, &c)) {
+            v.push(c);
+        }
+    }
+
+    pub(crate) fn remove(&self, c: &Arc<Cursor>) {
+        self.cursors.lock().retain(|x| !Arc::ptr_eq(x, c));
+        self.wake();
+    }
+
+    pub(crate) fn signal_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub(crate) fn join(&self) {
+        self.signal_stop();
+        let join = self.join.lock().take();
+        if let Some(j) = join {
+            if j.thread().id() != std::thread::current().id() {
+                let _ = j.join();
+            }
+        }
+    }
+}
+
+/// What the broker's session holds for one partition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SentPart {
+    offset: i64,
+    last_epoch: i32,
+    leader_epoch: i32,
+    max_bytes: i32,
+}
+
+#[derive(Default)]
+struct Session {
+    id: i32,
+    epoch: i32,
+    sent: HashMap<(Arc<str>, i32), SentPart>,
+}
+
+impl Session {
+    fn reset(&mut self) {
+        self.id = 0;
+        self.epoch = 0;
+        self.sent.clear();
+    }
+}
+
+/// One partition of the fetch in flight: its cursor and where it read from.
+pub(crate) struct Asked {
+    pub(crate) cursor: Arc<Cursor>,
+    pub(crate) from: i64,
+    pub(crate) gen: u64,
+}
+
+struct Inflight {
+    id: u64,
+    reserved: usize,
+    asked: HashMap<(Arc<str>, i32), Asked>,
+    sent: HashMap<(Arc<str>, i32), SentPart>,
+    full: bool,
+}
+
+type Reply = (u64, Result<(i16, FetchResponse)>);
+
+struct SourceLoop {
+    c: Arc<Consumer>,
+    src: Arc<Source>,
+    wake_rx: Receiver<()>,
+    resp_tx: Sender<Reply>,
+    resp_rx: Receiver<Reply>,
+    session: Session,
+    inflight: Option<Inflight>,
+    next_id: u64,
+    backoff_until: Option<Instant>,
+    failures: u32,
+}
+
+impl SourceLoop {
+    fn stopped(&self) -> bool {
+        self.src.stop.load(Ordering::Acquire) || self.c.closed.load(Ordering::Acquire)
+    }
+
+    fn run(&mut self) {
+        loop {
+            if self.stopped() {
+                if let Some(inf) = self.inflight.take() {
+                    self.c.release(inf.reserved);
+                }
+                return;
+            }
+            while let Ok((id, res)) = self.resp_rx.try_recv() {
+                self.on_reply(id, res);
+            }
+            let now = Instant::now();
+            if self.inflight.is_none()
+                && !self.src.buffered.load(Ordering::Acquire)
+                && self.backoff_until.is_none_or(|t| now >= t)
+            {
+                if let Some(client) = self.c.client() {
+                    let cursors = self.src.cursors.lock().clone();
+                    list::list_pending(&self.c, &client, self.src.broker, &cursors);
+                    if !self.stopped() {
+                        self.issue(&client);
+                    }
+                }
+            }
+            let wait = match self.backoff_until {
+                Some(t) if t > now => t - now,
+                _ => Duration::from_millis(250),
+            };
+            select! {
+                recv(self.wake_rx) -> _ => {}
+                recv(self.resp_rx) -> m => {
+                    if let Ok((id, res)) = m {
+                        self.on_reply(id, res);
+                    }
+                }
+                default(wait) => {}
+            }
+        }
+    }
+
+    fn backoff(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let d = self.c.client().map_or(Duration::from_millis(250), |c| {
+            c.config().retry_backoff(self.failures)
+        });
+        self.backoff_until = Some(Instant::now() + d);
+    }
+
+    fn acquire_slot(&self) -> bool {
+        let max = self.c.cfg.max_concurrent_fetches;
+        if max == 0 {
+            return true;
+        }
+        self.c
+            .fetch_slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_slot(&self) {
+        if self.c.cfg.max_concurrent_fetches > 0 {
+            self.c.fetch_slots.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Builds and sends the next fetch, if there is anything to fetch.
+    fn issue(&mut self, client: &Client) {
+        let cfg = &self.c.cfg;
+        let me = self.src.broker;
+        let now = Instant::now();
+        let cursors = self.src.cursors.lock().clone();
+        let mut asked = HashMap::new();
+        let mut want = HashMap::new();
+        for cur in cursors {
+            let st = cur.st.lock();
+            if !st.fetchable(me, now) {
+                continue;
+            }
+            let key = (cur.topic.clone(), cur.partition);
+            want.insert(
+                key.clone(),
+                SentPart {
+                    offset: st.offset,
+                    last_epoch: st.last_epoch,
+                    leader_epoch: st.leader_epoch,
+                    max_bytes: 0,
+                },
+            );
+            asked.insert(
+                key,
+                Asked {
+                    from: st.offset,
+                    gen: st.gen,
+                    cursor: cur.clone(),
+                },
+            );
+        }
+        if want.is_empty() {
+            return;
+        }
+        let Some(h) = client.handle(me) else {
+            client.trigger_metadata_now();
+            self.backoff();
+            return;
+        };
+        if !self.acquire_slot() {
+            return;
+        }
+        let reserved = self.c.reserve(cfg.max_bytes as usize);
+        if reserved == 0 {
+            self.release_slot();
+            return;
+        }
+        let max_bytes = i32::try_from(reserved).unwrap_or(i32::MAX);
+        let part_max = cfg.max_partition_bytes.min(max_bytes);
+        for sp in want.values_mut() {
+            sp.max_bytes = part_max;
+        }
+        let sessions = !cfg.disable_fetch_sessions;
+        let full = !sessions || self.session.id == 0;
+        let (session_id, session_epoch) = if !sessions {
+            (0, -1)
+        } else if full {
+            (0, 0)
+        } else {
+            (self.session.id, self.session.epoch)
+        };
+        let mut by_topic: HashMap<Arc<str>, Vec<FetchPartition>> = HashMap::new();
+        for (key, sp) in &want {
+            if !full && self.session.sent.get(key) == Some(sp) {
+                continue;
+            }
+            by_topic.entry(key.0.clone()).or_default().push(
+                FetchPartition::default()
+                    .with_partition(key.1)
+                    .with_current_leader_epoch(sp.leader_epoch)
+                    .with_fetch_offset(sp.offset)
+                    .with_last_fetched_epoch(sp.last_epoch)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(sp.max_bytes),
+            );
+        }
+        let mut forgotten: HashMap<Arc<str>, Vec<i32>> = HashMap::new();
+        if !full {
+            for key in self.session.sent.keys() {
+                if !want.contains_key(key) {
+                    forgotten.entry(key.0.clone()).or_default().push(key.1);
+                }
+            }
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                FetchTopic::default()
+                    .with_topic(TopicName(t.to_string().into()))
+                    .with_partitions(ps)
+            })
+            .collect();
+        let forgotten = forgotten
+            .into_iter()
+            .map(|(t, ps)| {
+                ForgottenTopic::default()
+                    .with_topic(TopicName(t.to_string().into()))
+                    .with_partitions(ps)
+            })
+            .collect();
+        let max_wait_ms = i32::try_from(cfg.max_wait.as_millis()).unwrap_or(i32::MAX);
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(cfg.min_bytes)
+            .with_max_bytes(max_bytes)
+            .with_isolation_level(cfg.isolation.value())
+            .with_session_id(session_id)
+            .with_session_epoch(session_epoch)
+            .with_topics(topics)
+            .with_forgotten_topics_data(forgotten)
+            .with_rack_id(cfg.rack.clone().unwrap_or_default().into());
+        let id = self.next_id;
+        self.next_id += 1;
+        self.inflight = Some(Inflight {
+            id,
+            reserved,
+            asked,
+            sent: want,
+            full,
+        });
+        let tx = self.resp_tx.clone();
+        h.submit(req, FETCH_VERSIONS, move |res| {
+            let _ = tx.send((id, res));
+        });
+    }
+
+    fn on_reply(&mut self, id: u64, res: Result<(i16, FetchResponse)>) {
+        let Some(inf) = self.inflight.take_if(|i| i.id == id) else {
+            return;
+        };
+        let resp = match res {
+            Ok((_, r)) => r,
+            Err(e) => {
+                self.c.release(inf.reserved);
+                self.release_slot();
+                self.session.reset();
+                if !e.is_client_closed() {
+                    let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
+                    klog!(logger.as_deref(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
+                    if let Some(c) = self.c.client() {
+                        c.trigger_metadata();
+                    }
+                    self.backoff();
+                }
+                return;
+            }
+        };
+        if resp.error_code != 0 {
+            self.c.release(inf.reserved);
+            self.release_slot();
+            let code = ErrorCode::from_code(resp.error_code);
+            self.session.reset();
+            if !matches!(
+                code,
+                Some(ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch)
+            ) {
+                self.backoff();
+            }
+            let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
+            klog!(logger.as_deref(), Info, "fetch error, restarting the fetch session", "broker" => self.src.broker, "err" => resp.error_code);
+            return;
+        }
+        self.failures = 0;
+        if !self.c.cfg.disable_fetch_sessions {
+            if inf.full {
+                self.session.id = resp.session_id;
+                self.session.epoch = if resp.session_id != 0 { 1 } else { 0 };
+            } else {
+                self.session.epoch = self.session.epoch.checked_add(1).unwrap_or(1);
+            }
+            if self.session.id != 0 {
+                self.session.sent = inf.sent;
+            } else {
+                self.session.sent.clear();
+            }
+        }
+        self.c.release(inf.reserved);
+        let client = self.c.client();
+        let parts =
+            read::read_response(&self.c, client.as_ref(), self.src.broker, resp, &inf.asked);
+        if parts.parts.is_empty() {
+            self.c.release(parts.charged);
+            self.release_slot();
+            return;
+        }
+        let hooks = client
+            .map(|c| c.inner.cfg.hooks.clone())
+            .unwrap_or_default();
+        self.src.buffered.store(true, Ordering::Release);
+        self.c.push(
+            Buffered {
+                source: Some(self.src.clone()),
+                parts: parts.parts,
+                charged: parts.charged,
+            },
+            &hooks,
+        );
+    }
+}
+
+/// Whether a partition error means the cursor should wait for fresh
+/// metadata (the partition moved, or its leader is not ready).
+pub(crate) fn is_leader_error(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotLeaderOrFollower
+            | ErrorCode::FencedLeaderEpoch
+            | ErrorCode::UnknownLeaderEpoch
+            | ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::LeaderNotAvailable
+            | ErrorCode::ReplicaNotAvailable
+            | ErrorCode::KafkaStorageError
+            | ErrorCode::OffsetNotAvailable
+            | ErrorCode::UnknownTopicId
+            | ErrorCode::InconsistentTopicId
+    )
+}
+
+/// Puts a cursor in backoff after an error.
+pub(crate) fn cursor_backoff(client: Option<&Client>, cur: &Cursor) {
+    let mut st = cur.st.lock();
+    st.failures = st.failures.saturating_add(1);
+    let d = client.map_or(Duration::from_millis(250), |c| {
+        c.config().retry_backoff(st.failures)
+    });
+    st.backoff_until = Some(Instant::now() + d);
+}
