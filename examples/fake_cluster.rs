@@ -24,7 +24,10 @@ fn main() -> std::io::Result<()> {
                 b = b.topic(name, parts.parse().expect("--topic name:partitions"));
             }
             "--benchmark-mode" => {
-                b = b.benchmark_mode(BenchmarkMode { record_size: v.parse().expect("--benchmark-mode SIZE"), records_per_batch: 1000 })
+                b = b.benchmark_mode(BenchmarkMode {
+                    record_size: v.parse().expect("--benchmark-mode SIZE"),
+                    records_per_batch: 1000,
+                })
             }
             other => panic!("unknown flag {other}"),
         }
