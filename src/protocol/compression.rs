@@ -18,10 +18,6 @@
 //! the lz4 frame header checksum is not verified here; that also accepts the
 //! wrong header checksum old Kafka versions wrote for magic 0 message sets.
 
-// The producer (issue 4) and the consumer (issue 5) are being wired to this
-// module; remove this once both use all of it.
-#![allow(dead_code)]
-
 use std::cell::Cell;
 use std::fmt;
 use std::io::{Cursor, Read};
@@ -114,6 +110,7 @@ pub(crate) enum DecompressError {
 
 impl DecompressError {
     /// Converts into the crate's error: always [`Error::Compression`].
+    #[cfg(test)]
     pub(crate) fn into_error(self, codec: Codec) -> Error {
         match self {
             DecompressError::Limit(limit) => Error::Compression(
@@ -184,7 +181,9 @@ pub(crate) fn compress(
 ///
 /// [`Error::Compression`] on corrupt or truncated input, and (with "exceeds
 /// limit" in the message) when the output would pass `limit`; `out` is then
-/// back at its original length.
+/// back at its original length. (The library decodes with
+/// `decompress_checked`; this form is for the codec's tests.)
+#[cfg(test)]
 pub(crate) fn decompress(
     codec: Codec,
     input: &[u8],
@@ -194,7 +193,7 @@ pub(crate) fn decompress(
     decompress_checked(codec, input, limit, out).map_err(|e| e.into_error(codec))
 }
 
-/// [`decompress`] with a typed error, so a caller can tell an exhausted
+/// Decompresses with a typed error, so a caller can tell an exhausted
 /// budget ([`DecompressError::Limit`]) from corrupt data.
 pub(crate) fn decompress_checked(
     codec: Codec,
