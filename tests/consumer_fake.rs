@@ -478,3 +478,57 @@ fn buffered_bytes_never_exceed_the_budget() {
     assert!(peak > budget / 4, "the budget was used: peak {peak}");
     c.close();
 }
+
+#[test]
+fn regex_consuming_picks_up_new_matching_topics() {
+    let cluster = Cluster::builder()
+        .brokers(2)
+        .topic("orders-eu", 2)
+        .topic("payments", 2)
+        .build()
+        .unwrap();
+    let p = builder(&cluster).build().unwrap();
+    produce(&p, "orders-eu", 0..300);
+    produce(&p, "payments", 1000..1100);
+    let c = builder(&cluster)
+        .consume_topics(["^orders-.*$"])
+        .consume_regex(true)
+        .metadata_max_age(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (got, _) = consume(&c, 300, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..300));
+    // A topic created after the consumer started is picked up on a refresh.
+    cluster.create_topic("orders-us", 3).unwrap();
+    produce(&p, "orders-us", 300..600);
+    let mut topics = BTreeSet::new();
+    let mut got: Consumed = HashMap::new();
+    let mut n = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while n < 300 && Instant::now() < end {
+        let fs = c.poll_fetches_deadline(end);
+        for r in fs.record_iter() {
+            topics.insert(r.topic.clone());
+            let i = support::consume::check_record(r);
+            got.entry(r.partition).or_default().push((r.offset, i));
+            n += 1;
+        }
+    }
+    assert_eq!(topics, BTreeSet::from(["orders-us".to_string()]));
+    check_exactly(&got, &all(300..600));
+    assert_eq!(
+        c.poll_fetches_timeout(Duration::from_millis(500))
+            .num_records(),
+        0
+    );
+    c.close();
+    p.close();
+    // An invalid expression is a configuration error.
+    assert!(matches!(
+        builder(&cluster)
+            .consume_topics(["("])
+            .consume_regex(true)
+            .build(),
+        Err(kafka_sync::Error::Config(_))
+    ));
+}

@@ -77,9 +77,11 @@ impl ConsumerConfig {
             ));
         }
         if self.regex {
-            return Err(Error::config(
-                "consume_regex: regex consuming is not implemented yet",
-            ));
+            for t in &self.topics {
+                regex::Regex::new(t).map_err(|e| {
+                    Error::config(format!("consume_topics: invalid regex {t:?}: {e}"))
+                })?;
+            }
         }
         if self.max_bytes < 1 {
             return Err(Error::config("fetch_max_bytes: must be at least 1"));
@@ -156,7 +158,11 @@ impl<T: FromConfig> ConfigBuilder<T> {
     }
 
     /// Treats every topic given to [`consume_topics`](Self::consume_topics)
-    /// as a regular expression. Defaults to off.
+    /// as a regular expression (the `regex` crate's syntax, matched against
+    /// the whole name only if anchored with `^...$`). Every metadata refresh
+    /// then loads all topics; each topic is evaluated once, and a new
+    /// matching topic is consumed from the next refresh on (see
+    /// `metadata_max_age`). Defaults to off.
     pub fn consume_regex(mut self, regex: bool) -> Self {
         self.cfg.consumer.regex = regex;
         self

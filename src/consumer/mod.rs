@@ -132,6 +132,10 @@ pub(crate) struct Consumer {
     pub(crate) fetch_slots: AtomicUsize,
     /// The most budget bytes ever in use (for tests and metrics).
     pub(crate) peak_used: AtomicUsize,
+    /// With consume_regex: the expressions, and every topic seen so far
+    /// with whether it matched (each topic is evaluated once).
+    regexes: Vec<regex::Regex>,
+    evaluated: Mutex<HashMap<String, bool>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -144,8 +148,22 @@ impl Consumer {
     /// Creates the client's consumer and asks for metadata of its topics.
     pub(crate) fn start(client: &Client) {
         let cfg = client.inner.cfg.consumer.clone();
-        let mut topics: Vec<String> = cfg.topics.clone();
+        let regexes: Vec<regex::Regex> = if cfg.regex {
+            // Validated by the builder.
+            cfg.topics
+                .iter()
+                .filter_map(|t| regex::Regex::new(t).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut topics: Vec<String> = if cfg.regex {
+            Vec::new()
+        } else {
+            cfg.topics.clone()
+        };
         topics.extend(cfg.partitions.keys().cloned());
+        let by_regex = !regexes.is_empty();
         let c = Arc::new(Consumer {
             cfg,
             client: Arc::downgrade(&client.inner),
@@ -158,9 +176,14 @@ impl Consumer {
             paused_partitions: Mutex::new(HashSet::new()),
             fetch_slots: AtomicUsize::new(0),
             peak_used: AtomicUsize::new(0),
+            regexes,
+            evaluated: Mutex::new(HashMap::new()),
         });
         let _ = client.inner.consumer.set(c);
-        if !topics.is_empty() {
+        if by_regex {
+            client.inner.metadata.track_all();
+            client.trigger_metadata_now();
+        } else if !topics.is_empty() {
             client.inner.metadata.track(topics);
             client.trigger_metadata_now();
         }
@@ -176,8 +199,15 @@ impl Consumer {
             return;
         }
         let mut wanted: Vec<(&str, Option<&HashMap<i32, Offset>>)> = Vec::new();
-        for t in &self.cfg.topics {
-            wanted.push((t, None));
+        let matched = self.match_topics(snap);
+        if self.regexes.is_empty() {
+            for t in &self.cfg.topics {
+                wanted.push((t, None));
+            }
+        } else {
+            for t in &matched {
+                wanted.push((t, None));
+            }
         }
         for (t, ps) in &self.cfg.partitions {
             wanted.push((t, Some(ps)));
@@ -272,6 +302,26 @@ impl Consumer {
         if missing {
             client.trigger_metadata();
         }
+    }
+
+    /// With consume_regex: every topic of `snap` that matched (new topics
+    /// are evaluated once and remembered).
+    fn match_topics(&self, snap: &MetadataSnapshot) -> Vec<String> {
+        if self.regexes.is_empty() {
+            return Vec::new();
+        }
+        let mut ev = self.evaluated.lock();
+        let mut out = Vec::new();
+        for (name, t) in &snap.topics {
+            let hit = *ev
+                .entry(name.clone())
+                .or_insert_with(|| !t.is_internal && self.regexes.iter().any(|r| r.is_match(name)));
+            if hit {
+                out.push(name.clone());
+            }
+        }
+        out.sort();
+        out
     }
 
     /// The source of `broker`, started on first use.
