@@ -532,3 +532,58 @@ fn regex_consuming_picks_up_new_matching_topics() {
         Err(kafka_sync::Error::Config(_))
     ));
 }
+
+#[derive(Default)]
+struct FetchHooks {
+    batches: std::sync::atomic::AtomicUsize,
+    batch_records: std::sync::atomic::AtomicUsize,
+    buffered: std::sync::atomic::AtomicUsize,
+    polled: std::sync::atomic::AtomicUsize,
+}
+
+impl kafka_sync::Hook for FetchHooks {
+    fn on_fetch_batch_read(
+        &self,
+        _meta: &kafka_sync::BrokerMetadata,
+        topic: &str,
+        _partition: i32,
+        m: &kafka_sync::FetchBatchMetrics,
+    ) {
+        assert_eq!(topic, TOPIC);
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.batch_records
+            .fetch_add(m.num_records, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_fetch_record_buffered(&self, _r: &kafka_sync::Record) {
+        self.buffered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_fetch_record_unbuffered(&self, _r: &kafka_sync::Record, polled: bool) {
+        if polled {
+            self.polled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn fetch_hooks_and_max_concurrent_fetches() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cluster = cluster_with_data();
+    let hooks = std::sync::Arc::new(FetchHooks::default());
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .max_concurrent_fetches(1)
+        .with_hooks(hooks.clone())
+        .build()
+        .unwrap();
+    let (got, _) = consume(&c, N as usize, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..N));
+    assert_eq!(hooks.polled.load(Relaxed), N as usize);
+    assert_eq!(hooks.buffered.load(Relaxed), N as usize);
+    assert_eq!(hooks.batch_records.load(Relaxed), N as usize);
+    assert!(hooks.batches.load(Relaxed) >= PARTS as usize);
+    assert_eq!(c.buffered_fetch_records(), 0);
+    c.close();
+}

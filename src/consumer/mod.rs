@@ -129,7 +129,9 @@ pub(crate) struct Consumer {
     paused_topics: Mutex<HashSet<String>>,
     paused_partitions: Mutex<HashSet<(String, i32)>>,
     /// Fetches in flight or buffered, for `max_concurrent_fetches`.
-    pub(crate) fetch_slots: AtomicUsize,
+    fetch_slots: AtomicUsize,
+    /// Sources waiting for a fetch slot, served first come first served.
+    slot_queue: Mutex<VecDeque<i32>>,
     /// The most budget bytes ever in use (for tests and metrics).
     pub(crate) peak_used: AtomicUsize,
     /// With consume_regex: the expressions, and every topic seen so far
@@ -175,6 +177,7 @@ impl Consumer {
             paused_topics: Mutex::new(HashSet::new()),
             paused_partitions: Mutex::new(HashSet::new()),
             fetch_slots: AtomicUsize::new(0),
+            slot_queue: Mutex::new(VecDeque::new()),
             peak_used: AtomicUsize::new(0),
             regexes,
             evaluated: Mutex::new(HashMap::new()),
@@ -361,6 +364,56 @@ impl Consumer {
         let mut b = self.buf.lock();
         b.queue.clear();
         b.records = 0;
+    }
+
+    /// Takes a fetch slot for `broker`'s source (always, when
+    /// `max_concurrent_fetches` is 0). Slots go to waiting sources in the
+    /// order they asked (kgo's FIFO).
+    pub(crate) fn acquire_slot(&self, broker: i32) -> bool {
+        let max = self.cfg.max_concurrent_fetches;
+        if max == 0 {
+            return true;
+        }
+        let mut q = self.slot_queue.lock();
+        let free = self.fetch_slots.load(Ordering::Acquire) < max;
+        if free && q.front().is_none_or(|b| *b == broker) {
+            if q.front() == Some(&broker) {
+                q.pop_front();
+            }
+            self.fetch_slots.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        if !q.contains(&broker) {
+            q.push_back(broker);
+        }
+        false
+    }
+
+    /// Leaves the slot queue (a source with nothing to fetch).
+    pub(crate) fn leave_slot_queue(&self, broker: i32) {
+        if self.cfg.max_concurrent_fetches > 0 {
+            let mut q = self.slot_queue.lock();
+            let was_front = q.front() == Some(&broker);
+            q.retain(|b| *b != broker);
+            drop(q);
+            if was_front {
+                self.wake_sources();
+            }
+        }
+    }
+
+    /// Gives a fetch slot back and wakes the sources waiting for one.
+    pub(crate) fn release_slot(&self) {
+        if self.cfg.max_concurrent_fetches > 0 {
+            self.fetch_slots.fetch_sub(1, Ordering::AcqRel);
+            self.wake_sources();
+        }
+    }
+
+    fn wake_sources(&self) {
+        for s in self.sources.lock().values() {
+            s.wake();
+        }
     }
 
     /// Reserves budget bytes for a fetch: `want`, capped at a quarter of

@@ -216,23 +216,8 @@ impl SourceLoop {
         self.backoff_until = Some(Instant::now() + d);
     }
 
-    fn acquire_slot(&self) -> bool {
-        let max = self.c.cfg.max_concurrent_fetches;
-        if max == 0 {
-            return true;
-        }
-        self.c
-            .fetch_slots
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
     fn release_slot(&self) {
-        if self.c.cfg.max_concurrent_fetches > 0 {
-            self.c.fetch_slots.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.c.release_slot();
     }
 
     /// Builds and sends the next fetch, if there is anything to fetch.
@@ -268,6 +253,7 @@ impl SourceLoop {
             );
         }
         if want.is_empty() {
+            self.c.leave_slot_queue(me);
             return;
         }
         let Some(h) = client.handle(me) else {
@@ -275,7 +261,7 @@ impl SourceLoop {
             self.backoff();
             return;
         };
-        if !self.acquire_slot() {
+        if !self.c.acquire_slot(me) {
             return;
         }
         let reserved = self.c.reserve(cfg.max_bytes as usize);
