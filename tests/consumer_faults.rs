@@ -426,3 +426,50 @@ fn read_committed_hides_aborted_data_and_control_records() {
         [0, 1, 2, 4, 5, 7]
     );
 }
+
+#[test]
+fn preferred_read_replica_is_used_and_falls_back_to_the_leader() {
+    use kafka_sync::messages::{BrokerId, FetchRequest};
+    let n = 500;
+    let cluster = cluster(3, 1, n);
+    let (leader, _) = cluster.leader(TOPIC, 0).unwrap();
+    let replica = (leader + 1) % 3;
+    let racks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (r2, done) = (racks.clone(), Arc::new(AtomicBool::new(false)));
+    let d2 = done.clone();
+    cluster.intercept(ApiKey::Fetch, Some(leader), None, move |req| {
+        if let Some(f) = req.decode::<FetchRequest>() {
+            r2.lock().unwrap().push(f.rack_id.to_string());
+        }
+        if d2.swap(true, Ordering::AcqRel) {
+            return Action::PassThrough;
+        }
+        // The leader points the consumer at a closer replica (KIP-392).
+        Action::Respond(Response::new(FetchResponse::default().with_responses(
+            vec![FetchableTopicResponse::default()
+                .with_topic(TopicName(TOPIC.to_string().into()))
+                .with_partitions(vec![PartitionData::default()
+                    .with_partition_index(0)
+                    .with_high_watermark(n as i64)
+                    .with_last_stable_offset(n as i64)
+                    .with_log_start_offset(0)
+                    .with_preferred_read_replica(BrokerId(replica))
+                    .with_records(Some(Bytes::new()))])],
+        )))
+    });
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .rack("rack-a")
+        .build()
+        .unwrap();
+    // The fake's followers answer NOT_LEADER_OR_FOLLOWER: the consumer
+    // tries the replica, falls back to the leader, and loses nothing.
+    let (got, _) = consume(&c, n as usize, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..n));
+    assert!(
+        cluster.request_count_on(replica, ApiKey::Fetch) >= 1,
+        "the replica was tried"
+    );
+    assert!(racks.lock().unwrap().iter().all(|r| r == "rack-a"));
+    c.close();
+}

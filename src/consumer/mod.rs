@@ -63,8 +63,13 @@ pub(crate) struct CursorState {
     pub(crate) leader_epoch: i32,
     /// An offset still to resolve with ListOffsets.
     pub(crate) pending: Option<Offset>,
-    /// The broker whose source fetches this cursor (-1: none yet).
+    /// The broker whose source fetches this cursor (-1: none yet): the
+    /// leader, or a preferred read replica (KIP-392).
     pub(crate) source: i32,
+    /// The partition's leader from metadata (-1: none).
+    pub(crate) leader: i32,
+    /// Fetching from this replica instead of the leader until this instant.
+    pub(crate) preferred: Option<(i32, Instant)>,
     pub(crate) paused: bool,
     /// Bumped whenever the offset is set from outside a poll.
     pub(crate) gen: u64,
@@ -255,6 +260,8 @@ impl Consumer {
                                 leader_epoch: pm.leader_epoch,
                                 pending: Some(start),
                                 source: pm.leader.max(-1),
+                                leader: pm.leader.max(-1),
+                                preferred: None,
                                 paused,
                                 gen: 0,
                                 backoff_until: None,
@@ -272,16 +279,26 @@ impl Consumer {
                     Some(cur) => {
                         let mut st = cur.st.lock();
                         st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
-                        if pm.leader >= 0 && pm.leader != st.source {
-                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => pm.leader);
+                        if pm.leader >= 0 {
+                            st.leader = pm.leader;
+                        }
+                        if st.preferred.is_some_and(|(_, until)| {
+                            Instant::now() >= until || pm.leader != st.leader
+                        }) {
+                            // Back to the leader on a timer (KIP-392).
+                            st.preferred = None;
+                        }
+                        let target = st.preferred.map_or(pm.leader, |(r, _)| r);
+                        if pm.leader >= 0 && target != st.source {
+                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => target);
                             let old = st.source;
-                            st.source = pm.leader;
+                            st.source = target;
                             st.backoff_until = None;
                             drop(st);
                             if let Some(s) = self.sources.lock().get(&old).cloned() {
                                 s.remove(cur);
                             }
-                            if let Some(s) = self.source(client, pm.leader) {
+                            if let Some(s) = self.source(client, target) {
                                 s.add(cur.clone());
                                 wake.push(s);
                             }
@@ -325,6 +342,29 @@ impl Consumer {
         }
         out.sort();
         out
+    }
+
+    /// Moves a cursor to fetch from `replica` (KIP-392), or back to its
+    /// leader with `None`.
+    pub(crate) fn move_cursor(&self, client: &Client, cur: &Arc<Cursor>, replica: Option<i32>) {
+        let mut st = cur.st.lock();
+        st.preferred = replica.map(|r| (r, Instant::now() + client.inner.cfg.metadata_max_age));
+        let to = replica.unwrap_or(st.leader);
+        if to < 0 || to == st.source {
+            return;
+        }
+        klog!(client.inner.cfg.logger.as_deref(), Info, "moving partition to another replica", "topic" => cur.topic, "partition" => cur.partition, "from" => st.source, "to" => to, "preferred" => replica.is_some());
+        let old = st.source;
+        st.source = to;
+        st.backoff_until = None;
+        drop(st);
+        if let Some(s) = self.sources.lock().get(&old).cloned() {
+            s.remove(cur);
+        }
+        if let Some(s) = self.source(client, to) {
+            s.add(cur.clone());
+            s.wake();
+        }
     }
 
     /// The source of `broker`, started on first use.

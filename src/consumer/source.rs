@@ -359,6 +359,15 @@ impl SourceLoop {
                 self.c.release(inf.reserved);
                 self.release_slot();
                 self.session.reset();
+                // KIP-392: a preferred replica that fails sends its
+                // partitions back to their leaders.
+                if let Some(client) = self.c.client().filter(|_| !e.is_client_closed()) {
+                    for a in inf.asked.values() {
+                        if a.cursor.st.lock().preferred.is_some() {
+                            self.c.move_cursor(&client, &a.cursor, None);
+                        }
+                    }
+                }
                 if !e.is_client_closed() {
                     let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
                     klog!(logger.as_deref(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
