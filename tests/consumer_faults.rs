@@ -124,14 +124,28 @@ fn fetch_session_eviction_mid_consume_loses_and_duplicates_nothing() {
     let (a, b) = (mk(), mk());
     let hb = std::thread::spawn(move || {
         let (got, _) = consume(&b, n as usize, Duration::from_secs(30), no_errors);
-        b.close();
-        got
+        (got, b)
     });
     let (got_a, _) = consume(&a, n as usize, Duration::from_secs(30), no_errors);
-    let got_b = hb.join().unwrap();
+    let (got_b, b) = hb.join().unwrap();
     check_exactly(&got_a, &all(0..n));
     check_exactly(&got_b, &all(0..n));
+    // Both keep fetching (idle long polls) and keep evicting each other.
+    assert!(support::wait_until(Duration::from_secs(10), || {
+        assert_eq!(
+            a.poll_fetches_timeout(Duration::from_millis(5))
+                .num_records(),
+            0
+        );
+        assert_eq!(
+            b.poll_fetches_timeout(Duration::from_millis(5))
+                .num_records(),
+            0
+        );
+        cluster.fetch_session_stats().errors >= 1
+    }));
     a.close();
+    b.close();
     let s = cluster.fetch_session_stats();
     assert!(s.evicted >= 1, "{s:?}");
     assert!(s.errors >= 1, "{s:?}");
