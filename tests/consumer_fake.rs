@@ -587,3 +587,32 @@ fn fetch_hooks_and_max_concurrent_fetches() {
     assert_eq!(c.buffered_fetch_records(), 0);
     c.close();
 }
+
+#[test]
+fn polls_return_at_their_deadline() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic(TOPIC, 1)
+        .build()
+        .unwrap();
+    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    let t = Instant::now();
+    let fs = c.poll_fetches_timeout(Duration::from_millis(200));
+    assert!(fs.is_empty() && !fs.is_client_closed());
+    assert!(t.elapsed() >= Duration::from_millis(200) && t.elapsed() < Duration::from_secs(2));
+    let t = Instant::now();
+    assert!(c.try_poll_fetches().is_empty());
+    assert!(c.poll_records_timeout(5, Duration::ZERO).is_empty());
+    assert!(t.elapsed() < Duration::from_millis(100));
+    c.close();
+    // A client without consume options polls nothing until its deadline.
+    let plain = builder(&cluster).build().unwrap();
+    assert!(plain
+        .poll_fetches_timeout(Duration::from_millis(50))
+        .is_empty());
+    plain.close();
+    let fs = plain.poll_fetches();
+    assert!(fs.is_client_closed());
+    assert_eq!(fs.errors()[0].partition, 0);
+    assert_eq!(fs.errors()[0].topic, "");
+}
