@@ -616,3 +616,23 @@ fn polls_return_at_their_deadline() {
     assert_eq!(fs.errors()[0].partition, 0);
     assert_eq!(fs.errors()[0].topic, "");
 }
+
+#[test]
+fn old_fetch_and_list_offsets_versions_still_consume() {
+    let cluster = cluster_with_data();
+    for (fetch, list) in [(4i16, 1i16), (6, 2), (8, 4), (11, 5)] {
+        let c = builder(&cluster)
+            .consume_topics([TOPIC])
+            .rack("r1")
+            .max_versions(
+                kafka_sync::Versions::new()
+                    .with(ApiKey::Fetch as i16, fetch)
+                    .with(ApiKey::ListOffsets as i16, list),
+            )
+            .build()
+            .unwrap();
+        let (got, _) = consume(&c, N as usize, Duration::from_secs(20), no_errors);
+        check_exactly(&got, &all(0..N));
+        c.close();
+    }
+}

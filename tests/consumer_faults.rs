@@ -217,9 +217,24 @@ fn offset_out_of_range_resets_per_the_option() {
 
 #[test]
 fn truncation_yields_data_loss_with_the_right_offsets() {
+    truncation(None);
+}
+
+/// Fetch v11 has no diverging epoch: OffsetForLeaderEpoch finds the truncation.
+#[test]
+fn truncation_is_detected_with_offset_for_leader_epoch_before_fetch_v12() {
+    truncation(Some(11));
+}
+
+fn truncation(fetch_max: Option<i16>) {
     let n = 3000;
     let cluster = cluster(1, 1, n);
-    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    let mut b = builder(&cluster).consume_topics([TOPIC]);
+    if let Some(v) = fetch_max {
+        b = b.max_versions(kafka_sync::Versions::new().with(ApiKey::Fetch as i16, v));
+    }
+    let c = b.build().unwrap();
+    let epoch_requests = cluster.request_count(ApiKey::OffsetForLeaderEpoch);
     let (base, _) = consume(&c, n as usize, Duration::from_secs(20), no_errors);
     check_exactly(&base, &all(0..n));
     let end = base[&0].last().unwrap().0 + 1;
@@ -253,6 +268,12 @@ fn truncation_yields_data_loss_with_the_right_offsets() {
     // Consuming resumed at the new end: exactly the new records.
     check_exactly(&got, &all(n..n + 100));
     assert_eq!(got[&0][0].0, new_end);
+    let used = cluster.request_count(ApiKey::OffsetForLeaderEpoch) > epoch_requests;
+    assert_eq!(
+        used,
+        fetch_max.is_some(),
+        "OffsetForLeaderEpoch only before Fetch v12"
+    );
     c.close();
 }
 

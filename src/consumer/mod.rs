@@ -18,6 +18,7 @@
 //! list. No lock is held while a hook runs or while a request is waited on.
 
 mod api;
+mod epoch;
 mod fetches;
 mod list;
 mod offset;
@@ -72,6 +73,9 @@ pub(crate) struct CursorState {
     /// Fetching from this replica instead of the leader until this instant.
     pub(crate) preferred: Option<(i32, Instant)>,
     pub(crate) paused: bool,
+    /// The leader epoch grew: check the position with OffsetForLeaderEpoch
+    /// before fetching (KIP-320, for fetches older than v12).
+    pub(crate) validate: bool,
     /// Bumped whenever the offset is set from outside a poll.
     pub(crate) gen: u64,
     /// Not fetched before this instant (after an error).
@@ -84,6 +88,7 @@ impl CursorState {
         self.source == broker
             && !self.paused
             && self.pending.is_none()
+            && !self.validate
             && self.backoff_until.is_none_or(|t| now >= t)
     }
 }
@@ -263,6 +268,7 @@ impl Consumer {
                                 source: pm.leader.max(-1),
                                 leader: pm.leader.max(-1),
                                 preferred: None,
+                                validate: false,
                                 paused,
                                 gen: 0,
                                 backoff_until: None,
@@ -279,6 +285,13 @@ impl Consumer {
                     }
                     Some(cur) => {
                         let mut st = cur.st.lock();
+                        if pm.leader_epoch > st.leader_epoch
+                            && st.leader_epoch >= 0
+                            && st.last_epoch >= 0
+                            && st.pending.is_none()
+                        {
+                            st.validate = true;
+                        }
                         st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
                         if pm.leader >= 0 {
                             st.leader = pm.leader;
