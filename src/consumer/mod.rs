@@ -492,6 +492,9 @@ impl Consumer {
         }
         let mut b = self.buf.lock();
         b.used = b.used.saturating_sub(n);
+        drop(b);
+        // Sources that found too little room wait for this.
+        self.wake_sources();
     }
 
     /// Charges `n` budget bytes if they fit; returns whether they did and
