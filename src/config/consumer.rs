@@ -280,3 +280,72 @@ impl<T: FromConfig> ConfigBuilder<T> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::consumer::Offset;
+
+    #[test]
+    fn defaults_are_kgo_defaults() {
+        let c = Config::builder().build().unwrap().consumer;
+        assert_eq!(c.reset_offset, Offset::new().at_start());
+        assert_eq!(c.max_bytes, 50 << 20);
+        assert_eq!(c.max_partition_bytes, 10 << 20);
+        assert_eq!(c.max_wait, Duration::from_secs(5));
+        assert_eq!(c.min_bytes, 1);
+        assert_eq!(c.isolation, super::IsolationLevel::ReadUncommitted);
+        assert!(!c.keep_control_records && !c.disable_fetch_sessions && !c.regex);
+        assert_eq!(c.max_concurrent_fetches, 0);
+        assert_eq!(c.max_buffered_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn validation_table() {
+        type B = crate::ConfigBuilder<Config>;
+        type Edit = fn(B) -> B;
+        let bad: Vec<(&str, Edit)> = vec![
+            ("fetch_max_bytes", |b| b.fetch_max_bytes(0)),
+            ("fetch_max_partition_bytes", |b| {
+                b.fetch_max_partition_bytes(0)
+            }),
+            ("fetch_min_bytes", |b| b.fetch_min_bytes(0)),
+            ("fetch_max_wait", |b| {
+                b.fetch_max_wait(Duration::from_millis(1))
+            }),
+            ("max_buffered_fetch_bytes", |b| {
+                b.max_buffered_fetch_bytes(10)
+            }),
+            ("consume_topics", |b| b.consume_topics([""])),
+            ("consume_topics", |b| {
+                b.consume_topics(["("]).consume_regex(true)
+            }),
+            ("consume_regex", |b| {
+                b.consume_regex(true).consume_partitions(HashMap::from([(
+                    "t".to_string(),
+                    HashMap::from([(0, Offset::new())]),
+                )]))
+            }),
+            ("consume_partitions", |b| {
+                b.consume_partitions(HashMap::from([(
+                    "t".to_string(),
+                    HashMap::from([(-1, Offset::new())]),
+                )]))
+            }),
+        ];
+        for (name, f) in bad {
+            let e = f(Config::builder()).build().unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        assert!(Config::builder()
+            .consume_topics(["^a.*"])
+            .consume_regex(true)
+            .fetch_max_wait(Duration::from_millis(10))
+            .max_buffered_fetch_bytes(1 << 10)
+            .build()
+            .is_ok());
+    }
+}
