@@ -1,13 +1,16 @@
 //! End-to-end throughput: records/s, MB/s and client CPU per record.
 //!
-//! cargo run --release --example bench -- --mode produce --records 1000000 --size 100
+//! cargo run --release --example bench -- --mode produce|consume --records 1000000 --size 100
 //!   [--brokers host:port,...] [--topic t] [--partitions 6] [--acks all|1|0]
 //!   [--compression none|gzip|snappy|lz4|zstd] [--linger-ms 0] [--batch-max-bytes 1000012]
 //!
 //! Without --brokers it starts the fake cluster in benchmark mode (produce is
-//! acknowledged without storing), so the figures are the client's own cost.
+//! acknowledged without storing; fetches are served from a pre-built stream
+//! of uncompressed batches), so the figures are the client's own cost. With
+//! --brokers, consume mode first produces the records (untimed, with the
+//! given compression), then times consuming them from the start.
 //! The last line is machine-readable:
-//! RESULT client=kafka-sync mode=produce records=N bytes=B wall_s=.. rec_per_s=.. mb_per_s=.. cpu_user_s=.. cpu_sys_s=..
+//! RESULT client=kafka-sync mode=produce|consume records=N bytes=B wall_s=.. rec_per_s=.. mb_per_s=.. cpu_user_s=.. cpu_sys_s=..
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,8 +69,8 @@ fn main() -> Result<(), kafka_sync::Error> {
         "0" => Acks::None,
         other => panic!("unknown --acks {other}"),
     };
-    if mode != "produce" {
-        panic!("--mode {mode} is not available yet (consume arrives with the consumer)");
+    if mode != "produce" && mode != "consume" {
+        panic!("unknown --mode {mode} (produce or consume)");
     }
 
     let (_cluster, seeds) = match a.get("brokers") {
@@ -86,6 +89,7 @@ fn main() -> Result<(), kafka_sync::Error> {
             (Some(c), s)
         }
     };
+    let seeds_c = seeds.clone();
     let client = Client::builder()
         .seed_brokers(seeds)
         .required_acks(acks)
@@ -107,6 +111,41 @@ fn main() -> Result<(), kafka_sync::Error> {
         )?;
     }
 
+    let (wall, user, sys) = if mode == "produce" {
+        produce(&client, &topic, records, size, partitions)?
+    } else {
+        if a.contains_key("brokers") {
+            produce(&client, &topic, records, size, partitions)?;
+        }
+        client.close();
+        consume(seeds_c, &topic, records)?
+    };
+    if mode == "produce" {
+        client.close();
+    }
+    let bytes = records * size as u64;
+    println!(
+        "{records} records of {size} B in {wall:.2}s: {:.0} rec/s, {:.1} MB/s, {:.2} us CPU per record",
+        records as f64 / wall,
+        bytes as f64 / wall / 1e6,
+        (user + sys) * 1e6 / records as f64
+    );
+    println!(
+        "RESULT client=kafka-sync mode={mode} records={records} bytes={bytes} wall_s={wall:.3} rec_per_s={:.0} mb_per_s={:.2} cpu_user_s={user:.2} cpu_sys_s={sys:.2}",
+        records as f64 / wall,
+        bytes as f64 / wall / 1e6
+    );
+    Ok(())
+}
+
+/// Produces `records` values of `size` bytes round-robin; returns (wall, user, sys).
+fn produce(
+    client: &Client,
+    topic: &str,
+    records: u64,
+    size: usize,
+    partitions: i32,
+) -> Result<(f64, f64, f64), kafka_sync::Error> {
     // Values are built before timing starts; produce() then only partitions,
     // encodes and buffers.
     let value = Bytes::from(vec![b'v'; size]);
@@ -116,7 +155,7 @@ fn main() -> Result<(), kafka_sync::Error> {
     for i in 0..records {
         let r = Record {
             value: Some(value.clone()),
-            topic: topic.clone(),
+            topic: topic.to_string(),
             partition: (i % partitions as u64) as i32,
             ..Record::default()
         };
@@ -134,19 +173,40 @@ fn main() -> Result<(), kafka_sync::Error> {
     if errs > 0 {
         eprintln!("{errs} records failed");
     }
+    Ok((wall, u1 - u0, s1 - s0))
+}
+
+/// Consumes `records` records from the start of `topic`; returns (wall, user, sys).
+fn consume(
+    seeds: Vec<String>,
+    topic: &str,
+    records: u64,
+) -> Result<(f64, f64, f64), kafka_sync::Error> {
+    let client = Client::builder()
+        .seed_brokers(seeds)
+        .consume_topics([topic])
+        .build()?;
+    let (u0, s0) = cpu_seconds();
+    let start = Instant::now();
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    while n < records {
+        let fs = client.poll_fetches_timeout(Duration::from_secs(30));
+        if fs.is_empty() || fs.is_client_closed() {
+            eprintln!("stopped after {n} records: nothing arrived in 30s");
+            break;
+        }
+        fs.each_error(|t, p, e| eprintln!("fetch error {t}/{p}: {e}"));
+        for r in fs.record_iter() {
+            bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+            n += 1;
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let (u1, s1) = cpu_seconds();
     client.close();
-    let bytes = records * size as u64;
-    let (user, sys) = (u1 - u0, s1 - s0);
-    println!(
-        "{records} records of {size} B in {wall:.2}s: {:.0} rec/s, {:.1} MB/s, {:.2} us CPU per record",
-        records as f64 / wall,
-        bytes as f64 / wall / 1e6,
-        (user + sys) * 1e6 / records as f64
-    );
-    println!(
-        "RESULT client=kafka-sync mode=produce records={records} bytes={bytes} wall_s={wall:.3} rec_per_s={:.0} mb_per_s={:.2} cpu_user_s={user:.2} cpu_sys_s={sys:.2}",
-        records as f64 / wall,
-        bytes as f64 / wall / 1e6
-    );
-    Ok(())
+    if n < records {
+        eprintln!("consumed {n} of {records} records ({bytes} value bytes)");
+    }
+    Ok((wall, u1 - u0, s1 - s0))
 }

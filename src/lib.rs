@@ -24,6 +24,34 @@
 //! | --- | --- | --- |
 //! | `ks-io-<id>` | broker (seeds: `ks-io-s<n>`) | owns every socket of that broker: dialing, TLS, SASL, framing, pipelining, deadlines, idle reaping |
 //! | `ks-meta` | client | the metadata cache and its refresh loop |
+//! | `ks-sink-<id>` | broker the producer writes to | produce requests for the partitions that broker leads |
+//! | `ks-src-<id>` | broker the consumer reads from | fetch requests (KIP-227 sessions), offset lookups and decoding for the partitions that broker serves |
+//!
+//! # Consuming
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kafka_sync::{Client, Offset};
+//!
+//! let client = Client::builder()
+//!     .seed_brokers(["127.0.0.1:9092"])
+//!     .consume_topics(["orders"])
+//!     .consume_reset_offset(Offset::new().at_start())
+//!     .build()?;
+//! loop {
+//!     let fetches = client.poll_fetches_timeout(Duration::from_secs(5));
+//!     if fetches.is_client_closed() {
+//!         break;
+//!     }
+//!     fetches.each_error(|t, p, e| eprintln!("{t}/{p}: {e}"));
+//!     for r in fetches.record_iter() {
+//!         println!("{}/{}@{}: {:?}", r.topic, r.partition, r.offset, r.value);
+//!     }
+//!     # break;
+//! }
+//! client.close();
+//! # Ok::<(), kafka_sync::Error>(())
+//! ```
 //!
 //! Every thread is started through the hook
 //! [`ConfigBuilder::on_thread_start`](crate::ConfigBuilder::on_thread_start), so a

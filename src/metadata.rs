@@ -132,6 +132,8 @@ pub(crate) fn snapshot_from(resp: &MetadataResponse) -> MetadataSnapshot {
 pub(crate) struct MetadataCache {
     snapshot: RwLock<Arc<MetadataSnapshot>>,
     tracked: Mutex<BTreeSet<String>>,
+    /// Refreshes ask for every topic (regex consuming).
+    all_topics: std::sync::atomic::AtomicBool,
     pub(crate) last_refresh: Mutex<Option<Instant>>,
 }
 
@@ -140,6 +142,7 @@ impl MetadataCache {
         MetadataCache {
             snapshot: RwLock::new(Arc::default()),
             tracked: Mutex::new(BTreeSet::new()),
+            all_topics: std::sync::atomic::AtomicBool::new(false),
             last_refresh: Mutex::new(None),
         }
     }
@@ -154,6 +157,17 @@ impl MetadataCache {
         new
     }
 
+    /// Makes every refresh ask for all topics (kgo does this when consuming
+    /// by regex).
+    pub(crate) fn track_all(&self) {
+        self.all_topics
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn tracks_all(&self) -> bool {
+        self.all_topics.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<MetadataSnapshot> {
         self.snapshot.read().clone()
     }
@@ -161,6 +175,11 @@ impl MetadataCache {
     /// The Metadata request a refresh sends: the tracked topics (none means
     /// brokers only).
     pub(crate) fn refresh_request(&self, allow_auto_create: bool) -> MetadataRequest {
+        if self.tracks_all() {
+            return MetadataRequest::default()
+                .with_topics(None)
+                .with_allow_auto_topic_creation(false);
+        }
         let topics = self
             .tracked
             .lock()
@@ -186,7 +205,7 @@ impl MetadataCache {
                 next.cluster_id = fresh.cluster_id;
             }
         }
-        if full {
+        if full && !self.tracks_all() {
             let tracked = self.tracked.lock();
             next.topics.retain(|name, _| tracked.contains(name));
         }

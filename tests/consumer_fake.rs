@@ -478,3 +478,161 @@ fn buffered_bytes_never_exceed_the_budget() {
     assert!(peak > budget / 4, "the budget was used: peak {peak}");
     c.close();
 }
+
+#[test]
+fn regex_consuming_picks_up_new_matching_topics() {
+    let cluster = Cluster::builder()
+        .brokers(2)
+        .topic("orders-eu", 2)
+        .topic("payments", 2)
+        .build()
+        .unwrap();
+    let p = builder(&cluster).build().unwrap();
+    produce(&p, "orders-eu", 0..300);
+    produce(&p, "payments", 1000..1100);
+    let c = builder(&cluster)
+        .consume_topics(["^orders-.*$"])
+        .consume_regex(true)
+        .metadata_max_age(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (got, _) = consume(&c, 300, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..300));
+    // A topic created after the consumer started is picked up on a refresh.
+    cluster.create_topic("orders-us", 3).unwrap();
+    produce(&p, "orders-us", 300..600);
+    let mut topics = BTreeSet::new();
+    let mut got: Consumed = HashMap::new();
+    let mut n = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while n < 300 && Instant::now() < end {
+        let fs = c.poll_fetches_deadline(end);
+        for r in fs.record_iter() {
+            topics.insert(r.topic.clone());
+            let i = support::consume::check_record(r);
+            got.entry(r.partition).or_default().push((r.offset, i));
+            n += 1;
+        }
+    }
+    assert_eq!(topics, BTreeSet::from(["orders-us".to_string()]));
+    check_exactly(&got, &all(300..600));
+    assert_eq!(
+        c.poll_fetches_timeout(Duration::from_millis(500))
+            .num_records(),
+        0
+    );
+    c.close();
+    p.close();
+    // An invalid expression is a configuration error.
+    assert!(matches!(
+        builder(&cluster)
+            .consume_topics(["("])
+            .consume_regex(true)
+            .build(),
+        Err(kafka_sync::Error::Config(_))
+    ));
+}
+
+#[derive(Default)]
+struct FetchHooks {
+    batches: std::sync::atomic::AtomicUsize,
+    batch_records: std::sync::atomic::AtomicUsize,
+    buffered: std::sync::atomic::AtomicUsize,
+    polled: std::sync::atomic::AtomicUsize,
+}
+
+impl kafka_sync::Hook for FetchHooks {
+    fn on_fetch_batch_read(
+        &self,
+        _meta: &kafka_sync::BrokerMetadata,
+        topic: &str,
+        _partition: i32,
+        m: &kafka_sync::FetchBatchMetrics,
+    ) {
+        assert_eq!(topic, TOPIC);
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.batch_records
+            .fetch_add(m.num_records, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_fetch_record_buffered(&self, _r: &kafka_sync::Record) {
+        self.buffered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_fetch_record_unbuffered(&self, _r: &kafka_sync::Record, polled: bool) {
+        if polled {
+            self.polled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn fetch_hooks_and_max_concurrent_fetches() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cluster = cluster_with_data();
+    let hooks = std::sync::Arc::new(FetchHooks::default());
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .max_concurrent_fetches(1)
+        .with_hooks(hooks.clone())
+        .build()
+        .unwrap();
+    let (got, _) = consume(&c, N as usize, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..N));
+    assert_eq!(hooks.polled.load(Relaxed), N as usize);
+    assert_eq!(hooks.buffered.load(Relaxed), N as usize);
+    assert_eq!(hooks.batch_records.load(Relaxed), N as usize);
+    assert!(hooks.batches.load(Relaxed) >= PARTS as usize);
+    assert_eq!(c.buffered_fetch_records(), 0);
+    c.close();
+}
+
+#[test]
+fn polls_return_at_their_deadline() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic(TOPIC, 1)
+        .build()
+        .unwrap();
+    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    let t = Instant::now();
+    let fs = c.poll_fetches_timeout(Duration::from_millis(200));
+    assert!(fs.is_empty() && !fs.is_client_closed());
+    assert!(t.elapsed() >= Duration::from_millis(200) && t.elapsed() < Duration::from_secs(2));
+    let t = Instant::now();
+    assert!(c.try_poll_fetches().is_empty());
+    assert!(c.poll_records_timeout(5, Duration::ZERO).is_empty());
+    assert!(t.elapsed() < Duration::from_millis(100));
+    c.close();
+    // A client without consume options polls nothing until its deadline.
+    let plain = builder(&cluster).build().unwrap();
+    assert!(plain
+        .poll_fetches_timeout(Duration::from_millis(50))
+        .is_empty());
+    plain.close();
+    let fs = plain.poll_fetches();
+    assert!(fs.is_client_closed());
+    assert_eq!(fs.errors()[0].partition, 0);
+    assert_eq!(fs.errors()[0].topic, "");
+}
+
+#[test]
+fn old_fetch_and_list_offsets_versions_still_consume() {
+    let cluster = cluster_with_data();
+    for (fetch, list) in [(4i16, 1i16), (6, 2), (8, 4), (11, 5)] {
+        let c = builder(&cluster)
+            .consume_topics([TOPIC])
+            .rack("r1")
+            .max_versions(
+                kafka_sync::Versions::new()
+                    .with(ApiKey::Fetch as i16, fetch)
+                    .with(ApiKey::ListOffsets as i16, list),
+            )
+            .build()
+            .unwrap();
+        let (got, _) = consume(&c, N as usize, Duration::from_secs(20), no_errors);
+        check_exactly(&got, &all(0..N));
+        c.close();
+    }
+}

@@ -124,14 +124,28 @@ fn fetch_session_eviction_mid_consume_loses_and_duplicates_nothing() {
     let (a, b) = (mk(), mk());
     let hb = std::thread::spawn(move || {
         let (got, _) = consume(&b, n as usize, Duration::from_secs(30), no_errors);
-        b.close();
-        got
+        (got, b)
     });
     let (got_a, _) = consume(&a, n as usize, Duration::from_secs(30), no_errors);
-    let got_b = hb.join().unwrap();
+    let (got_b, b) = hb.join().unwrap();
     check_exactly(&got_a, &all(0..n));
     check_exactly(&got_b, &all(0..n));
+    // Both keep fetching (idle long polls) and keep evicting each other.
+    assert!(support::wait_until(Duration::from_secs(10), || {
+        assert_eq!(
+            a.poll_fetches_timeout(Duration::from_millis(5))
+                .num_records(),
+            0
+        );
+        assert_eq!(
+            b.poll_fetches_timeout(Duration::from_millis(5))
+                .num_records(),
+            0
+        );
+        cluster.fetch_session_stats().errors >= 1
+    }));
     a.close();
+    b.close();
     let s = cluster.fetch_session_stats();
     assert!(s.evicted >= 1, "{s:?}");
     assert!(s.errors >= 1, "{s:?}");
@@ -203,9 +217,24 @@ fn offset_out_of_range_resets_per_the_option() {
 
 #[test]
 fn truncation_yields_data_loss_with_the_right_offsets() {
+    truncation(None);
+}
+
+/// Fetch v11 has no diverging epoch: OffsetForLeaderEpoch finds the truncation.
+#[test]
+fn truncation_is_detected_with_offset_for_leader_epoch_before_fetch_v12() {
+    truncation(Some(11));
+}
+
+fn truncation(fetch_max: Option<i16>) {
     let n = 3000;
     let cluster = cluster(1, 1, n);
-    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    let mut b = builder(&cluster).consume_topics([TOPIC]);
+    if let Some(v) = fetch_max {
+        b = b.max_versions(kafka_sync::Versions::new().with(ApiKey::Fetch as i16, v));
+    }
+    let c = b.build().unwrap();
+    let epoch_requests = cluster.request_count(ApiKey::OffsetForLeaderEpoch);
     let (base, _) = consume(&c, n as usize, Duration::from_secs(20), no_errors);
     check_exactly(&base, &all(0..n));
     let end = base[&0].last().unwrap().0 + 1;
@@ -239,6 +268,12 @@ fn truncation_yields_data_loss_with_the_right_offsets() {
     // Consuming resumed at the new end: exactly the new records.
     check_exactly(&got, &all(n..n + 100));
     assert_eq!(got[&0][0].0, new_end);
+    let used = cluster.request_count(ApiKey::OffsetForLeaderEpoch) > epoch_requests;
+    assert_eq!(
+        used,
+        fetch_max.is_some(),
+        "OffsetForLeaderEpoch only before Fetch v12"
+    );
     c.close();
 }
 
@@ -425,4 +460,51 @@ fn read_committed_hides_aborted_data_and_control_records() {
         consume_transactional(ReadUncommitted, false),
         [0, 1, 2, 4, 5, 7]
     );
+}
+
+#[test]
+fn preferred_read_replica_is_used_and_falls_back_to_the_leader() {
+    use kafka_sync::messages::{BrokerId, FetchRequest};
+    let n = 500;
+    let cluster = cluster(3, 1, n);
+    let (leader, _) = cluster.leader(TOPIC, 0).unwrap();
+    let replica = (leader + 1) % 3;
+    let racks = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (r2, done) = (racks.clone(), Arc::new(AtomicBool::new(false)));
+    let d2 = done.clone();
+    cluster.intercept(ApiKey::Fetch, Some(leader), None, move |req| {
+        if let Some(f) = req.decode::<FetchRequest>() {
+            r2.lock().unwrap().push(f.rack_id.to_string());
+        }
+        if d2.swap(true, Ordering::AcqRel) {
+            return Action::PassThrough;
+        }
+        // The leader points the consumer at a closer replica (KIP-392).
+        Action::Respond(Response::new(FetchResponse::default().with_responses(
+            vec![FetchableTopicResponse::default()
+                .with_topic(TopicName(TOPIC.to_string().into()))
+                .with_partitions(vec![PartitionData::default()
+                    .with_partition_index(0)
+                    .with_high_watermark(n as i64)
+                    .with_last_stable_offset(n as i64)
+                    .with_log_start_offset(0)
+                    .with_preferred_read_replica(BrokerId(replica))
+                    .with_records(Some(Bytes::new()))])],
+        )))
+    });
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .rack("rack-a")
+        .build()
+        .unwrap();
+    // The fake's followers answer NOT_LEADER_OR_FOLLOWER: the consumer
+    // tries the replica, falls back to the leader, and loses nothing.
+    let (got, _) = consume(&c, n as usize, Duration::from_secs(20), no_errors);
+    check_exactly(&got, &all(0..n));
+    assert!(
+        cluster.request_count_on(replica, ApiKey::Fetch) >= 1,
+        "the replica was tried"
+    );
+    assert!(racks.lock().unwrap().iter().all(|r| r == "rack-a"));
+    c.close();
 }

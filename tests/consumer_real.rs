@@ -227,3 +227,44 @@ fn real_pause_and_resume() {
     c.close();
     p.close();
 }
+
+#[test]
+fn real_regex_consumer_picks_up_a_new_topic() {
+    if !support::require_broker() {
+        return;
+    }
+    support::init_logging();
+    let prefix = support::random_topic("rx");
+    let first = format!("{prefix}-a");
+    let later = format!("{prefix}-b");
+    let p = builder().build().unwrap();
+    create_topic(&p, &first);
+    produce(&p, &first, 0..500);
+    let c = builder()
+        .consume_topics([format!("^{}-.*$", regex_escape(&prefix))])
+        .consume_regex(true)
+        .metadata_min_age(Duration::from_millis(100))
+        .metadata_max_age(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (got, _) = consume(&c, 500, Duration::from_secs(60), no_errors);
+    check_exactly(&got, &(0..500).collect());
+    create_topic(&p, &later);
+    produce(&p, &later, 500..1000);
+    let (got, _) = consume(&c, 500, Duration::from_secs(60), no_errors);
+    check_exactly(&got, &(500..1000).collect());
+    c.close();
+    p.close();
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '_' {
+                ch.to_string()
+            } else {
+                format!("\\{ch}")
+            }
+        })
+        .collect()
+}

@@ -77,9 +77,11 @@ impl ConsumerConfig {
             ));
         }
         if self.regex {
-            return Err(Error::config(
-                "consume_regex: regex consuming is not implemented yet",
-            ));
+            for t in &self.topics {
+                regex::Regex::new(t).map_err(|e| {
+                    Error::config(format!("consume_topics: invalid regex {t:?}: {e}"))
+                })?;
+            }
         }
         if self.max_bytes < 1 {
             return Err(Error::config("fetch_max_bytes: must be at least 1"));
@@ -156,7 +158,11 @@ impl<T: FromConfig> ConfigBuilder<T> {
     }
 
     /// Treats every topic given to [`consume_topics`](Self::consume_topics)
-    /// as a regular expression. Defaults to off.
+    /// as a regular expression (the `regex` crate's syntax, matched against
+    /// the whole name only if anchored with `^...$`). Every metadata refresh
+    /// then loads all topics; each topic is evaluated once, and a new
+    /// matching topic is consumed from the next refresh on (see
+    /// `metadata_max_age`). Defaults to off.
     pub fn consume_regex(mut self, regex: bool) -> Self {
         self.cfg.consumer.regex = regex;
         self
@@ -272,5 +278,74 @@ impl<T: FromConfig> ConfigBuilder<T> {
     pub fn max_buffered_fetch_bytes(mut self, n: usize) -> Self {
         self.cfg.consumer.max_buffered_bytes = n;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::consumer::Offset;
+
+    #[test]
+    fn defaults_are_kgo_defaults() {
+        let c = Config::builder().build().unwrap().consumer;
+        assert_eq!(c.reset_offset, Offset::new().at_start());
+        assert_eq!(c.max_bytes, 50 << 20);
+        assert_eq!(c.max_partition_bytes, 10 << 20);
+        assert_eq!(c.max_wait, Duration::from_secs(5));
+        assert_eq!(c.min_bytes, 1);
+        assert_eq!(c.isolation, super::IsolationLevel::ReadUncommitted);
+        assert!(!c.keep_control_records && !c.disable_fetch_sessions && !c.regex);
+        assert_eq!(c.max_concurrent_fetches, 0);
+        assert_eq!(c.max_buffered_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn validation_table() {
+        type B = crate::ConfigBuilder<Config>;
+        type Edit = fn(B) -> B;
+        let bad: Vec<(&str, Edit)> = vec![
+            ("fetch_max_bytes", |b| b.fetch_max_bytes(0)),
+            ("fetch_max_partition_bytes", |b| {
+                b.fetch_max_partition_bytes(0)
+            }),
+            ("fetch_min_bytes", |b| b.fetch_min_bytes(0)),
+            ("fetch_max_wait", |b| {
+                b.fetch_max_wait(Duration::from_millis(1))
+            }),
+            ("max_buffered_fetch_bytes", |b| {
+                b.max_buffered_fetch_bytes(10)
+            }),
+            ("consume_topics", |b| b.consume_topics([""])),
+            ("consume_topics", |b| {
+                b.consume_topics(["("]).consume_regex(true)
+            }),
+            ("consume_regex", |b| {
+                b.consume_regex(true).consume_partitions(HashMap::from([(
+                    "t".to_string(),
+                    HashMap::from([(0, Offset::new())]),
+                )]))
+            }),
+            ("consume_partitions", |b| {
+                b.consume_partitions(HashMap::from([(
+                    "t".to_string(),
+                    HashMap::from([(-1, Offset::new())]),
+                )]))
+            }),
+        ];
+        for (name, f) in bad {
+            let e = f(Config::builder()).build().unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        assert!(Config::builder()
+            .consume_topics(["^a.*"])
+            .consume_regex(true)
+            .fetch_max_wait(Duration::from_millis(10))
+            .max_buffered_fetch_bytes(1 << 10)
+            .build()
+            .is_ok());
     }
 }

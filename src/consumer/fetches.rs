@@ -137,7 +137,7 @@ impl FetchTopicPartition<'_> {
 pub struct FetchError {
     /// The topic ("" for a client-wide error such as [`Error::ClientClosed`]).
     pub topic: String,
-    /// The partition (-1 for a client-wide error).
+    /// The partition (0 for a client-wide error, as kgo injects it).
     pub partition: i32,
     /// The error.
     pub err: Error,
@@ -159,13 +159,13 @@ pub struct Fetch {
 pub struct Fetches(pub Vec<Fetch>);
 
 impl Fetches {
-    /// A fetch holding one client-wide error (topic "", partition -1).
+    /// A fetch holding one client-wide error (topic "", partition 0, as kgo).
     pub(crate) fn error(err: Error) -> Fetches {
         Fetches(vec![Fetch {
             topics: vec![FetchTopic {
                 topic: String::new(),
                 partitions: vec![FetchPartition {
-                    partition: -1,
+                    partition: 0,
                     err: Some(err),
                     ..FetchPartition::default()
                 }],

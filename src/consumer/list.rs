@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::offset::{resolve, OffsetKind};
-use super::source::{cursor_backoff, is_leader_error};
+use super::source::{cursor_backoff, is_leader_error, version_for};
 use super::{Consumer, Cursor, Offset};
 use crate::client::Client;
 use crate::error::ErrorCode;
 use crate::logger::klog;
 use crate::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use crate::messages::{BrokerId, ListOffsetsRequest, TopicName};
+use crate::messages::{ApiKey, BrokerId, ListOffsetsRequest, TopicName};
 
 /// How long one ListOffsets request may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +55,8 @@ pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: 
         }
         return;
     };
+    // Fields newer than the version sent stay at their defaults.
+    let version = version_for(client, broker, ApiKey::ListOffsets as i16, i16::MAX).unwrap_or(1);
     let ask = |ts: &dyn Fn(&Pending) -> Option<i64>| -> Option<Answers> {
         let mut by_topic: HashMap<Arc<str>, Vec<ListOffsetsPartition>> = HashMap::new();
         for p in &pending {
@@ -62,7 +64,7 @@ pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: 
                 by_topic.entry(p.cursor.topic.clone()).or_default().push(
                     ListOffsetsPartition::default()
                         .with_partition_index(p.cursor.partition)
-                        .with_current_leader_epoch(p.leader_epoch)
+                        .with_current_leader_epoch(if version >= 4 { p.leader_epoch } else { -1 })
                         .with_timestamp(t),
                 );
             }
@@ -72,8 +74,16 @@ pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: 
         }
         let req = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
-            .with_isolation_level(c.cfg.isolation.value())
-            .with_timeout_ms(LIST_TIMEOUT.as_millis() as i32)
+            .with_isolation_level(if version >= 2 {
+                c.cfg.isolation.value()
+            } else {
+                0
+            })
+            .with_timeout_ms(if version >= 10 {
+                LIST_TIMEOUT.as_millis() as i32
+            } else {
+                0
+            })
             .with_topics(
                 by_topic
                     .into_iter()

@@ -17,6 +17,8 @@
 //! Lock order: `cursors` → `buf` → a cursor's state → a source's cursor
 //! list. No lock is held while a hook runs or while a request is waited on.
 
+mod api;
+mod epoch;
 mod fetches;
 mod list;
 mod offset;
@@ -26,7 +28,7 @@ mod source;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -63,9 +65,17 @@ pub(crate) struct CursorState {
     pub(crate) leader_epoch: i32,
     /// An offset still to resolve with ListOffsets.
     pub(crate) pending: Option<Offset>,
-    /// The broker whose source fetches this cursor (-1: none yet).
+    /// The broker whose source fetches this cursor (-1: none yet): the
+    /// leader, or a preferred read replica (KIP-392).
     pub(crate) source: i32,
+    /// The partition's leader from metadata (-1: none).
+    pub(crate) leader: i32,
+    /// Fetching from this replica instead of the leader until this instant.
+    pub(crate) preferred: Option<(i32, Instant)>,
     pub(crate) paused: bool,
+    /// The leader epoch grew: check the position with OffsetForLeaderEpoch
+    /// before fetching (KIP-320, for fetches older than v12).
+    pub(crate) validate: bool,
     /// Bumped whenever the offset is set from outside a poll.
     pub(crate) gen: u64,
     /// Not fetched before this instant (after an error).
@@ -78,6 +88,7 @@ impl CursorState {
         self.source == broker
             && !self.paused
             && self.pending.is_none()
+            && !self.validate
             && self.backoff_until.is_none_or(|t| now >= t)
     }
 }
@@ -129,9 +140,15 @@ pub(crate) struct Consumer {
     paused_topics: Mutex<HashSet<String>>,
     paused_partitions: Mutex<HashSet<(String, i32)>>,
     /// Fetches in flight or buffered, for `max_concurrent_fetches`.
-    pub(crate) fetch_slots: AtomicUsize,
+    fetch_slots: AtomicUsize,
+    /// Sources waiting for a fetch slot, served first come first served.
+    slot_queue: Mutex<VecDeque<i32>>,
     /// The most budget bytes ever in use (for tests and metrics).
     pub(crate) peak_used: AtomicUsize,
+    /// With consume_regex: the expressions, and every topic seen so far
+    /// with whether it matched (each topic is evaluated once).
+    regexes: Vec<regex::Regex>,
+    evaluated: Mutex<HashMap<String, bool>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -144,8 +161,22 @@ impl Consumer {
     /// Creates the client's consumer and asks for metadata of its topics.
     pub(crate) fn start(client: &Client) {
         let cfg = client.inner.cfg.consumer.clone();
-        let mut topics: Vec<String> = cfg.topics.clone();
+        let regexes: Vec<regex::Regex> = if cfg.regex {
+            // Validated by the builder.
+            cfg.topics
+                .iter()
+                .filter_map(|t| regex::Regex::new(t).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut topics: Vec<String> = if cfg.regex {
+            Vec::new()
+        } else {
+            cfg.topics.clone()
+        };
         topics.extend(cfg.partitions.keys().cloned());
+        let by_regex = !regexes.is_empty();
         let c = Arc::new(Consumer {
             cfg,
             client: Arc::downgrade(&client.inner),
@@ -157,10 +188,16 @@ impl Consumer {
             paused_topics: Mutex::new(HashSet::new()),
             paused_partitions: Mutex::new(HashSet::new()),
             fetch_slots: AtomicUsize::new(0),
+            slot_queue: Mutex::new(VecDeque::new()),
             peak_used: AtomicUsize::new(0),
+            regexes,
+            evaluated: Mutex::new(HashMap::new()),
         });
         let _ = client.inner.consumer.set(c);
-        if !topics.is_empty() {
+        if by_regex {
+            client.inner.metadata.track_all();
+            client.trigger_metadata_now();
+        } else if !topics.is_empty() {
             client.inner.metadata.track(topics);
             client.trigger_metadata_now();
         }
@@ -176,8 +213,15 @@ impl Consumer {
             return;
         }
         let mut wanted: Vec<(&str, Option<&HashMap<i32, Offset>>)> = Vec::new();
-        for t in &self.cfg.topics {
-            wanted.push((t, None));
+        let matched = self.match_topics(snap);
+        if self.regexes.is_empty() {
+            for t in &self.cfg.topics {
+                wanted.push((t, None));
+            }
+        } else {
+            for t in &matched {
+                wanted.push((t, None));
+            }
         }
         for (t, ps) in &self.cfg.partitions {
             wanted.push((t, Some(ps)));
@@ -222,6 +266,9 @@ impl Consumer {
                                 leader_epoch: pm.leader_epoch,
                                 pending: Some(start),
                                 source: pm.leader.max(-1),
+                                leader: pm.leader.max(-1),
+                                preferred: None,
+                                validate: false,
                                 paused,
                                 gen: 0,
                                 backoff_until: None,
@@ -238,17 +285,34 @@ impl Consumer {
                     }
                     Some(cur) => {
                         let mut st = cur.st.lock();
+                        if pm.leader_epoch > st.leader_epoch
+                            && st.leader_epoch >= 0
+                            && st.last_epoch >= 0
+                            && st.pending.is_none()
+                        {
+                            st.validate = true;
+                        }
                         st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
-                        if pm.leader >= 0 && pm.leader != st.source {
-                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => pm.leader);
+                        if pm.leader >= 0 {
+                            st.leader = pm.leader;
+                        }
+                        if st.preferred.is_some_and(|(_, until)| {
+                            Instant::now() >= until || pm.leader != st.leader
+                        }) {
+                            // Back to the leader on a timer (KIP-392).
+                            st.preferred = None;
+                        }
+                        let target = st.preferred.map_or(pm.leader, |(r, _)| r);
+                        if pm.leader >= 0 && target != st.source {
+                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => target);
                             let old = st.source;
-                            st.source = pm.leader;
+                            st.source = target;
                             st.backoff_until = None;
                             drop(st);
                             if let Some(s) = self.sources.lock().get(&old).cloned() {
                                 s.remove(cur);
                             }
-                            if let Some(s) = self.source(client, pm.leader) {
+                            if let Some(s) = self.source(client, target) {
                                 s.add(cur.clone());
                                 wake.push(s);
                             }
@@ -271,6 +335,49 @@ impl Consumer {
         }
         if missing {
             client.trigger_metadata();
+        }
+    }
+
+    /// With consume_regex: every topic of `snap` that matched (new topics
+    /// are evaluated once and remembered).
+    fn match_topics(&self, snap: &MetadataSnapshot) -> Vec<String> {
+        if self.regexes.is_empty() {
+            return Vec::new();
+        }
+        let mut ev = self.evaluated.lock();
+        let mut out = Vec::new();
+        for (name, t) in &snap.topics {
+            let hit = *ev
+                .entry(name.clone())
+                .or_insert_with(|| !t.is_internal && self.regexes.iter().any(|r| r.is_match(name)));
+            if hit {
+                out.push(name.clone());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Moves a cursor to fetch from `replica` (KIP-392), or back to its
+    /// leader with `None`.
+    pub(crate) fn move_cursor(&self, client: &Client, cur: &Arc<Cursor>, replica: Option<i32>) {
+        let mut st = cur.st.lock();
+        st.preferred = replica.map(|r| (r, Instant::now() + client.inner.cfg.metadata_max_age));
+        let to = replica.unwrap_or(st.leader);
+        if to < 0 || to == st.source {
+            return;
+        }
+        klog!(client.inner.cfg.logger.as_deref(), Info, "moving partition to another replica", "topic" => cur.topic, "partition" => cur.partition, "from" => st.source, "to" => to, "preferred" => replica.is_some());
+        let old = st.source;
+        st.source = to;
+        st.backoff_until = None;
+        drop(st);
+        if let Some(s) = self.sources.lock().get(&old).cloned() {
+            s.remove(cur);
+        }
+        if let Some(s) = self.source(client, to) {
+            s.add(cur.clone());
+            s.wake();
         }
     }
 
@@ -313,6 +420,56 @@ impl Consumer {
         b.records = 0;
     }
 
+    /// Takes a fetch slot for `broker`'s source (always, when
+    /// `max_concurrent_fetches` is 0). Slots go to waiting sources in the
+    /// order they asked (kgo's FIFO).
+    pub(crate) fn acquire_slot(&self, broker: i32) -> bool {
+        let max = self.cfg.max_concurrent_fetches;
+        if max == 0 {
+            return true;
+        }
+        let mut q = self.slot_queue.lock();
+        let free = self.fetch_slots.load(Ordering::Acquire) < max;
+        if free && q.front().is_none_or(|b| *b == broker) {
+            if q.front() == Some(&broker) {
+                q.pop_front();
+            }
+            self.fetch_slots.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        if !q.contains(&broker) {
+            q.push_back(broker);
+        }
+        false
+    }
+
+    /// Leaves the slot queue (a source with nothing to fetch).
+    pub(crate) fn leave_slot_queue(&self, broker: i32) {
+        if self.cfg.max_concurrent_fetches > 0 {
+            let mut q = self.slot_queue.lock();
+            let was_front = q.front() == Some(&broker);
+            q.retain(|b| *b != broker);
+            drop(q);
+            if was_front {
+                self.wake_sources();
+            }
+        }
+    }
+
+    /// Gives a fetch slot back and wakes the sources waiting for one.
+    pub(crate) fn release_slot(&self) {
+        if self.cfg.max_concurrent_fetches > 0 {
+            self.fetch_slots.fetch_sub(1, Ordering::AcqRel);
+            self.wake_sources();
+        }
+    }
+
+    fn wake_sources(&self) {
+        for s in self.sources.lock().values() {
+            s.wake();
+        }
+    }
+
     /// Reserves budget bytes for a fetch: `want`, capped at a quarter of
     /// the budget (the rest is room to decompress), or 0 when that much is
     /// not free.
@@ -335,6 +492,9 @@ impl Consumer {
         }
         let mut b = self.buf.lock();
         b.used = b.used.saturating_sub(n);
+        drop(b);
+        // Sources that found too little room wait for this.
+        self.wake_sources();
     }
 
     /// Charges `n` budget bytes if they fit; returns whether they did and
@@ -544,212 +704,5 @@ impl Consumer {
         for s in self.sources.lock().values() {
             s.wake();
         }
-    }
-}
-
-impl Client {
-    fn consumer(&self) -> Option<&Arc<Consumer>> {
-        self.inner.consumer.get()
-    }
-
-    /// Waits until fetched data is buffered and returns all of it (kgo's
-    /// `PollFetches`).
-    ///
-    /// Check the partition errors as well as the records. After
-    /// [`close`](Client::close), returns a fetch holding
-    /// [`Error::ClientClosed`] (see [`Fetches::is_client_closed`]).
-    ///
-    /// # Blocking
-    ///
-    /// Until data is buffered, or close. Use
-    /// [`poll_fetches_deadline`](Self::poll_fetches_deadline) to bound it.
-    pub fn poll_fetches(&self) -> Fetches {
-        self.poll_records_inner(0, None)
-    }
-
-    /// [`poll_fetches`](Self::poll_fetches) until `deadline`: empty fetches
-    /// when nothing arrived by then.
-    pub fn poll_fetches_deadline(&self, deadline: Instant) -> Fetches {
-        self.poll_records_inner(0, Some(deadline))
-    }
-
-    /// [`poll_fetches`](Self::poll_fetches) for at most `timeout`.
-    pub fn poll_fetches_timeout(&self, timeout: Duration) -> Fetches {
-        self.poll_records_inner(0, Some(crate::sync::deadline_after(timeout)))
-    }
-
-    /// Returns buffered data without waiting (possibly empty fetches).
-    pub fn try_poll_fetches(&self) -> Fetches {
-        self.poll_records_inner(0, Some(Instant::now()))
-    }
-
-    /// Like [`poll_fetches`](Self::poll_fetches) but returns at most `max`
-    /// records (all buffered ones when `max` is 0); the rest stay buffered
-    /// for the next poll (kgo's `PollRecords`).
-    ///
-    /// # Blocking
-    ///
-    /// Until data is buffered, or close.
-    pub fn poll_records(&self, max: usize) -> Fetches {
-        self.poll_records_inner(max, None)
-    }
-
-    /// [`poll_records`](Self::poll_records) until `deadline`.
-    pub fn poll_records_deadline(&self, max: usize, deadline: Instant) -> Fetches {
-        self.poll_records_inner(max, Some(deadline))
-    }
-
-    /// [`poll_records`](Self::poll_records) for at most `timeout`.
-    pub fn poll_records_timeout(&self, max: usize, timeout: Duration) -> Fetches {
-        self.poll_records_inner(max, Some(crate::sync::deadline_after(timeout)))
-    }
-
-    fn poll_records_inner(&self, max: usize, deadline: Option<Instant>) -> Fetches {
-        if self.is_closed() {
-            return Fetches::error(Error::ClientClosed);
-        }
-        match self.consumer() {
-            Some(c) => c.poll(max, deadline),
-            None => Fetches::error(Error::ClientClosed),
-        }
-    }
-
-    /// How many fetched records are buffered, waiting for a poll (kgo's
-    /// `BufferedFetchRecords`).
-    pub fn buffered_fetch_records(&self) -> usize {
-        self.consumer().map_or(0, |c| c.buf.lock().records)
-    }
-
-    /// The budget bytes in use now: buffered fetch data plus the room
-    /// reserved for fetches in flight (at most
-    /// [`max_buffered_fetch_bytes`](crate::ConfigBuilder::max_buffered_fetch_bytes)).
-    pub fn buffered_fetch_bytes(&self) -> usize {
-        self.consumer().map_or(0, |c| c.buf.lock().used)
-    }
-
-    /// The most budget bytes ever in use at once.
-    pub fn peak_buffered_fetch_bytes(&self) -> usize {
-        self.consumer()
-            .map_or(0, |c| c.peak_used.load(Ordering::Relaxed))
-    }
-
-    /// Stops fetching `topics` (and drops their buffered data) until
-    /// resumed; partitions found later are paused too. Returns every paused
-    /// topic (kgo's `PauseFetchTopics`).
-    pub fn pause_fetch_topics<I, S>(&self, topics: I) -> Vec<String>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let Some(c) = self.consumer() else {
-            return Vec::new();
-        };
-        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
-        c.paused_topics.lock().extend(set.iter().cloned());
-        c.each_cursor(|cur, st| {
-            if set.contains(&*cur.topic) {
-                st.paused = true;
-            }
-        });
-        c.paused_topics.lock().iter().cloned().collect()
-    }
-
-    /// Stops fetching the given partitions until resumed (kgo's
-    /// `PauseFetchPartitions`); their buffered data is dropped. Returns
-    /// every paused partition.
-    pub fn pause_fetch_partitions(
-        &self,
-        partitions: HashMap<String, Vec<i32>>,
-    ) -> HashMap<String, Vec<i32>> {
-        let Some(c) = self.consumer() else {
-            return HashMap::new();
-        };
-        {
-            let mut pp = c.paused_partitions.lock();
-            for (t, ps) in &partitions {
-                for p in ps {
-                    pp.insert((t.clone(), *p));
-                }
-            }
-        }
-        c.each_cursor(|cur, st| {
-            if partitions
-                .get(&*cur.topic)
-                .is_some_and(|ps| ps.contains(&cur.partition))
-            {
-                st.paused = true;
-            }
-        });
-        let mut out: HashMap<String, Vec<i32>> = HashMap::new();
-        for (t, p) in c.paused_partitions.lock().iter() {
-            out.entry(t.clone()).or_default().push(*p);
-        }
-        out
-    }
-
-    /// Resumes topics paused with [`pause_fetch_topics`](Self::pause_fetch_topics).
-    pub fn resume_fetch_topics<I, S>(&self, topics: I)
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let Some(c) = self.consumer() else {
-            return;
-        };
-        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
-        c.paused_topics.lock().retain(|t| !set.contains(t));
-        let pp = c.paused_partitions.lock().clone();
-        c.each_cursor(|cur, st| {
-            if set.contains(&*cur.topic) && !pp.contains(&(cur.topic.to_string(), cur.partition)) {
-                st.paused = false;
-            }
-        });
-    }
-
-    /// Resumes partitions paused with
-    /// [`pause_fetch_partitions`](Self::pause_fetch_partitions).
-    pub fn resume_fetch_partitions(&self, partitions: HashMap<String, Vec<i32>>) {
-        let Some(c) = self.consumer() else {
-            return;
-        };
-        c.paused_partitions
-            .lock()
-            .retain(|(t, p)| !partitions.get(t).is_some_and(|ps| ps.contains(p)));
-        let pt = c.paused_topics.lock().clone();
-        c.each_cursor(|cur, st| {
-            if !pt.contains(&*cur.topic)
-                && partitions
-                    .get(&*cur.topic)
-                    .is_some_and(|ps| ps.contains(&cur.partition))
-            {
-                st.paused = false;
-            }
-        });
-    }
-
-    /// Sets where consuming continues for partitions being consumed (kgo's
-    /// `SetOffsets`); buffered data of those partitions is dropped. A
-    /// negative offset means -2 start / -1 end. Partitions not being
-    /// consumed are ignored.
-    pub fn set_offsets(&self, offsets: HashMap<String, HashMap<i32, EpochOffset>>) {
-        let Some(c) = self.consumer() else {
-            return;
-        };
-        c.each_cursor(|cur, st| {
-            if let Some(eo) = offsets
-                .get(&*cur.topic)
-                .and_then(|ps| ps.get(&cur.partition))
-            {
-                st.gen += 1;
-                st.backoff_until = None;
-                if eo.offset < 0 {
-                    st.pending = Some(Offset::new().at(eo.offset).with_epoch(eo.epoch));
-                } else {
-                    st.pending = None;
-                    st.offset = eo.offset;
-                    st.last_epoch = eo.epoch;
-                }
-            }
-        });
     }
 }

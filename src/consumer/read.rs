@@ -119,7 +119,17 @@ pub(crate) fn read_response(
                     continue;
                 }
             }
+            let from_replica = cur.st.lock().preferred.is_some();
             if let Some(code) = ErrorCode::from_code(pd.error_code) {
+                if from_replica {
+                    // KIP-392: any error on a preferred replica falls back to
+                    // the leader, which decides.
+                    klog!(logger.as_deref(), Info, "preferred replica failed, back to the leader", "topic" => topic, "partition" => pd.partition_index, "broker" => broker, "err" => code.name());
+                    if let Some(cl) = client {
+                        c.move_cursor(cl, cur, None);
+                    }
+                    continue;
+                }
                 if code == ErrorCode::OffsetOutOfRange {
                     klog!(logger.as_deref(), Info, "offset out of range, resetting", "topic" => topic, "partition" => pd.partition_index, "offset" => a.from, "reset_to" => c.cfg.reset_offset);
                     let mut st = cur.st.lock();
@@ -136,6 +146,13 @@ pub(crate) fn read_response(
                     }
                 }
                 continue;
+            }
+            let replica = pd.preferred_read_replica.0;
+            if replica >= 0 && replica != broker {
+                if let Some(cl) = client.filter(|cl| cl.handle(replica).is_some()) {
+                    c.move_cursor(cl, cur, Some(replica));
+                    continue;
+                }
             }
             let de = &pd.diverging_epoch;
             if de.epoch >= 0 && de.end_offset >= 0 {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::{list, read, Buffered, Consumer, Cursor};
+use super::{epoch, list, read, Buffered, Consumer, Cursor};
 use crate::client::Client;
 use crate::error::{ErrorCode, Result};
 use crate::logger::klog;
@@ -28,6 +28,7 @@ use crate::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 /// Fetch versions: v4 brought the isolation level and the last stable
 /// offset; v13 names topics by id only (KIP-516), which is not done yet.
 const FETCH_VERSIONS: (i16, i16) = (4, 12);
+const FETCH_KEY: i16 = 1;
 
 pub(crate) struct Source {
     pub(crate) broker: i32,
@@ -185,8 +186,16 @@ impl SourceLoop {
                 && self.backoff_until.is_none_or(|t| now >= t)
             {
                 if let Some(client) = self.c.client() {
+                    if !ensure_versions(&client, self.src.broker) {
+                        self.backoff();
+                        if !self.stopped() {
+                            client.trigger_metadata();
+                        }
+                        continue;
+                    }
                     let cursors = self.src.cursors.lock().clone();
                     list::list_pending(&self.c, &client, self.src.broker, &cursors);
+                    epoch::validate(&self.c, &client, self.src.broker, &cursors);
                     if !self.stopped() {
                         self.issue(&client);
                     }
@@ -216,23 +225,8 @@ impl SourceLoop {
         self.backoff_until = Some(Instant::now() + d);
     }
 
-    fn acquire_slot(&self) -> bool {
-        let max = self.c.cfg.max_concurrent_fetches;
-        if max == 0 {
-            return true;
-        }
-        self.c
-            .fetch_slots
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
     fn release_slot(&self) {
-        if self.c.cfg.max_concurrent_fetches > 0 {
-            self.c.fetch_slots.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.c.release_slot();
     }
 
     /// Builds and sends the next fetch, if there is anything to fetch.
@@ -268,6 +262,7 @@ impl SourceLoop {
             );
         }
         if want.is_empty() {
+            self.c.leave_slot_queue(me);
             return;
         }
         let Some(h) = client.handle(me) else {
@@ -275,7 +270,7 @@ impl SourceLoop {
             self.backoff();
             return;
         };
-        if !self.acquire_slot() {
+        if !self.c.acquire_slot(me) {
             return;
         }
         let reserved = self.c.reserve(cfg.max_bytes as usize);
@@ -288,7 +283,10 @@ impl SourceLoop {
         for sp in want.values_mut() {
             sp.max_bytes = part_max;
         }
-        let sessions = !cfg.disable_fetch_sessions;
+        // Fields newer than the version sent stay at their defaults.
+        let version =
+            version_for(client, me, FETCH_KEY, FETCH_VERSIONS.1).unwrap_or(FETCH_VERSIONS.1);
+        let sessions = !cfg.disable_fetch_sessions && version >= 7;
         let full = !sessions || self.session.id == 0;
         let (session_id, session_epoch) = if !sessions {
             (0, -1)
@@ -305,9 +303,9 @@ impl SourceLoop {
             by_topic.entry(key.0.clone()).or_default().push(
                 FetchPartition::default()
                     .with_partition(key.1)
-                    .with_current_leader_epoch(sp.leader_epoch)
+                    .with_current_leader_epoch(if version >= 9 { sp.leader_epoch } else { -1 })
                     .with_fetch_offset(sp.offset)
-                    .with_last_fetched_epoch(sp.last_epoch)
+                    .with_last_fetched_epoch(if version >= 12 { sp.last_epoch } else { -1 })
                     .with_log_start_offset(-1)
                     .with_partition_max_bytes(sp.max_bytes),
             );
@@ -347,7 +345,11 @@ impl SourceLoop {
             .with_session_epoch(session_epoch)
             .with_topics(topics)
             .with_forgotten_topics_data(forgotten)
-            .with_rack_id(cfg.rack.clone().unwrap_or_default().into());
+            .with_rack_id(if version >= 11 {
+                cfg.rack.clone().unwrap_or_default().into()
+            } else {
+                Default::default()
+            });
         let id = self.next_id;
         self.next_id += 1;
         self.inflight = Some(Inflight {
@@ -373,6 +375,15 @@ impl SourceLoop {
                 self.c.release(inf.reserved);
                 self.release_slot();
                 self.session.reset();
+                // KIP-392: a preferred replica that fails sends its
+                // partitions back to their leaders.
+                if let Some(client) = self.c.client().filter(|_| !e.is_client_closed()) {
+                    for a in inf.asked.values() {
+                        if a.cursor.st.lock().preferred.is_some() {
+                            self.c.move_cursor(&client, &a.cursor, None);
+                        }
+                    }
+                }
                 if !e.is_client_closed() {
                     let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
                     klog!(logger.as_deref(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
@@ -435,6 +446,37 @@ impl SourceLoop {
             &hooks,
         );
     }
+}
+
+/// The version a request with key `key` will be sent at to `broker`: our
+/// highest, capped by the broker's and the user's `max_versions`. `None`
+/// until the broker's versions are known. Fields newer than this version
+/// must stay at their defaults, or the request does not encode.
+pub(crate) fn version_for(client: &Client, broker: i32, key: i16, ours: i16) -> Option<i16> {
+    let (_, broker_max) = client.handle(broker)?.versions()?.range(key)?;
+    let user_max = client
+        .inner
+        .cfg
+        .max_versions
+        .as_ref()
+        .and_then(|v| v.get(key))
+        .unwrap_or(i16::MAX);
+    Some(ours.min(broker_max).min(user_max))
+}
+
+/// Connects to `broker` so its versions are known (a no-op once they are).
+pub(crate) fn ensure_versions(client: &Client, broker: i32) -> bool {
+    let Some(h) = client.handle(broker) else {
+        return false;
+    };
+    if h.versions().is_some() {
+        return true;
+    }
+    let _ = h.send(
+        crate::messages::ApiVersionsRequest::default(),
+        Some(Instant::now() + Duration::from_secs(10)),
+    );
+    h.versions().is_some()
 }
 
 /// Whether a partition error means the cursor should wait for fresh

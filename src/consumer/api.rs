@@ -1,0 +1,217 @@
+//! The consumer's public face on [`Client`]: polling, pausing, offsets.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Consumer, EpochOffset, Fetches, Offset};
+use crate::client::Client;
+use crate::error::Error;
+
+impl Client {
+    fn consumer(&self) -> Option<&Arc<Consumer>> {
+        self.inner.consumer.get()
+    }
+
+    /// Waits until fetched data is buffered and returns all of it (kgo's
+    /// `PollFetches`).
+    ///
+    /// Check the partition errors as well as the records. After
+    /// [`close`](Client::close), returns a fetch holding
+    /// [`Error::ClientClosed`] (see [`Fetches::is_client_closed`]).
+    ///
+    /// # Blocking
+    ///
+    /// Until data is buffered, or close. Use
+    /// [`poll_fetches_deadline`](Self::poll_fetches_deadline) to bound it.
+    pub fn poll_fetches(&self) -> Fetches {
+        self.poll_records_inner(0, None)
+    }
+
+    /// [`poll_fetches`](Self::poll_fetches) until `deadline`: empty fetches
+    /// when nothing arrived by then.
+    pub fn poll_fetches_deadline(&self, deadline: Instant) -> Fetches {
+        self.poll_records_inner(0, Some(deadline))
+    }
+
+    /// [`poll_fetches`](Self::poll_fetches) for at most `timeout`.
+    pub fn poll_fetches_timeout(&self, timeout: Duration) -> Fetches {
+        self.poll_records_inner(0, Some(crate::sync::deadline_after(timeout)))
+    }
+
+    /// Returns buffered data without waiting (possibly empty fetches).
+    pub fn try_poll_fetches(&self) -> Fetches {
+        self.poll_records_inner(0, Some(Instant::now()))
+    }
+
+    /// Like [`poll_fetches`](Self::poll_fetches) but returns at most `max`
+    /// records (all buffered ones when `max` is 0); the rest stay buffered
+    /// for the next poll (kgo's `PollRecords`).
+    ///
+    /// # Blocking
+    ///
+    /// Until data is buffered, or close.
+    pub fn poll_records(&self, max: usize) -> Fetches {
+        self.poll_records_inner(max, None)
+    }
+
+    /// [`poll_records`](Self::poll_records) until `deadline`.
+    pub fn poll_records_deadline(&self, max: usize, deadline: Instant) -> Fetches {
+        self.poll_records_inner(max, Some(deadline))
+    }
+
+    /// [`poll_records`](Self::poll_records) for at most `timeout`.
+    pub fn poll_records_timeout(&self, max: usize, timeout: Duration) -> Fetches {
+        self.poll_records_inner(max, Some(crate::sync::deadline_after(timeout)))
+    }
+
+    fn poll_records_inner(&self, max: usize, deadline: Option<Instant>) -> Fetches {
+        if self.is_closed() {
+            return Fetches::error(Error::ClientClosed);
+        }
+        match self.consumer() {
+            Some(c) => c.poll(max, deadline),
+            None => Fetches::error(Error::ClientClosed),
+        }
+    }
+
+    /// How many fetched records are buffered, waiting for a poll (kgo's
+    /// `BufferedFetchRecords`).
+    pub fn buffered_fetch_records(&self) -> usize {
+        self.consumer().map_or(0, |c| c.buf.lock().records)
+    }
+
+    /// The budget bytes in use now: buffered fetch data plus the room
+    /// reserved for fetches in flight (at most
+    /// [`max_buffered_fetch_bytes`](crate::ConfigBuilder::max_buffered_fetch_bytes)).
+    pub fn buffered_fetch_bytes(&self) -> usize {
+        self.consumer().map_or(0, |c| c.buf.lock().used)
+    }
+
+    /// The most budget bytes ever in use at once.
+    pub fn peak_buffered_fetch_bytes(&self) -> usize {
+        self.consumer()
+            .map_or(0, |c| c.peak_used.load(Ordering::Relaxed))
+    }
+
+    /// Stops fetching `topics` (and drops their buffered data) until
+    /// resumed; partitions found later are paused too. Returns every paused
+    /// topic (kgo's `PauseFetchTopics`).
+    pub fn pause_fetch_topics<I, S>(&self, topics: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let Some(c) = self.consumer() else {
+            return Vec::new();
+        };
+        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
+        c.paused_topics.lock().extend(set.iter().cloned());
+        c.each_cursor(|cur, st| {
+            if set.contains(&*cur.topic) {
+                st.paused = true;
+            }
+        });
+        c.paused_topics.lock().iter().cloned().collect()
+    }
+
+    /// Stops fetching the given partitions until resumed (kgo's
+    /// `PauseFetchPartitions`); their buffered data is dropped. Returns
+    /// every paused partition.
+    pub fn pause_fetch_partitions(
+        &self,
+        partitions: HashMap<String, Vec<i32>>,
+    ) -> HashMap<String, Vec<i32>> {
+        let Some(c) = self.consumer() else {
+            return HashMap::new();
+        };
+        {
+            let mut pp = c.paused_partitions.lock();
+            for (t, ps) in &partitions {
+                for p in ps {
+                    pp.insert((t.clone(), *p));
+                }
+            }
+        }
+        c.each_cursor(|cur, st| {
+            if partitions
+                .get(&*cur.topic)
+                .is_some_and(|ps| ps.contains(&cur.partition))
+            {
+                st.paused = true;
+            }
+        });
+        let mut out: HashMap<String, Vec<i32>> = HashMap::new();
+        for (t, p) in c.paused_partitions.lock().iter() {
+            out.entry(t.clone()).or_default().push(*p);
+        }
+        out
+    }
+
+    /// Resumes topics paused with [`pause_fetch_topics`](Self::pause_fetch_topics).
+    pub fn resume_fetch_topics<I, S>(&self, topics: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
+        c.paused_topics.lock().retain(|t| !set.contains(t));
+        let pp = c.paused_partitions.lock().clone();
+        c.each_cursor(|cur, st| {
+            if set.contains(&*cur.topic) && !pp.contains(&(cur.topic.to_string(), cur.partition)) {
+                st.paused = false;
+            }
+        });
+    }
+
+    /// Resumes partitions paused with
+    /// [`pause_fetch_partitions`](Self::pause_fetch_partitions).
+    pub fn resume_fetch_partitions(&self, partitions: HashMap<String, Vec<i32>>) {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        c.paused_partitions
+            .lock()
+            .retain(|(t, p)| !partitions.get(t).is_some_and(|ps| ps.contains(p)));
+        let pt = c.paused_topics.lock().clone();
+        c.each_cursor(|cur, st| {
+            if !pt.contains(&*cur.topic)
+                && partitions
+                    .get(&*cur.topic)
+                    .is_some_and(|ps| ps.contains(&cur.partition))
+            {
+                st.paused = false;
+            }
+        });
+    }
+
+    /// Sets where consuming continues for partitions being consumed (kgo's
+    /// `SetOffsets`); buffered data of those partitions is dropped. A
+    /// negative offset means -2 start / -1 end. Partitions not being
+    /// consumed are ignored.
+    pub fn set_offsets(&self, offsets: HashMap<String, HashMap<i32, EpochOffset>>) {
+        let Some(c) = self.consumer() else {
+            return;
+        };
+        c.each_cursor(|cur, st| {
+            if let Some(eo) = offsets
+                .get(&*cur.topic)
+                .and_then(|ps| ps.get(&cur.partition))
+            {
+                st.gen += 1;
+                st.backoff_until = None;
+                if eo.offset < 0 {
+                    st.pending = Some(Offset::new().at(eo.offset).with_epoch(eo.epoch));
+                } else {
+                    st.pending = None;
+                    st.offset = eo.offset;
+                    st.last_epoch = eo.epoch;
+                }
+            }
+        });
+    }
+}
