@@ -82,6 +82,8 @@ fn main() -> Result<(), kafka_sync::Error> {
                 .benchmark_mode(kafka_sync::fake::BenchmarkMode {
                     record_size: size,
                     records_per_batch: 1000,
+                    // Consume mode: the served batches use --compression.
+                    compression: codec,
                 })
                 .build()
                 .expect("fake cluster");

@@ -27,6 +27,7 @@ fn main() -> std::io::Result<()> {
                 b = b.benchmark_mode(BenchmarkMode {
                     record_size: v.parse().expect("--benchmark-mode SIZE"),
                     records_per_batch: 1000,
+                    ..BenchmarkMode::default()
                 })
             }
             other => panic!("unknown flag {other}"),

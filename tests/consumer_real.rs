@@ -4,8 +4,8 @@
 //! the end and by timestamp, each exactly once and in order per partition
 //! with keys, values, headers and timestamps equal; pause and resume.
 //!
-//! `KS_CONSUME_RECORDS` sets the record count (default 200,000; the issue's
-//! acceptance run uses 1,000,000).
+//! `KS_CONSUME_RECORDS` sets the record count (default 1,000,000, the
+//! issue's acceptance count).
 
 mod support;
 
@@ -22,7 +22,7 @@ fn total() -> u64 {
     std::env::var("KS_CONSUME_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000)
+        .unwrap_or(1_000_000)
 }
 
 fn builder() -> kafka_sync::ConfigBuilder<Client> {

@@ -445,6 +445,7 @@ fn benchmark_mode_serves_prebuilt_stream() {
     let mode = BenchmarkMode {
         record_size: 50,
         records_per_batch: 100,
+        ..BenchmarkMode::default()
     };
     let cluster = Cluster::builder()
         .brokers(1)

@@ -16,6 +16,9 @@ pub struct BenchmarkMode {
     pub record_size: usize,
     /// Records per served batch.
     pub records_per_batch: i32,
+    /// The codec of the served batch (a batch that would not shrink is
+    /// served uncompressed).
+    pub compression: crate::CompressionCodec,
 }
 
 impl Default for BenchmarkMode {
@@ -23,6 +26,7 @@ impl Default for BenchmarkMode {
         Self {
             record_size: 100,
             records_per_batch: 1000,
+            compression: crate::CompressionCodec::none(),
         }
     }
 }

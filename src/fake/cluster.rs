@@ -312,7 +312,17 @@ impl Shared {
     pub fn new(settings: Settings, addrs: Vec<SocketAddr>) -> Self {
         let n = addrs.len();
         let bench_batch = settings.bench.as_ref().map(|b| {
-            super::batch::encode_batch(0, b.records_per_batch, b.record_size, 1_700_000_000_000)
+            if b.compression == crate::CompressionCodec::none() {
+                return super::batch::encode_batch(
+                    0,
+                    b.records_per_batch,
+                    b.record_size,
+                    1_700_000_000_000,
+                );
+            }
+            bench_batch_compressed(b).unwrap_or_else(|_| {
+                super::batch::encode_batch(0, b.records_per_batch, b.record_size, 1_700_000_000_000)
+            })
         });
         let cache = settings.session_cache_size;
         Self {
@@ -443,6 +453,31 @@ impl OptionBrokerExt for Option<i32> {
             Some(b) => usize::try_from(*b).ok() == Some(index),
         }
     }
+}
+
+/// The benchmark stream's batch, compressed with the crate's own codec.
+fn bench_batch_compressed(b: &super::BenchmarkMode) -> crate::Result<bytes::Bytes> {
+    use crate::protocol::record_batch::{write_batch, BatchHeader, RecordsBuf};
+    let no_headers: &[(&str, Option<&[u8]>)] = &[];
+    let value = vec![b'x'; b.record_size];
+    let mut records = RecordsBuf::new(
+        b.record_size
+            .saturating_add(16)
+            .saturating_mul(b.records_per_batch.max(1) as usize),
+    );
+    for _ in 0..b.records_per_batch.max(1) {
+        records.append(1_700_000_000_000, None, Some(&value), no_headers);
+    }
+    let mut out = Vec::new();
+    write_batch(
+        &records,
+        &BatchHeader::default(),
+        b.compression.codec,
+        b.compression.level,
+        &mut Vec::new(),
+        &mut out,
+    )?;
+    Ok(bytes::Bytes::from(out))
 }
 
 #[cfg(test)]
