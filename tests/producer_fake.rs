@@ -537,3 +537,16 @@ fn a_panicking_callback_does_not_stop_later_callbacks() {
     assert_eq!(c.buffered_produce_records(), 0);
     c.close();
 }
+
+#[test]
+fn sinks_share_one_producer_id() {
+    let cluster = Cluster::builder().brokers(3).topic("t", 6).build().unwrap();
+    let c = client(&cluster).build().unwrap();
+    let results = c.produce_sync((0..600).map(|i| record("t", i, SIZE, KEYS)));
+    assert!(results.is_ok());
+    let ids: std::collections::BTreeSet<i64> =
+        results.0.iter().map(|r| r.record.producer_id).collect();
+    assert_eq!(ids.len(), 1, "one producer id across every sink: {ids:?}");
+    assert_eq!(cluster.request_count(ApiKey::InitProducerId), 1);
+    c.close();
+}

@@ -35,6 +35,9 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct IdState {
     inner: Mutex<Inner>,
+    /// Held across the InitProducerId request, so that sinks asking at the
+    /// same time share one answer instead of each getting a new id.
+    loading: Mutex<()>,
 }
 
 impl IdState {
@@ -61,6 +64,7 @@ impl IdState {
     /// no batch is in flight. Blocks on the request; retriable errors are
     /// retried by the client's request path.
     pub(crate) fn load(&self, client: &Client) -> Result<ProducerIdEpoch> {
+        let _one_at_a_time = self.loading.lock();
         let (prev, bump) = {
             let g = self.inner.lock();
             if let Some(e) = &g.fatal {
