@@ -96,7 +96,10 @@ fn fetch_long_poll_wakes_on_produce() {
                 .map_or(0, |b| b.len()),
         )
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // The long-poll fetch has reached the broker before the produce.
+    assert!(wait_for(Duration::from_secs(5), || cluster
+        .request_count(ApiKey::Fetch)
+        >= 1));
     let mut c = Conn::connect(&cluster.seeds()[0]).unwrap();
     assert_eq!(produce(&mut c, "lp", 0, batch(1, None)).0, 0);
     let (took, bytes) = waiter.join().unwrap();

@@ -381,7 +381,10 @@ fn close_joins_threads_with_open_connections_and_waiting_fetch() {
         f.max_wait_ms = 30_000;
         let _ = c.call(12, &f);
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // The fetch is waiting in the broker when the cluster closes.
+    assert!(wait_for(Duration::from_secs(5), || cluster
+        .request_count(ApiKey::Fetch)
+        >= 1));
     let t = Instant::now();
     cluster.close();
     assert!(

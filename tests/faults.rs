@@ -281,14 +281,22 @@ fn ten_requests_pipeline_on_one_connection_and_are_answered_in_order() {
 
 #[test]
 fn close_wakes_a_caller_blocked_in_request_within_a_second() {
-    let s = ScriptServer::start(|r| match r.key {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let a = arrived.clone();
+    let s = ScriptServer::start(move |r| match r.key {
         18 => vec![Action::Raw(api_versions(r))],
-        _ => vec![Action::Nothing],
+        _ => {
+            a.fetch_add(1, Ordering::AcqRel);
+            vec![Action::Nothing]
+        }
     });
     let c = client_for(&s).build().unwrap();
     let c2 = c.clone();
     let t = std::thread::spawn(move || c2.request(meta_req()));
-    std::thread::sleep(Duration::from_millis(200)); // let it block on the broker
+    // The request reached the broker, which never answers: the caller is blocked.
+    assert!(support::wait_until(Duration::from_secs(5), || arrived
+        .load(Ordering::Acquire)
+        == 1));
     let start = Instant::now();
     c.close();
     let res = t.join().unwrap();

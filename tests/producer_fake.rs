@@ -117,7 +117,11 @@ fn not_leader_errors_and_a_leader_move_lose_and_duplicate_nothing() {
     for (i, p) in (0..6).enumerate() {
         let to = (p + 1) % 3;
         cluster.move_leader("t", p, to).unwrap();
-        std::thread::sleep(Duration::from_millis(5 + i as u64));
+        // Let more produce requests go by before the next move.
+        let seen = cluster.request_count(ApiKey::Produce);
+        support::wait_until(Duration::from_secs(5), || {
+            producer.is_finished() || cluster.request_count(ApiKey::Produce) >= seen + 2 + i as u64
+        });
     }
     assert_eq!(producer.join().unwrap(), 0);
     assert_eq!(hits.load(Ordering::Acquire), 3);
@@ -293,7 +297,10 @@ fn close_fails_buffered_records_and_wakes_a_blocked_produce() {
     assert!(support::wait_until(Duration::from_secs(2), || cluster
         .request_count(ApiKey::Produce)
         >= 1));
-    std::thread::sleep(Duration::from_millis(100)); // the 11th produce is now blocked on the full buffer
+    // The 11th produce took its slot and is now blocked on the full buffer.
+    assert!(support::wait_until(Duration::from_secs(2), || c
+        .buffered_produce_records()
+        == 11));
     let closed_at = Instant::now();
     c.close();
     blocked.join().unwrap();

@@ -311,10 +311,30 @@ fn close_wakes_a_blocked_fetch_and_joins_every_thread() {
     if !require_broker() {
         return;
     }
+    // Counts Fetch requests written to a broker.
+    #[derive(Default)]
+    struct FetchWrites(std::sync::atomic::AtomicUsize);
+    impl kafka_sync::Hook for FetchWrites {
+        fn on_broker_write(
+            &self,
+            _m: &kafka_sync::BrokerMetadata,
+            key: i16,
+            _b: usize,
+            _w: Duration,
+            _t: Duration,
+            err: Option<&Error>,
+        ) {
+            if key == 1 && err.is_none() {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+        }
+    }
+    let writes = Arc::new(FetchWrites::default());
     let tids = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let t2 = tids.clone();
     let c = Client::builder()
         .seed_brokers(seeds())
+        .with_hooks(writes.clone())
         .on_thread_start(move |name| {
             let tid = std::fs::read_link("/proc/thread-self")
                 .map(|p| p.display().to_string())
@@ -352,7 +372,11 @@ fn close_wakes_a_blocked_fetch_and_joins_every_thread() {
         let r = b.request(fetch);
         (r.map(|_| ()), start.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(500)); // let the fetch reach the broker
+    // The fetch is on the wire; the broker holds it (empty topic, 20 s max wait).
+    assert!(support::wait_until(Duration::from_secs(5), || writes
+        .0
+        .load(std::sync::atomic::Ordering::Acquire)
+        == 1));
     let closed_at = Instant::now();
     c.close();
     let (res, _) = blocked.join().unwrap();

@@ -205,3 +205,15 @@ pub fn check_batches(mut records: &[u8]) -> Vec<(i64, i32)> {
     }
     out
 }
+
+/// Polls `cond` every 5 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while !cond() {
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
