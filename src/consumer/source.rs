@@ -12,11 +12,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use parking_lot::Mutex;
 
 use super::{epoch, list, read, Buffered, Consumer, Cursor};
 use crate::client::Client;
@@ -24,32 +22,33 @@ use crate::error::{ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use crate::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use crate::sync::worker::Worker;
 
 /// Fetch versions: v4 brought the isolation level and the last stable
 /// offset; v13 names topics by id only (KIP-516), which is not done yet.
 const FETCH_VERSIONS: (i16, i16) = (4, 12);
 const FETCH_KEY: i16 = 1;
 
+/// A source: the worker thread of one broker, fetching for its cursors.
 pub(crate) struct Source {
-    pub(crate) broker: i32,
-    wake_tx: Sender<()>,
-    pub(crate) cursors: Mutex<Vec<Arc<Cursor>>>,
+    worker: Worker<Cursor>,
     /// A decoded fetch of this source waits for polls.
     pub(crate) buffered: AtomicBool,
-    stop: AtomicBool,
-    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for Source {
+    type Target = Worker<Cursor>;
+    fn deref(&self) -> &Worker<Cursor> {
+        &self.worker
+    }
 }
 
 impl Source {
     pub(crate) fn start(c: Arc<Consumer>, client: &Client, broker: i32) -> Result<Arc<Source>> {
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let (worker, wake_rx) = Worker::new(broker);
         let src = Arc::new(Source {
-            broker,
-            wake_tx,
-            cursors: Mutex::new(Vec::new()),
+            worker,
             buffered: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            join: Mutex::new(None),
         });
         let mut name = format!("ks-src-{broker}");
         name.truncate(15);
@@ -74,39 +73,12 @@ impl Source {
                 .run();
             },
         )?;
-        *src.join.lock() = Some(join);
+        src.set_join(join);
         Ok(src)
     }
 
-    pub(crate) fn wake(&self) {
-        let _ = self.wake_tx.try_send(());
-    }
-
-    pub(crate) fn add(&self, c: Arc<Cursor>) {
-        let mut v = self.cursors.lock();
-        if !v.iter().any(|x| Arc::ptr_eq(x, &c)) {
-            v.push(c);
-        }
-    }
-
-    pub(crate) fn remove(&self, c: &Arc<Cursor>) {
-        self.cursors.lock().retain(|x| !Arc::ptr_eq(x, c));
-        self.wake();
-    }
-
-    pub(crate) fn signal_stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake();
-    }
-
     pub(crate) fn join(&self) {
-        self.signal_stop();
-        let join = self.join.lock().take();
-        if let Some(j) = join {
-            if j.thread().id() != std::thread::current().id() {
-                let _ = j.join();
-            }
-        }
+        self.stop_and_join();
     }
 }
 
@@ -166,7 +138,7 @@ struct SourceLoop {
 
 impl SourceLoop {
     fn stopped(&self) -> bool {
-        self.src.stop.load(Ordering::Acquire) || self.c.closed.load(Ordering::Acquire)
+        self.src.stopping() || self.c.closed.load(Ordering::Acquire)
     }
 
     fn run(&mut self) {
@@ -193,7 +165,7 @@ impl SourceLoop {
                         }
                         continue;
                     }
-                    let cursors = self.src.cursors.lock().clone();
+                    let cursors = self.src.members();
                     list::list_pending(&self.c, &client, self.src.broker, &cursors);
                     epoch::validate(&self.c, &client, self.src.broker, &cursors);
                     if !self.stopped() {
@@ -234,7 +206,7 @@ impl SourceLoop {
         let cfg = &self.c.cfg;
         let me = self.src.broker;
         let now = Instant::now();
-        let cursors = self.src.cursors.lock().clone();
+        let cursors = self.src.members();
         let mut asked = HashMap::new();
         let mut want = HashMap::new();
         for cur in cursors {

@@ -651,7 +651,7 @@ impl Producer {
         }
         let sinks: Vec<Arc<Sink>> = self.sinks.lock().drain().map(|(_, s)| s).collect();
         for s in &sinks {
-            s.stop();
+            s.stop_and_join();
         }
         let topics: Vec<Arc<TopicBuf>> = self.topics.write().drain().map(|(_, t)| t).collect();
         for t in &topics {

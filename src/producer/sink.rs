@@ -11,14 +11,12 @@
 //! drained by its new sink once the old sink's in-flight batches finished.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{select, Receiver, Sender};
-use parking_lot::Mutex;
 
 use super::buffer::{Producer, RecBuf, RecBufInner};
 use super::completion::{Completion, Outcome};
@@ -30,29 +28,28 @@ use crate::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::messages::{ApiVersionsRequest, ProduceRequest, ProduceResponse, TopicName};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{set_batch_sequence, write_batch, BatchHeader};
+use crate::sync::worker::Worker;
 
 /// Produce versions the sink speaks: v3 brought record batch v2; v13 names
 /// topics by id only (KIP-516), which this sink does not do yet.
 const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
 
+/// A sink: the worker thread of one broker, serving the partitions it leads.
 pub(crate) struct Sink {
-    pub(crate) broker: i32,
-    wake_tx: Sender<()>,
-    recbufs: Mutex<Vec<Arc<RecBuf>>>,
-    stop: AtomicBool,
-    join: Mutex<Option<JoinHandle<()>>>,
+    worker: Worker<RecBuf>,
+}
+
+impl std::ops::Deref for Sink {
+    type Target = Worker<RecBuf>;
+    fn deref(&self) -> &Worker<RecBuf> {
+        &self.worker
+    }
 }
 
 impl Sink {
     pub(crate) fn start(p: Arc<Producer>, broker: i32) -> Result<Arc<Sink>> {
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        let sink = Arc::new(Sink {
-            broker,
-            wake_tx,
-            recbufs: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
-            join: Mutex::new(None),
-        });
+        let (worker, wake_rx) = Worker::new(broker);
+        let sink = Arc::new(Sink { worker });
         let mut name = format!("ks-sink-{broker}");
         name.truncate(15);
         let on_start = p.client().and_then(|c| c.inner.cfg.on_thread_start.clone());
@@ -72,36 +69,8 @@ impl Sink {
             };
             l.run();
         })?;
-        *sink.join.lock() = Some(join);
+        sink.set_join(join);
         Ok(sink)
-    }
-
-    pub(crate) fn wake(&self) {
-        let _ = self.wake_tx.try_send(());
-    }
-
-    pub(crate) fn add(&self, rb: Arc<RecBuf>) {
-        let mut v = self.recbufs.lock();
-        if !v.iter().any(|r| Arc::ptr_eq(r, &rb)) {
-            v.push(rb);
-        }
-    }
-
-    pub(crate) fn remove(&self, rb: &Arc<RecBuf>) {
-        self.recbufs.lock().retain(|r| !Arc::ptr_eq(r, rb));
-        // The old sink may be waiting for this partition's in-flight batches.
-        self.wake();
-    }
-
-    pub(crate) fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake();
-        let join = self.join.lock().take();
-        if let Some(j) = join {
-            if j.thread().id() != std::thread::current().id() {
-                let _ = j.join();
-            }
-        }
     }
 }
 
@@ -141,13 +110,13 @@ impl SinkLoop {
         let mut versions_known = false;
         let mut id_backoff: Option<Instant> = None;
         loop {
-            if self.sink.stop.load(Ordering::Acquire) || self.p.closed.load(Ordering::Acquire) {
+            if self.sink.stopping() || self.p.closed.load(Ordering::Acquire) {
                 return;
             }
             while let Ok((id, res)) = self.resp_rx.try_recv() {
                 self.on_reply(id, res);
             }
-            let recbufs = self.sink.recbufs.lock().clone();
+            let recbufs = self.sink.members();
             let now = Instant::now();
             for rb in &recbufs {
                 rb.fail_expired(&self.p, now);
@@ -223,7 +192,7 @@ impl SinkLoop {
                 klog!(self.logger().as_deref(), Warn, "unable to load producer id", "err" => e);
                 if !e.is_retriable() {
                     // Nothing can be sent without an id: fail what is buffered.
-                    for rb in self.sink.recbufs.lock().iter() {
+                    for rb in self.sink.members() {
                         rb.fail_pending(&self.p, e.clone());
                     }
                 }
@@ -382,7 +351,7 @@ impl SinkLoop {
             },
         );
         let tx = self.resp_tx.clone();
-        let wake = self.sink.wake_tx.clone();
+        let wake = self.sink.waker();
         handle.submit(req, PRODUCE_VERSIONS, move |res| {
             let _ = tx.send((id, res));
             let _ = wake.try_send(());

@@ -3,6 +3,7 @@
 pub(crate) mod backoff;
 pub(crate) mod promise;
 pub(crate) mod thread;
+pub(crate) mod worker;
 
 use std::time::{Duration, Instant};
 
