@@ -22,11 +22,8 @@ use crate::error::{Error, ErrorCode, Result, TimeoutKind};
 use crate::hooks;
 use crate::metadata::MetadataSnapshot;
 use crate::protocol::compression::Codec;
-use crate::protocol::record_batch::{HeaderRef, RecordsBuf};
+use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
 use crate::record::{now_ms, Record};
-
-/// Bytes of record batch v2 overhead (header up to and including the record count).
-pub(crate) const BATCH_OVERHEAD: usize = 61;
 
 /// One batch of one partition.
 pub(crate) struct RecBatch {
@@ -697,7 +694,7 @@ impl RecBuf {
                     record.value.as_deref(),
                     hs,
                 );
-                BATCH_OVERHEAD + b.records.len() + len <= max
+                RECORD_BATCH_OVERHEAD + b.records.len() + len <= max
             }
             _ => false,
         };
@@ -715,7 +712,7 @@ impl RecBuf {
                 record.value.as_deref(),
                 hs,
             );
-            if BATCH_OVERHEAD + alone > max {
+            if RECORD_BATCH_OVERHEAD + alone > max {
                 drop(g);
                 return Err(Append::Failed(
                     record,

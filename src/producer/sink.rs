@@ -27,7 +27,9 @@ use crate::logger::klog;
 use crate::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::messages::{ApiVersionsRequest, ProduceRequest, ProduceResponse, TopicName};
 use crate::protocol::compression::Codec;
-use crate::protocol::record_batch::{set_batch_sequence, write_batch, BatchHeader};
+use crate::protocol::record_batch::{
+    set_batch_sequence, write_batch, BatchHeader, RECORD_BATCH_OVERHEAD,
+};
 use crate::sync::worker::Worker;
 
 /// Produce versions the sink speaks: v3 brought record batch v2; v13 names
@@ -294,7 +296,7 @@ impl SinkLoop {
             let est = b
                 .wire
                 .as_ref()
-                .map_or(b.records.len() + super::buffer::BATCH_OVERHEAD, Bytes::len);
+                .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, Bytes::len);
             if !parts.is_empty() && total + est + 64 > max_bytes {
                 break;
             }
@@ -407,7 +409,7 @@ impl SinkLoop {
                 transactional: false,
                 partition_leader_epoch: -1,
             };
-            let mut out = Vec::with_capacity(b.records.len() + super::buffer::BATCH_OVERHEAD);
+            let mut out = Vec::with_capacity(b.records.len() + RECORD_BATCH_OVERHEAD);
             let w = write_batch(
                 &b.records,
                 &header,
@@ -544,7 +546,7 @@ impl SinkLoop {
             compressed_bytes: b
                 .wire
                 .as_ref()
-                .map_or(0, |w| w.len().saturating_sub(super::buffer::BATCH_OVERHEAD)),
+                .map_or(0, |w| w.len().saturating_sub(RECORD_BATCH_OVERHEAD)),
             compression_type: b.codec_used as u8,
         };
         if let Some(meta) = self
