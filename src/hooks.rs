@@ -7,10 +7,103 @@
 
 use std::time::Duration;
 
-use crate::broker::{BrokerE2E, BrokerMetadata};
 use crate::error::Error;
-use crate::producer::ProduceBatchMetrics;
 use crate::record::Record;
+
+/// A broker's identity and address, as in a Metadata response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerMetadata {
+    /// The broker's node id. Seed brokers have ids from `i32::MIN` upwards.
+    pub node_id: i32,
+    /// The broker's host.
+    pub host: String,
+    /// The broker's port.
+    pub port: i32,
+    /// The broker's rack, if it has one. Seed brokers have none.
+    pub rack: Option<String>,
+}
+
+impl BrokerMetadata {
+    /// `host:port`, bracketing IPv6 literals.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Whether this is a seed broker rather than one discovered in metadata.
+    pub fn is_seed(&self) -> bool {
+        self.node_id < i32::MIN + (1 << 16)
+    }
+
+    /// The host without IPv6 brackets, for TLS names and SASL.
+    pub(crate) fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// Everything known about one request's write and its response's read
+/// (kgo's `BrokerE2E`).
+#[derive(Debug, Clone, Default)]
+pub struct BrokerE2E {
+    /// Bytes written for the request (perhaps partial on error).
+    pub bytes_written: usize,
+    /// Bytes read for the response (zero on a write error).
+    pub bytes_read: usize,
+    /// From when the request was queued to just before its write.
+    pub write_wait: Duration,
+    /// How long the write took.
+    pub time_to_write: Duration,
+    /// From the end of the write until the response began to arrive.
+    pub read_wait: Duration,
+    /// How long reading the response took.
+    pub time_to_read: Duration,
+    /// The write's error, if any.
+    pub write_err: Option<Error>,
+    /// The read's error, if any.
+    pub read_err: Option<Error>,
+}
+
+impl BrokerE2E {
+    /// The time from the start of the write to the end of the read.
+    pub fn duration_e2e(&self) -> Duration {
+        self.time_to_write + self.read_wait + self.time_to_read
+    }
+
+    /// The write error, else the read error.
+    pub fn err(&self) -> Option<&Error> {
+        self.write_err.as_ref().or(self.read_err.as_ref())
+    }
+}
+
+/// What one successfully written batch held (kgo's `ProduceBatchMetrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProduceBatchMetrics {
+    /// Records in the batch.
+    pub num_records: usize,
+    /// Bytes of the records before compression (without batch overhead).
+    pub uncompressed_bytes: usize,
+    /// Bytes of the records as written (equal to uncompressed when not compressed).
+    pub compressed_bytes: usize,
+    /// The codec used: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub compression_type: u8,
+}
+
+/// What one fetched batch held (kgo's `FetchBatchMetrics`), for
+/// [`Hook::on_fetch_batch_read`](crate::Hook::on_fetch_batch_read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchBatchMetrics {
+    /// Records in the batch, control records included.
+    pub num_records: usize,
+    /// The records' size after decompression.
+    pub uncompressed_bytes: usize,
+    /// The records' size as read (equal to uncompressed when not compressed).
+    pub compressed_bytes: usize,
+    /// 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub compression_type: u8,
+}
 
 /// Callbacks fired by the client. Every method defaults to doing nothing.
 pub trait Hook: Send + Sync {
@@ -107,7 +200,7 @@ pub trait Hook: Send + Sync {
         meta: &BrokerMetadata,
         topic: &str,
         partition: i32,
-        metrics: &crate::consumer::FetchBatchMetrics,
+        metrics: &FetchBatchMetrics,
     ) {
         let _ = (meta, topic, partition, metrics);
     }
@@ -193,7 +286,7 @@ impl<H: Hook + ?Sized> Hook for std::sync::Arc<H> {
         meta: &BrokerMetadata,
         topic: &str,
         partition: i32,
-        metrics: &crate::consumer::FetchBatchMetrics,
+        metrics: &FetchBatchMetrics,
     ) {
         (**self).on_fetch_batch_read(meta, topic, partition, metrics)
     }

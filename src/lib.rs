@@ -22,10 +22,11 @@
 //!
 //! | thread | one per | does |
 //! | --- | --- | --- |
-//! | `ks-io-<id>` | broker (seeds: `ks-io-s<n>`) | owns every socket of that broker: dialing, TLS, SASL, framing, pipelining, deadlines, idle reaping |
+//! | `ks-io-<id>` | broker (seeds: `ks-io-s<n>`) | owns every socket of that broker: dialing, TLS, SASL, framing, pipelining, deadlines, idle reaping; decodes produce and fetch responses |
 //! | `ks-meta` | client | the metadata cache and its refresh loop |
 //! | `ks-sink-<id>` | broker the producer writes to | produce requests for the partitions that broker leads |
-//! | `ks-src-<id>` | broker the consumer reads from | fetch requests (KIP-227 sessions), offset lookups and decoding for the partitions that broker serves |
+//! | `ks-prom` | client that produces | produce callbacks, in per-partition order |
+//! | `ks-src-<id>` | broker the consumer reads from | fetch requests (KIP-227 sessions), offset lookups and buffering for the partitions that broker serves |
 //!
 //! # Consuming
 //!
@@ -59,8 +60,24 @@
 //!
 //! # Layers
 //!
-//! `messages` (the kafka-protocol schemas) → `protocol` (framing, versions) →
-//! `broker` (I/O threads) → `client` (routing, retries) with `metadata`.
+//! Imports point down this map only (the one exception is
+//! [`Hook::on_new_client`], which takes the `Client`); a test of the crate
+//! (`tests/architecture.rs`) holds the code to it.
+//!
+//! ```text
+//!  top      client   the public Client facade: produce, consume, request; owns the
+//!                    engines and the close order
+//!           config   the builder: every option, validation, each layer's settings
+//!  engines  producer consumer        each holds Arc<Cluster> and its own settings
+//!  core     cluster                  brokers, routing, sharding, retries, metadata
+//!                                    triggers and listeners
+//!           metadata  broker  sasl   snapshots and refresh; I/O threads, TLS, SASL
+//!  wire     protocol                 framing, versions, per-API facts, record batches,
+//!                                    compression
+//!           messages                 the request and response schemas
+//!  floor    error record hooks logger sync
+//!  beside   fake                     the embedded fake cluster (feature `fake`)
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -68,6 +85,7 @@
 
 mod broker;
 mod client;
+mod cluster;
 mod config;
 pub mod consumer;
 mod error;
@@ -85,18 +103,18 @@ mod sync;
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 
-pub use broker::{BrokerE2E, BrokerMetadata};
-pub use client::{Broker, Client, ResponseShard};
+pub use client::{Broker, Client, FirstErrPromise};
+pub use cluster::ResponseShard;
 pub use config::IsolationLevel;
 pub use config::{
     Config, ConfigBuilder, Dialer, FromConfig, TlsConfig, TlsConfigBuilder, Versions,
 };
 pub use consumer::{
-    DataLoss, EpochOffset, Fetch, FetchBatchMetrics, FetchError, FetchPartition, FetchTopic,
-    FetchTopicPartition, Fetches, FetchesRecordIter, Offset,
+    EpochOffset, Fetch, FetchError, FetchPartition, FetchTopic, FetchTopicPartition, Fetches,
+    FetchesRecordIter, Offset,
 };
-pub use error::{Error, ErrorCode, Result, TimeoutKind};
-pub use hooks::Hook;
+pub use error::{DataLoss, Error, ErrorCode, Result, TimeoutKind};
+pub use hooks::{BrokerE2E, BrokerMetadata, FetchBatchMetrics, Hook, ProduceBatchMetrics};
 pub use logger::{BasicLogger, LogCrateLogger, LogLevel, Logger};
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};
 pub use producer::partitioner::{
@@ -104,7 +122,5 @@ pub use producer::partitioner::{
     manual_partitioner, murmur2, round_robin_partitioner, sarama_hasher, sticky_key_partitioner,
     sticky_partitioner, Partitioner, PartitionerHasher, TopicBackupIter, TopicPartitioner,
 };
-pub use producer::{
-    Acks, CompressionCodec, FirstErrPromise, ProduceBatchMetrics, ProduceResult, ProduceResults,
-};
+pub use producer::{Acks, CompressionCodec, ProduceResult, ProduceResults};
 pub use record::{Record, RecordAttrs, RecordHeader};

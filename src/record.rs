@@ -113,7 +113,10 @@ impl Record {
         }
     }
 
-    /// A record with a string value (kgo's `StringRecord`); no copy for `&'static str`.
+    /// A record with a string value (kgo's `StringRecord`). The string's
+    /// buffer becomes the value without a copy when given a `String`; a
+    /// `&str` is copied once (use [`Record::from_value`] with
+    /// `Bytes::from_static` to avoid that for static data).
     pub fn string(value: impl Into<String>) -> Record {
         Record::from_value(Bytes::from(value.into()))
     }

@@ -226,7 +226,7 @@ fn abort_buffered_records_fails_everything_buffered() {
         });
     }
     assert_eq!(c.buffered_produce_records(), 1000);
-    c.abort_buffered_records(Some(Instant::now() + Duration::from_secs(5)))
+    c.abort_buffered_records_timeout(Duration::from_secs(5))
         .unwrap();
     assert_eq!(c.buffered_produce_records(), 0);
     let errs = errs.lock().unwrap();

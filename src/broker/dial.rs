@@ -8,7 +8,7 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::Config;
+use super::BrokerSettings;
 use crate::error::{Error, Result};
 
 /// A connection's byte stream.
@@ -61,7 +61,11 @@ impl Write for Stream {
 /// user dialer blocks for at most `timeout` and returns a connected stream.
 ///
 /// Returns the stream and whether it is already connected.
-pub(crate) fn start(cfg: &Config, addr: &str, timeout: Duration) -> Result<(TcpStream, bool)> {
+pub(crate) fn start(
+    cfg: &BrokerSettings,
+    addr: &str,
+    timeout: Duration,
+) -> Result<(TcpStream, bool)> {
     if let Some(d) = &cfg.dialer {
         let s = d(addr, timeout).map_err(Error::io)?;
         s.set_nonblocking(true)?;

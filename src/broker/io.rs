@@ -21,7 +21,7 @@ use super::{BrokerE2E, BrokerShared, Cmd, ConnClass, QueuedReq, RawResponse};
 use crate::error::{Error, Result, TimeoutKind};
 use crate::hooks;
 use crate::logger::klog;
-use crate::messages::{ApiVersionsRequest, ApiVersionsResponse, Decodable, Encodable, StrBytes};
+use crate::messages::{ApiVersionsResponse, Decodable, Encodable};
 use crate::protocol::frame;
 use crate::protocol::versions::{self, BrokerVersions};
 
@@ -204,9 +204,7 @@ impl Io {
 
     fn send_api_versions(&self, c: &mut Conn, version: i16) -> Result<()> {
         let cfg = &self.shared.cfg;
-        let req = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_string(cfg.software_name.clone()))
-            .with_client_software_version(StrBytes::from_string(cfg.software_version.clone()));
+        let req = super::api_versions_request(&cfg.software_name, &cfg.software_version);
         c.phase = Phase::ApiVersions;
         self.push_internal(c, 18, version, Purpose::ApiVersions, |buf| {
             req.encode(buf, version)

@@ -1,20 +1,23 @@
 //! Brokers: one I/O thread per broker owns every socket to it.
 //!
 //! ```text
-//!  caller threads                         ks-io-<id>
-//!  ──────────────                         ──────────
-//!  Broker::send(req) ──Cmd::Req──► channel ─► route by traffic class
-//!        │              + waker.wake()        ├─ produce conn ─┐
-//!        │                                    ├─ fetch conn   ├─ dial, TLS, ApiVersions,
-//!        │                                    ├─ group conn   │  SASL, pipelined writes,
-//!        │                                    └─ normal conn ─┘  responses by correlation id
-//!        ▼
-//!  Promise::wait(deadline) ◄── Resolver::resolve(raw body) ◄──┘
-//!  decode on the caller thread
+//!  callers (cluster, sinks, sources)         ks-io-<id>
+//!  ---------------------------------         ----------
+//!  send(req) / submit(req, cb) --Cmd::Req--> channel -> route by traffic class
+//!        |              + waker.wake()        +- produce conn -+
+//!        |                                    +- fetch conn    +- dial, TLS, ApiVersions,
+//!        |                                    +- group conn    |  SASL, pipelined writes,
+//!        |                                    +- normal conn --+  responses by correlation id
+//!        v
+//!  send: Promise::wait(deadline) <-- raw body, decoded on the caller's thread
+//!  submit: the callback runs on the I/O thread: it decodes the body there
+//!          and hands the decoded response on (sinks and sources use this)
 //! ```
 //!
 //! Requests are encoded on the I/O thread (the version is known only once a
-//! connection has negotiated ApiVersions) and decoded on the caller's thread.
+//! connection has negotiated ApiVersions). Responses to `send` are decoded on
+//! the waiting caller's thread; responses to `submit` (produce and fetch) on
+//! the I/O thread, so a sink or source thread never blocks on a request.
 //! Dropping the I/O thread's state on close drops every resolver, so every
 //! caller waiting on this broker wakes with `ClientClosed`.
 
@@ -22,6 +25,12 @@ mod conn;
 mod dial;
 mod io;
 mod sasl_flow;
+mod settings;
+mod tls_config;
+
+pub(crate) use settings::BrokerSettings;
+pub use settings::Dialer;
+pub use tls_config::{TlsConfig, TlsConfigBuilder};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,109 +41,14 @@ use bytes::Bytes;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
-use crate::config::Config;
+pub use crate::hooks::{BrokerE2E, BrokerMetadata};
+
 use crate::error::{Error, Result};
 use crate::messages::{private::SealedResponse, Decodable, Request};
+use crate::protocol::api::throttle_after_response;
+pub(crate) use crate::protocol::api::ConnClass;
 use crate::protocol::versions::BrokerVersions;
 use crate::sync::promise::{callback, promise, Promise, Resolver};
-
-/// A broker's identity and address, as in a Metadata response.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BrokerMetadata {
-    /// The broker's node id. Seed brokers have ids from `i32::MIN` upwards.
-    pub node_id: i32,
-    /// The broker's host.
-    pub host: String,
-    /// The broker's port.
-    pub port: i32,
-    /// The broker's rack, if it has one. Seed brokers have none.
-    pub rack: Option<String>,
-}
-
-impl BrokerMetadata {
-    /// `host:port`, bracketing IPv6 literals.
-    pub fn addr(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    /// Whether this is a seed broker rather than one discovered in metadata.
-    pub fn is_seed(&self) -> bool {
-        self.node_id < i32::MIN + (1 << 16)
-    }
-
-    /// The host without IPv6 brackets, for TLS names and SASL.
-    pub(crate) fn bare_host(&self) -> &str {
-        self.host.trim_start_matches('[').trim_end_matches(']')
-    }
-}
-
-/// Everything known about one request's write and its response's read
-/// (kgo's `BrokerE2E`).
-#[derive(Debug, Clone, Default)]
-pub struct BrokerE2E {
-    /// Bytes written for the request (perhaps partial on error).
-    pub bytes_written: usize,
-    /// Bytes read for the response (zero on a write error).
-    pub bytes_read: usize,
-    /// From when the request was queued to just before its write.
-    pub write_wait: Duration,
-    /// How long the write took.
-    pub time_to_write: Duration,
-    /// From the end of the write until the response began to arrive.
-    pub read_wait: Duration,
-    /// How long reading the response took.
-    pub time_to_read: Duration,
-    /// The write's error, if any.
-    pub write_err: Option<Error>,
-    /// The read's error, if any.
-    pub read_err: Option<Error>,
-}
-
-impl BrokerE2E {
-    /// The time from the start of the write to the end of the read.
-    pub fn duration_e2e(&self) -> Duration {
-        self.time_to_write + self.read_wait + self.time_to_read
-    }
-
-    /// The write error, else the read error.
-    pub fn err(&self) -> Option<&Error> {
-        self.write_err.as_ref().or(self.read_err.as_ref())
-    }
-}
-
-/// Which connection of a broker a request uses; Kafka answers one request at a
-/// time per connection, so a long-polling fetch must not delay a produce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ConnClass {
-    Normal = 0,
-    Produce = 1,
-    Fetch = 2,
-    Group = 3,
-}
-
-impl ConnClass {
-    pub(crate) const ALL: [ConnClass; 4] = [
-        ConnClass::Normal,
-        ConnClass::Produce,
-        ConnClass::Fetch,
-        ConnClass::Group,
-    ];
-
-    pub(crate) fn for_key(key: i16) -> ConnClass {
-        match key {
-            0 => ConnClass::Produce,
-            1 => ConnClass::Fetch,
-            // JoinGroup, Heartbeat, LeaveGroup, SyncGroup, ConsumerGroupHeartbeat:
-            // JoinGroup can block for a rebalance timeout.
-            11..=14 | 68 => ConnClass::Group,
-            _ => ConnClass::Normal,
-        }
-    }
-}
 
 /// The raw answer to a request: the negotiated version and the body after the
 /// response header (empty when the request expects no response).
@@ -167,7 +81,7 @@ pub(crate) enum Cmd {
 /// Shared state between a broker's handle and its I/O thread.
 pub(crate) struct BrokerShared {
     pub(crate) meta: BrokerMetadata,
-    pub(crate) cfg: Config,
+    pub(crate) cfg: Arc<BrokerSettings>,
     /// Nanoseconds since `epoch` until which nothing may be written (KIP-219).
     pub(crate) throttled_until: AtomicU64,
     pub(crate) epoch: Instant,
@@ -234,7 +148,7 @@ impl BrokerHandle {
     /// Starts the I/O thread for `meta`; `name` is the thread name.
     pub(crate) fn spawn(
         meta: BrokerMetadata,
-        cfg: Config,
+        cfg: Arc<BrokerSettings>,
         epoch: Instant,
         name: String,
     ) -> Result<Arc<BrokerHandle>> {
@@ -466,50 +380,15 @@ impl<R: Request> PendingResponse<R> {
     }
 }
 
-/// Whether the broker applies a throttle after sending the response (KIP-219,
-/// Kafka 2.0), so that the client must hold back; before that version the
-/// broker delayed the response itself.
-pub(crate) fn throttle_after_response(key: i16, version: i16) -> bool {
-    // The first version of each pre-2.0 API bumped for KIP-219.
-    let v = match key {
-        0 => 6,
-        1 => 8,
-        2 => 3,
-        3 => 6,
-        8 => 4,
-        9 => 4,
-        10 => 2,
-        11 => 3,
-        12 => 2,
-        13 => 2,
-        14 => 2,
-        15 => 2,
-        16 => 2,
-        18 => 2,
-        19 => 3,
-        20 => 2,
-        21 => 1,
-        22 => 1,
-        23 => 1,
-        24 => 1,
-        25 => 1,
-        26 => 1,
-        28 => 1,
-        29 => 1,
-        30 => 1,
-        31 => 1,
-        32 => 2,
-        33 => 1,
-        34 => 1,
-        35 => 1,
-        36 => 1,
-        37 => 1,
-        38 => 1,
-        39 => 1,
-        40 => 1,
-        41 => 1,
-        42 => 1,
-        _ => 0,
-    };
-    version >= v
+/// The ApiVersions request of the connection handshake and of `ping`: v3+
+/// carries the client's software name and version, which Kafka validates
+/// (KIP-511, `ApiVersionsRequest.isValid`: an empty name is INVALID_REQUEST).
+pub(crate) fn api_versions_request(
+    name: &str,
+    version: &str,
+) -> crate::messages::ApiVersionsRequest {
+    use crate::messages::StrBytes;
+    crate::messages::ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_string(name.to_string()))
+        .with_client_software_version(StrBytes::from_string(version.to_string()))
 }

@@ -6,62 +6,27 @@
 
 mod consumer;
 mod producer;
-mod tls;
 mod validate;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::BrokerSettings;
+use crate::cluster::settings::{BackoffFn, RetryTimeoutFn};
+use crate::cluster::ClusterSettings;
+use crate::consumer::ConsumerSettings;
 use crate::error::Result;
 use crate::hooks::Hook;
 use crate::logger::Logger;
+use crate::producer::ProducerSettings;
 use crate::sasl::Mechanism;
 use crate::sync::thread::ThreadStartFn;
 
-pub(crate) use consumer::ConsumerConfig;
-pub use consumer::IsolationLevel;
-pub(crate) use producer::ProducerConfig;
-pub use tls::{TlsConfig, TlsConfigBuilder};
-
-/// A user function that dials `host:port` and returns a connected TCP stream,
-/// within the given timeout.
-///
-/// Called on the broker's I/O thread; it should honour the timeout. TLS, if
-/// configured, is layered on top of the returned stream by the client.
-pub type Dialer = Arc<dyn Fn(&str, Duration) -> std::io::Result<TcpStream> + Send + Sync>;
-
-type BackoffFn = Arc<dyn Fn(u32) -> Duration + Send + Sync>;
-type RetryTimeoutFn = Arc<dyn Fn(i16) -> Duration + Send + Sync>;
-
-/// Per-request version bounds (kgo's `kversion.Versions`), keyed by API key.
-///
-/// Used for [`ConfigBuilder::max_versions`] and [`ConfigBuilder::min_versions`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Versions {
-    by_key: HashMap<i16, i16>,
-}
-
-impl Versions {
-    /// No bounds.
-    pub fn new() -> Versions {
-        Versions::default()
-    }
-
-    /// Sets the bound for one API key.
-    #[must_use]
-    pub fn with(mut self, key: i16, version: i16) -> Versions {
-        self.by_key.insert(key, version);
-        self
-    }
-
-    /// The bound for `key`, if set.
-    pub fn get(&self, key: i16) -> Option<i16> {
-        self.by_key.get(&key).copied()
-    }
-}
+pub use crate::broker::{Dialer, TlsConfig, TlsConfigBuilder};
+pub use crate::consumer::IsolationLevel;
+pub use crate::protocol::versions::Versions;
 
 /// The client's configuration. Cheap to clone; built by [`Config::builder`].
 #[derive(Clone)]
@@ -91,8 +56,8 @@ pub struct Config {
     pub(crate) hooks: Vec<Arc<dyn Hook>>,
     pub(crate) logger: Option<Arc<dyn Logger>>,
     pub(crate) on_thread_start: Option<ThreadStartFn>,
-    pub(crate) producer: ProducerConfig,
-    pub(crate) consumer: ConsumerConfig,
+    pub(crate) producer: ProducerSettings,
+    pub(crate) consumer: ConsumerSettings,
 }
 
 impl Config {
@@ -131,24 +96,16 @@ impl Config {
     }
     /// The backoff before retry number `tries` (1 for the first retry).
     pub fn retry_backoff(&self, tries: u32) -> Duration {
-        match &self.retry_backoff_fn {
-            Some(f) => f(tries),
-            None => crate::sync::backoff::default_backoff(tries),
-        }
+        crate::cluster::settings::retry_backoff(self.retry_backoff_fn.as_ref(), tries)
     }
     /// How long requests with this key may be retried; zero means no limit.
     pub fn retry_timeout(&self, key: i16) -> Duration {
-        if let Some(f) = &self.retry_timeout_fn {
-            return f(key);
-        }
-        if let Some(t) = self.retry_timeout {
-            return t;
-        }
-        // JoinGroup (11), Heartbeat (12), SyncGroup (14) default to the session timeout.
-        match key {
-            11 | 12 | 14 => self.session_timeout,
-            _ => Duration::from_secs(30),
-        }
+        crate::cluster::settings::retry_timeout(
+            self.retry_timeout_fn.as_ref(),
+            self.retry_timeout,
+            self.session_timeout,
+            key,
+        )
     }
     /// Overhead added to each request's own timeout to form its deadline.
     pub fn request_timeout_overhead(&self) -> Duration {
@@ -192,6 +149,49 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The broker layer's settings, composed from the client options.
+    pub(crate) fn broker_settings(&self) -> BrokerSettings {
+        BrokerSettings {
+            client_id: self.client_id.clone(),
+            dialer: self.dialer.clone(),
+            dial_timeout: self.dial_timeout,
+            tls: self.tls.clone(),
+            sasl: self.sasl.clone(),
+            request_timeout_overhead: self.request_timeout_overhead,
+            conn_idle_timeout: self.conn_idle_timeout,
+            broker_max_read_bytes: self.broker_max_read_bytes,
+            broker_max_write_bytes: self.broker_max_write_bytes,
+            max_versions: self.max_versions.clone(),
+            min_versions: self.min_versions.clone(),
+            software_name: self.software_name.clone(),
+            software_version: self.software_version.clone(),
+            hooks: self.hooks.clone(),
+            logger: self.logger.clone(),
+            on_thread_start: self.on_thread_start.clone(),
+        }
+    }
+
+    /// The cluster core's settings, composed from the client options.
+    pub(crate) fn cluster_settings(&self) -> ClusterSettings {
+        ClusterSettings {
+            seed_brokers: self.seed_brokers.clone(),
+            request_retries: self.request_retries,
+            retry_backoff_fn: self.retry_backoff_fn.clone(),
+            retry_timeout: self.retry_timeout,
+            retry_timeout_fn: self.retry_timeout_fn.clone(),
+            session_timeout: self.session_timeout,
+            metadata_max_age: self.metadata_max_age,
+            metadata_min_age: self.metadata_min_age,
+            allow_auto_topic_creation: self.allow_auto_topic_creation,
+            hooks: self.hooks.clone(),
+            logger: self.logger.clone(),
+            on_thread_start: self.on_thread_start.clone(),
+            broker: Arc::new(self.broker_settings()),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -220,8 +220,8 @@ impl Default for Config {
             hooks: Vec::new(),
             logger: None,
             on_thread_start: None,
-            producer: ProducerConfig::default(),
-            consumer: ConsumerConfig::default(),
+            producer: ProducerSettings::default(),
+            consumer: ConsumerSettings::default(),
         }
     }
 }

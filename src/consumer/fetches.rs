@@ -3,58 +3,12 @@
 //! `record_and_fetch.go`).
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+pub use crate::error::DataLoss;
+pub use crate::hooks::FetchBatchMetrics;
 
 use crate::error::Error;
 use crate::record::Record;
-
-/// Data loss detected while consuming (kgo's `ErrDataLoss`): the partition's
-/// log was truncated below what the client had consumed (KIP-320). The
-/// client resumed at `reset_to`; records from `reset_to` to `consumed_to`
-/// were lost. Carried as [`Error::DataLoss`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataLoss {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The offset the client had consumed to.
-    pub consumed_to: i64,
-    /// The offset the client reset to.
-    pub reset_to: i64,
-}
-
-impl fmt::Display for DataLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.consumed_to == -1 {
-            write!(
-                f,
-                "topic {} partition {} lost records; the client consumed to an unknown offset and is resetting to offset {}",
-                self.topic, self.partition, self.reset_to
-            )
-        } else {
-            write!(
-                f,
-                "topic {} partition {} lost records; the client consumed to offset {} but was reset to offset {}",
-                self.topic, self.partition, self.consumed_to, self.reset_to
-            )
-        }
-    }
-}
-
-/// What one fetched batch held (kgo's `FetchBatchMetrics`), for
-/// [`Hook::on_fetch_batch_read`](crate::Hook::on_fetch_batch_read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FetchBatchMetrics {
-    /// Records in the batch, control records included.
-    pub num_records: usize,
-    /// The records' size after decompression.
-    pub uncompressed_bytes: usize,
-    /// The records' size as read (equal to uncompressed when not compressed).
-    pub compressed_bytes: usize,
-    /// 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-    pub compression_type: u8,
-}
 
 /// One partition of a fetch (kgo's `FetchPartition`).
 #[derive(Debug, Clone, Default)]

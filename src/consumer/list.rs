@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::offset::{resolve, OffsetKind};
 use super::source::{cursor_backoff, is_leader_error, version_for};
 use super::{Consumer, Cursor, Offset};
-use crate::client::Client;
+use crate::cluster::Cluster;
 use crate::error::ErrorCode;
 use crate::logger::klog;
 use crate::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -28,7 +28,56 @@ struct Pending {
 
 /// Resolves the pending offsets of `broker`'s cursors. Blocks on the
 /// requests (bounded by [`LIST_TIMEOUT`]; close fails them at once).
-pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: &[Arc<Cursor>]) {
+pub(crate) fn list_pending(c: &Consumer, client: &Cluster, broker: i32, cursors: &[Arc<Cursor>]) {
+    let pending = collect(broker, cursors);
+    if pending.is_empty() {
+        return;
+    }
+    let Some(h) = client.handle(broker) else {
+        client.trigger_metadata_now();
+        for p in &pending {
+            cursor_backoff(client, &p.cursor);
+        }
+        return;
+    };
+    // Fields newer than the version sent stay at their defaults.
+    let version = version_for(client, broker, ApiKey::ListOffsets as i16, i16::MAX).unwrap_or(1);
+    let ask = |ts: &dyn Fn(&Pending) -> Option<i64>| {
+        let Some(req) = request(c, version, &pending, ts) else {
+            return Some(Answers::new()); // nothing to ask
+        };
+        match h.send(req, Some(Instant::now() + LIST_TIMEOUT)) {
+            Ok(resp) => Some(answers(resp)),
+            Err(e) => {
+                klog!(client.logger(), Warn, "list offsets failed", "broker" => broker, "err" => e);
+                None
+            }
+        }
+    };
+    let start = ask(&|_| Some(-2));
+    let end = ask(&|_| Some(-1));
+    let by_time = ask(&|p| match p.offset.kind() {
+        OffsetKind::Timestamp(ts) => Some(ts),
+        _ => None,
+    });
+    let (Some(start), Some(end), Some(by_time)) = (start, end, by_time) else {
+        client.trigger_metadata();
+        for p in &pending {
+            cursor_backoff(client, &p.cursor);
+        }
+        return;
+    };
+    let mut refresh = false;
+    for p in pending {
+        refresh |= apply(client, p, &start, &end, &by_time);
+    }
+    if refresh {
+        client.trigger_metadata_now();
+    }
+}
+
+/// The cursors of `broker` with an offset to resolve, not backing off.
+fn collect(broker: i32, cursors: &[Arc<Cursor>]) -> Vec<Pending> {
     let now = Instant::now();
     let mut pending = Vec::new();
     for cur in cursors {
@@ -45,126 +94,108 @@ pub(crate) fn list_pending(c: &Consumer, client: &Client, broker: i32, cursors: 
             });
         }
     }
-    if pending.is_empty() {
-        return;
-    }
-    let Some(h) = client.handle(broker) else {
-        client.trigger_metadata_now();
-        for p in &pending {
-            cursor_backoff(Some(client), &p.cursor);
-        }
-        return;
-    };
-    // Fields newer than the version sent stay at their defaults.
-    let version = version_for(client, broker, ApiKey::ListOffsets as i16, i16::MAX).unwrap_or(1);
-    let ask = |ts: &dyn Fn(&Pending) -> Option<i64>| -> Option<Answers> {
-        let mut by_topic: HashMap<Arc<str>, Vec<ListOffsetsPartition>> = HashMap::new();
-        for p in &pending {
-            if let Some(t) = ts(p) {
-                by_topic.entry(p.cursor.topic.clone()).or_default().push(
-                    ListOffsetsPartition::default()
-                        .with_partition_index(p.cursor.partition)
-                        .with_current_leader_epoch(if version >= 4 { p.leader_epoch } else { -1 })
-                        .with_timestamp(t),
-                );
-            }
-        }
-        if by_topic.is_empty() {
-            return Some(Answers::new());
-        }
-        let req = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_isolation_level(if version >= 2 {
-                c.cfg.isolation.value()
-            } else {
-                0
-            })
-            .with_timeout_ms(if version >= 10 {
-                LIST_TIMEOUT.as_millis() as i32
-            } else {
-                0
-            })
-            .with_topics(
-                by_topic
-                    .into_iter()
-                    .map(|(t, ps)| {
-                        ListOffsetsTopic::default()
-                            .with_name(TopicName(t.to_string().into()))
-                            .with_partitions(ps)
-                    })
-                    .collect(),
-            );
-        match h.send(req, Some(Instant::now() + LIST_TIMEOUT)) {
-            Ok(resp) => {
-                let mut out = Answers::new();
-                for t in resp.topics {
-                    let name: Arc<str> = Arc::from(t.name.0.as_str());
-                    for p in t.partitions {
-                        let v = match ErrorCode::from_code(p.error_code) {
-                            Some(code) => Err(code),
-                            None => Ok(p.offset),
-                        };
-                        out.insert((name.clone(), p.partition_index), v);
-                    }
-                }
-                Some(out)
-            }
-            Err(e) => {
-                klog!(client.inner.cfg.logger.as_deref(), Warn, "list offsets failed", "broker" => broker, "err" => e);
-                None
-            }
-        }
-    };
-    let start = ask(&|_| Some(-2));
-    let end = ask(&|_| Some(-1));
-    let by_time = ask(&|p| match p.offset.kind() {
-        OffsetKind::Timestamp(ts) => Some(ts),
-        _ => None,
-    });
-    let (Some(start), Some(end), Some(by_time)) = (start, end, by_time) else {
-        client.trigger_metadata();
-        for p in &pending {
-            cursor_backoff(Some(client), &p.cursor);
-        }
-        return;
-    };
-    let mut refresh = false;
+    pending
+}
+
+/// One ListOffsets request asking `ts(p)` for every pending partition that
+/// has one; `None` when none has (nothing to ask, an empty answer).
+fn request(
+    c: &Consumer,
+    version: i16,
+    pending: &[Pending],
+    ts: &dyn Fn(&Pending) -> Option<i64>,
+) -> Option<ListOffsetsRequest> {
+    let mut by_topic: HashMap<Arc<str>, Vec<ListOffsetsPartition>> = HashMap::new();
     for p in pending {
-        let key = (p.cursor.topic.clone(), p.cursor.partition);
-        let kind = p.offset.kind();
-        let get = |a: &Answers| {
-            a.get(&key)
-                .copied()
-                .unwrap_or(Err(ErrorCode::UnknownTopicOrPartition))
-        };
-        let ts = match kind {
-            OffsetKind::Timestamp(_) => get(&by_time),
-            _ => Ok(-1),
-        };
-        match (get(&start), get(&end), ts) {
-            (Ok(s), Ok(e), Ok(t)) => {
-                let o = resolve(kind, s, e, t);
-                let mut st = p.cursor.st.lock();
-                if st.gen == p.gen && st.pending.is_some() {
-                    st.offset = o;
-                    st.pending = None;
-                    st.last_epoch = match kind {
-                        OffsetKind::Exact(_) => p.offset.epoch,
-                        _ => -1,
-                    };
-                    st.gen += 1;
-                    st.failures = 0;
-                    st.backoff_until = None;
-                }
-            }
-            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => {
-                klog!(client.inner.cfg.logger.as_deref(), Info, "list offsets partition error", "topic" => p.cursor.topic, "partition" => p.cursor.partition, "err" => code.name());
-                refresh |= is_leader_error(code);
-                cursor_backoff(Some(client), &p.cursor);
-            }
+        if let Some(t) = ts(p) {
+            by_topic.entry(p.cursor.topic.clone()).or_default().push(
+                ListOffsetsPartition::default()
+                    .with_partition_index(p.cursor.partition)
+                    .with_current_leader_epoch(if version >= 4 { p.leader_epoch } else { -1 })
+                    .with_timestamp(t),
+            );
         }
     }
-    if refresh {
-        client.trigger_metadata_now();
+    if by_topic.is_empty() {
+        return None;
+    }
+    let isolation = if version >= 2 {
+        c.cfg.isolation.value()
+    } else {
+        0
+    };
+    let timeout = if version >= 10 {
+        LIST_TIMEOUT.as_millis() as i32
+    } else {
+        0
+    };
+    let topics = by_topic
+        .into_iter()
+        .map(|(t, ps)| {
+            ListOffsetsTopic::default()
+                .with_name(TopicName(t.to_string().into()))
+                .with_partitions(ps)
+        })
+        .collect();
+    Some(
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation)
+            .with_timeout_ms(timeout)
+            .with_topics(topics),
+    )
+}
+
+fn answers(resp: crate::messages::ListOffsetsResponse) -> Answers {
+    let mut out = Answers::new();
+    for t in resp.topics {
+        let name: Arc<str> = Arc::from(t.name.0.as_str());
+        for p in t.partitions {
+            let v = match ErrorCode::from_code(p.error_code) {
+                Some(code) => Err(code),
+                None => Ok(p.offset),
+            };
+            out.insert((name.clone(), p.partition_index), v);
+        }
+    }
+    out
+}
+
+/// Resolves one cursor from the start, end and by-time answers; returns
+/// whether its error calls for a metadata refresh.
+fn apply(client: &Cluster, p: Pending, start: &Answers, end: &Answers, by_time: &Answers) -> bool {
+    let key = (p.cursor.topic.clone(), p.cursor.partition);
+    let kind = p.offset.kind();
+    let get = |a: &Answers| {
+        a.get(&key)
+            .copied()
+            .unwrap_or(Err(ErrorCode::UnknownTopicOrPartition))
+    };
+    let ts = match kind {
+        OffsetKind::Timestamp(_) => get(by_time),
+        _ => Ok(-1),
+    };
+    match (get(start), get(end), ts) {
+        (Ok(s), Ok(e), Ok(t)) => {
+            let o = resolve(kind, s, e, t);
+            let mut st = p.cursor.st.lock();
+            if st.gen == p.gen && st.pending.is_some() {
+                st.offset = o;
+                st.pending = None;
+                st.last_epoch = match kind {
+                    OffsetKind::Exact(_) => p.offset.epoch,
+                    _ => -1,
+                };
+                st.gen += 1;
+                st.failures = 0;
+                st.backoff_until = None;
+            }
+            false
+        }
+        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => {
+            klog!(client.logger(), Info, "list offsets partition error", "topic" => p.cursor.topic, "partition" => p.cursor.partition, "err" => code.name());
+            cursor_backoff(client, &p.cursor);
+            is_leader_error(code)
+        }
     }
 }

@@ -17,12 +17,13 @@
 //! Lock order: `cursors` → `buf` → a cursor's state → a source's cursor
 //! list. No lock is held while a hook runs or while a request is waited on.
 
-mod api;
+mod control;
 mod epoch;
 mod fetches;
 mod list;
 mod offset;
 mod read;
+mod settings;
 mod source;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -32,11 +33,10 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::client::{Client, ClientInner};
-use crate::config::ConsumerConfig;
+use crate::cluster::{Cluster, MetadataListener};
 use crate::error::Error;
 use crate::logger::klog;
-use crate::metadata::MetadataSnapshot;
+use crate::metadata::{MetadataSnapshot, PartitionMetadata};
 use crate::record::Record;
 
 pub use fetches::{
@@ -44,6 +44,8 @@ pub use fetches::{
     FetchTopicPartition, Fetches, FetchesRecordIter,
 };
 pub use offset::{EpochOffset, Offset};
+pub(crate) use settings::ConsumerSettings;
+pub use settings::IsolationLevel;
 use source::Source;
 
 /// A topic and partition, as cursors are keyed.
@@ -112,6 +114,27 @@ pub(crate) struct BufPart {
     pub(crate) log_start_offset: i64,
 }
 
+impl BufPart {
+    /// A part that carries only an error for the partition (no cursor state,
+    /// no records, unknown watermarks).
+    pub(crate) fn error(topic: Arc<str>, partition: i32, err: Error) -> BufPart {
+        BufPart {
+            topic,
+            partition,
+            cursor: None,
+            gen: 0,
+            from: -1,
+            next_offset: -1,
+            next_epoch: -1,
+            records: VecDeque::new(),
+            err: Some(err),
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
 /// One source's decoded fetch, waiting for polls.
 pub(crate) struct Buffered {
     pub(crate) source: Option<Arc<Source>>,
@@ -128,10 +151,18 @@ pub(crate) struct Buffer {
     pub(crate) records: usize,
 }
 
+impl MetadataListener for Consumer {
+    fn on_metadata(self: Arc<Self>, snap: &Arc<MetadataSnapshot>, _topics: &[String]) {
+        self.update_metadata(snap);
+    }
+}
+
 /// The consumer's shared state; one per client.
 pub(crate) struct Consumer {
-    pub(crate) cfg: ConsumerConfig,
-    client: Weak<ClientInner>,
+    pub(crate) cfg: ConsumerSettings,
+    pub(crate) cluster: Arc<Cluster>,
+    /// This consumer, for the sources it starts.
+    me: Weak<Consumer>,
     cursors: Mutex<HashMap<TopicPartition, Arc<Cursor>>>,
     sources: Mutex<HashMap<i32, Arc<Source>>>,
     pub(crate) buf: Mutex<Buffer>,
@@ -159,8 +190,7 @@ impl std::fmt::Debug for Consumer {
 
 impl Consumer {
     /// Creates the client's consumer and asks for metadata of its topics.
-    pub(crate) fn start(client: &Client) {
-        let cfg = client.inner.cfg.consumer.clone();
+    pub(crate) fn start(cluster: Arc<Cluster>, cfg: ConsumerSettings) -> Arc<Consumer> {
         let regexes: Vec<regex::Regex> = if cfg.regex {
             // Validated by the builder.
             cfg.topics
@@ -177,9 +207,10 @@ impl Consumer {
         };
         topics.extend(cfg.partitions.keys().cloned());
         let by_regex = !regexes.is_empty();
-        let c = Arc::new(Consumer {
+        let c = Arc::new_cyclic(|me| Consumer {
             cfg,
-            client: Arc::downgrade(&client.inner),
+            cluster,
+            me: me.clone(),
             cursors: Mutex::new(HashMap::new()),
             sources: Mutex::new(HashMap::new()),
             buf: Mutex::new(Buffer::default()),
@@ -193,39 +224,37 @@ impl Consumer {
             regexes,
             evaluated: Mutex::new(HashMap::new()),
         });
-        let _ = client.inner.consumer.set(c);
+        let listener: Arc<dyn MetadataListener> = c.clone();
+        c.cluster.add_listener(Arc::downgrade(&listener));
         if by_regex {
-            client.inner.metadata.track_all();
-            client.trigger_metadata_now();
+            c.cluster.metadata_cache().track_all();
+            c.cluster.trigger_metadata_now();
         } else if !topics.is_empty() {
-            client.inner.metadata.track(topics);
-            client.trigger_metadata_now();
+            c.cluster.metadata_cache().track(topics);
+            c.cluster.trigger_metadata_now();
         }
-    }
-
-    pub(crate) fn client(&self) -> Option<Client> {
-        self.client.upgrade().map(|inner| Client { inner })
+        c
     }
 
     /// Creates cursors for new partitions and moves cursors whose leader changed.
-    pub(crate) fn update_metadata(&self, client: &Client, snap: &MetadataSnapshot) {
+    pub(crate) fn update_metadata(&self, snap: &MetadataSnapshot) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let mut wanted: Vec<(&str, Option<&HashMap<i32, Offset>>)> = Vec::new();
         let matched = self.match_topics(snap);
-        if self.regexes.is_empty() {
-            for t in &self.cfg.topics {
-                wanted.push((t, None));
-            }
+        let mut wanted: Vec<(&str, Option<&HashMap<i32, Offset>>)> = Vec::new();
+        let topics = if self.regexes.is_empty() {
+            &self.cfg.topics
         } else {
-            for t in &matched {
-                wanted.push((t, None));
-            }
-        }
-        for (t, ps) in &self.cfg.partitions {
-            wanted.push((t, Some(ps)));
-        }
+            &matched
+        };
+        wanted.extend(topics.iter().map(|t| (t.as_str(), None)));
+        wanted.extend(
+            self.cfg
+                .partitions
+                .iter()
+                .map(|(t, ps)| (t.as_str(), Some(ps))),
+        );
         let mut missing = false;
         let mut wake = Vec::new();
         let mut cursors = self.cursors.lock();
@@ -234,9 +263,7 @@ impl Consumer {
                 missing = true;
                 continue;
             };
-            if tm.partitions.is_empty() {
-                missing = true;
-            }
+            missing |= tm.partitions.is_empty();
             let name: Arc<str> = Arc::from(topic);
             for pm in &tm.partitions {
                 let start = match only {
@@ -246,86 +273,20 @@ impl Consumer {
                     },
                     None => self.cfg.reset_offset,
                 };
-                if pm.leader < 0 {
-                    missing = true;
-                }
+                missing |= pm.leader < 0;
                 let key = (name.clone(), pm.partition);
                 match cursors.get(&key) {
                     None => {
-                        let paused = self.paused_topics.lock().contains(topic)
-                            || self
-                                .paused_partitions
-                                .lock()
-                                .contains(&(topic.to_string(), pm.partition));
-                        let cur = Arc::new(Cursor {
-                            topic: name.clone(),
-                            partition: pm.partition,
-                            st: Mutex::new(CursorState {
-                                offset: -1,
-                                last_epoch: start.epoch,
-                                leader_epoch: pm.leader_epoch,
-                                pending: Some(start),
-                                source: pm.leader.max(-1),
-                                leader: pm.leader.max(-1),
-                                preferred: None,
-                                validate: false,
-                                paused,
-                                gen: 0,
-                                backoff_until: None,
-                                failures: 0,
-                            }),
-                        });
+                        let cur = self.new_cursor(&name, pm, start);
                         cursors.insert(key, cur.clone());
                         if pm.leader >= 0 {
-                            if let Some(s) = self.source(client, pm.leader) {
+                            if let Some(s) = self.source(pm.leader) {
                                 s.add(cur);
                                 wake.push(s);
                             }
                         }
                     }
-                    Some(cur) => {
-                        let mut st = cur.st.lock();
-                        if pm.leader_epoch > st.leader_epoch
-                            && st.leader_epoch >= 0
-                            && st.last_epoch >= 0
-                            && st.pending.is_none()
-                        {
-                            st.validate = true;
-                        }
-                        st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
-                        if pm.leader >= 0 {
-                            st.leader = pm.leader;
-                        }
-                        if st.preferred.is_some_and(|(_, until)| {
-                            Instant::now() >= until || pm.leader != st.leader
-                        }) {
-                            // Back to the leader on a timer (KIP-392).
-                            st.preferred = None;
-                        }
-                        let target = st.preferred.map_or(pm.leader, |(r, _)| r);
-                        if pm.leader >= 0 && target != st.source {
-                            klog!(client.inner.cfg.logger.as_deref(), Info, "partition moved to a new leader", "topic" => topic, "partition" => pm.partition, "from" => st.source, "to" => target);
-                            let old = st.source;
-                            st.source = target;
-                            st.backoff_until = None;
-                            drop(st);
-                            if let Some(s) = self.sources.lock().get(&old).cloned() {
-                                s.remove(cur);
-                            }
-                            if let Some(s) = self.source(client, target) {
-                                s.add(cur.clone());
-                                wake.push(s);
-                            }
-                        } else if st.backoff_until.is_some() {
-                            // Fresh metadata: retry a partition that failed.
-                            st.backoff_until = None;
-                            let src = st.source;
-                            drop(st);
-                            if let Some(s) = self.sources.lock().get(&src).cloned() {
-                                wake.push(s);
-                            }
-                        }
-                    }
+                    Some(cur) => wake.extend(self.update_cursor(cur, pm)),
                 }
             }
         }
@@ -334,8 +295,82 @@ impl Consumer {
             s.wake();
         }
         if missing {
-            client.trigger_metadata();
+            self.cluster.trigger_metadata();
         }
+    }
+
+    /// A cursor for a partition first seen in metadata, starting at `start`.
+    fn new_cursor(&self, name: &Arc<str>, pm: &PartitionMetadata, start: Offset) -> Arc<Cursor> {
+        let paused = self.paused_topics.lock().contains(&**name)
+            || self
+                .paused_partitions
+                .lock()
+                .contains(&(name.to_string(), pm.partition));
+        Arc::new(Cursor {
+            topic: name.clone(),
+            partition: pm.partition,
+            st: Mutex::new(CursorState {
+                offset: -1,
+                last_epoch: start.epoch,
+                leader_epoch: pm.leader_epoch,
+                pending: Some(start),
+                source: pm.leader.max(-1),
+                leader: pm.leader.max(-1),
+                preferred: None,
+                validate: false,
+                paused,
+                gen: 0,
+                backoff_until: None,
+                failures: 0,
+            }),
+        })
+    }
+
+    /// Applies fresh metadata to an existing cursor: a grown leader epoch
+    /// asks for validation (KIP-320), a new leader moves it to that source,
+    /// a preferred replica expires (KIP-392). Returns the source to wake.
+    fn update_cursor(&self, cur: &Arc<Cursor>, pm: &PartitionMetadata) -> Option<Arc<Source>> {
+        let mut st = cur.st.lock();
+        if pm.leader_epoch > st.leader_epoch
+            && st.leader_epoch >= 0
+            && st.last_epoch >= 0
+            && st.pending.is_none()
+        {
+            st.validate = true;
+        }
+        st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
+        if pm.leader >= 0 {
+            st.leader = pm.leader;
+        }
+        if st
+            .preferred
+            .is_some_and(|(_, until)| Instant::now() >= until || pm.leader != st.leader)
+        {
+            // Back to the leader on a timer (KIP-392).
+            st.preferred = None;
+        }
+        let target = st.preferred.map_or(pm.leader, |(r, _)| r);
+        if pm.leader >= 0 && target != st.source {
+            klog!(self.cluster.logger(), Info, "partition moved to a new leader", "topic" => cur.topic, "partition" => pm.partition, "from" => st.source, "to" => target);
+            let old = st.source;
+            st.source = target;
+            st.backoff_until = None;
+            drop(st);
+            if let Some(s) = self.sources.lock().get(&old).cloned() {
+                s.remove(cur);
+            }
+            let s = self.source(target)?;
+            s.add(cur.clone());
+            return Some(s);
+        }
+        if st.backoff_until.is_some() {
+            // Fresh metadata: retry a partition that failed.
+            st.backoff_until = None;
+            let src = st.source;
+            drop(st);
+            return self.sources.lock().get(&src).cloned();
+        }
+        None
     }
 
     /// With consume_regex: every topic of `snap` that matched (new topics
@@ -360,14 +395,15 @@ impl Consumer {
 
     /// Moves a cursor to fetch from `replica` (KIP-392), or back to its
     /// leader with `None`.
-    pub(crate) fn move_cursor(&self, client: &Client, cur: &Arc<Cursor>, replica: Option<i32>) {
+    pub(crate) fn move_cursor(&self, cur: &Arc<Cursor>, replica: Option<i32>) {
+        let client = &*self.cluster;
         let mut st = cur.st.lock();
-        st.preferred = replica.map(|r| (r, Instant::now() + client.inner.cfg.metadata_max_age));
+        st.preferred = replica.map(|r| (r, Instant::now() + client.settings().metadata_max_age));
         let to = replica.unwrap_or(st.leader);
         if to < 0 || to == st.source {
             return;
         }
-        klog!(client.inner.cfg.logger.as_deref(), Info, "moving partition to another replica", "topic" => cur.topic, "partition" => cur.partition, "from" => st.source, "to" => to, "preferred" => replica.is_some());
+        klog!(client.logger(), Info, "moving partition to another replica", "topic" => cur.topic, "partition" => cur.partition, "from" => st.source, "to" => to, "preferred" => replica.is_some());
         let old = st.source;
         st.source = to;
         st.backoff_until = None;
@@ -375,26 +411,27 @@ impl Consumer {
         if let Some(s) = self.sources.lock().get(&old).cloned() {
             s.remove(cur);
         }
-        if let Some(s) = self.source(client, to) {
+        if let Some(s) = self.source(to) {
             s.add(cur.clone());
             s.wake();
         }
     }
 
     /// The source of `broker`, started on first use.
-    fn source(&self, client: &Client, broker: i32) -> Option<Arc<Source>> {
+    fn source(&self, broker: i32) -> Option<Arc<Source>> {
+        let client = &*self.cluster;
         let mut sources = self.sources.lock();
         if let Some(s) = sources.get(&broker) {
             return Some(s.clone());
         }
-        let me = client.inner.consumer.get().cloned()?;
+        let me = self.me.upgrade()?;
         match Source::start(me, client, broker) {
             Ok(s) => {
                 sources.insert(broker, s.clone());
                 Some(s)
             }
             Err(e) => {
-                klog!(client.inner.cfg.logger.as_deref(), Error, "unable to start source thread", "broker" => broker, "err" => e);
+                klog!(client.logger(), Error, "unable to start source thread", "broker" => broker, "err" => e);
                 None
             }
         }
@@ -583,14 +620,10 @@ impl Consumer {
         for s in self.sources.lock().values() {
             s.wake();
         }
-        if !unbuffered.is_empty() {
-            if let Some(c) = self.client() {
-                for (r, polled) in &unbuffered {
-                    crate::hooks::each(&c.inner.cfg.hooks, |h| {
-                        h.on_fetch_record_unbuffered(r, *polled)
-                    });
-                }
-            }
+        for (r, polled) in &unbuffered {
+            crate::hooks::each(&self.cluster.settings().hooks, |h| {
+                h.on_fetch_record_unbuffered(r, *polled)
+            });
         }
     }
 
@@ -606,7 +639,7 @@ impl Consumer {
         Vec<(Option<Arc<Source>>, usize)>,
         Vec<(Record, bool)>,
     ) {
-        let hooks = self.client().is_some_and(|c| !c.inner.cfg.hooks.is_empty());
+        let hooks = !self.cluster.settings().hooks.is_empty();
         let mut left = if max == 0 { usize::MAX } else { max };
         let mut out = Vec::new();
         let mut done = Vec::new();

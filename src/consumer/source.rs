@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::{epoch, list, read, Buffered, Consumer, Cursor};
-use crate::client::Client;
+use crate::cluster::Cluster;
 use crate::error::{ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
@@ -44,7 +44,7 @@ impl std::ops::Deref for Source {
 }
 
 impl Source {
-    pub(crate) fn start(c: Arc<Consumer>, client: &Client, broker: i32) -> Result<Arc<Source>> {
+    pub(crate) fn start(c: Arc<Consumer>, client: &Cluster, broker: i32) -> Result<Arc<Source>> {
         let (worker, wake_rx) = Worker::new(broker);
         let src = Arc::new(Source {
             worker,
@@ -55,7 +55,7 @@ impl Source {
         let s = src.clone();
         let join = crate::sync::thread::spawn_named(
             name,
-            client.inner.cfg.on_thread_start.clone(),
+            client.settings().on_thread_start.clone(),
             move || {
                 let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
                 SourceLoop {
@@ -157,7 +157,8 @@ impl SourceLoop {
                 && !self.src.buffered.load(Ordering::Acquire)
                 && self.backoff_until.is_none_or(|t| now >= t)
             {
-                if let Some(client) = self.c.client() {
+                {
+                    let client = self.c.cluster.clone();
                     if !ensure_versions(&client, self.src.broker) {
                         self.backoff();
                         if !self.stopped() {
@@ -191,9 +192,7 @@ impl SourceLoop {
 
     fn backoff(&mut self) {
         self.failures = self.failures.saturating_add(1);
-        let d = self.c.client().map_or(Duration::from_millis(250), |c| {
-            c.config().retry_backoff(self.failures)
-        });
+        let d = self.c.cluster.settings().retry_backoff(self.failures);
         self.backoff_until = Some(Instant::now() + d);
     }
 
@@ -202,37 +201,9 @@ impl SourceLoop {
     }
 
     /// Builds and sends the next fetch, if there is anything to fetch.
-    fn issue(&mut self, client: &Client) {
-        let cfg = &self.c.cfg;
+    fn issue(&mut self, client: &Cluster) {
         let me = self.src.broker;
-        let now = Instant::now();
-        let cursors = self.src.members();
-        let mut asked = HashMap::new();
-        let mut want = HashMap::new();
-        for cur in cursors {
-            let st = cur.st.lock();
-            if !st.fetchable(me, now) {
-                continue;
-            }
-            let key = (cur.topic.clone(), cur.partition);
-            want.insert(
-                key.clone(),
-                SentPart {
-                    offset: st.offset,
-                    last_epoch: st.last_epoch,
-                    leader_epoch: st.leader_epoch,
-                    max_bytes: 0,
-                },
-            );
-            asked.insert(
-                key,
-                Asked {
-                    from: st.offset,
-                    gen: st.gen,
-                    cursor: cur.clone(),
-                },
-            );
-        }
+        let (mut want, asked) = self.fetchable();
         if want.is_empty() {
             self.c.leave_slot_queue(me);
             return;
@@ -245,21 +216,82 @@ impl SourceLoop {
         if !self.c.acquire_slot(me) {
             return;
         }
-        let reserved = self.c.reserve(cfg.max_bytes as usize);
+        let reserved = self.c.reserve(self.c.cfg.max_bytes as usize);
         if reserved == 0 {
             self.release_slot();
             return;
         }
         let max_bytes = i32::try_from(reserved).unwrap_or(i32::MAX);
-        let part_max = cfg.max_partition_bytes.min(max_bytes);
+        let part_max = self.c.cfg.max_partition_bytes.min(max_bytes);
         for sp in want.values_mut() {
             sp.max_bytes = part_max;
         }
         // Fields newer than the version sent stay at their defaults.
         let version =
             version_for(client, me, FETCH_KEY, FETCH_VERSIONS.1).unwrap_or(FETCH_VERSIONS.1);
-        let sessions = !cfg.disable_fetch_sessions && version >= 7;
+        let sessions = !self.c.cfg.disable_fetch_sessions && version >= 7;
         let full = !sessions || self.session.id == 0;
+        let req = self.request(version, sessions, full, max_bytes, &want);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.inflight = Some(Inflight {
+            id,
+            reserved,
+            asked,
+            sent: want,
+            full,
+        });
+        let tx = self.resp_tx.clone();
+        h.submit(req, FETCH_VERSIONS, move |res| {
+            let _ = tx.send((id, res));
+        });
+    }
+
+    /// What the source's fetchable cursors ask for, and where each stood.
+    fn fetchable(
+        &self,
+    ) -> (
+        HashMap<(Arc<str>, i32), SentPart>,
+        HashMap<(Arc<str>, i32), Asked>,
+    ) {
+        let now = Instant::now();
+        let mut asked = HashMap::new();
+        let mut want = HashMap::new();
+        for cur in self.src.members() {
+            let st = cur.st.lock();
+            if !st.fetchable(self.src.broker, now) {
+                continue;
+            }
+            let key = (cur.topic.clone(), cur.partition);
+            let sp = SentPart {
+                offset: st.offset,
+                last_epoch: st.last_epoch,
+                leader_epoch: st.leader_epoch,
+                max_bytes: 0,
+            };
+            want.insert(key.clone(), sp);
+            let a = Asked {
+                from: st.offset,
+                gen: st.gen,
+                cursor: cur.clone(),
+            };
+            asked.insert(key, a);
+        }
+        (want, asked)
+    }
+
+    /// The Fetch request: a full one (session epoch 0, or no session), or an
+    /// incremental one with only the partitions whose position changed plus
+    /// the ones to forget (KIP-227).
+    fn request(
+        &self,
+        version: i16,
+        sessions: bool,
+        full: bool,
+        max_bytes: i32,
+        want: &HashMap<(Arc<str>, i32), SentPart>,
+    ) -> FetchRequest {
+        let cfg = &self.c.cfg;
         let (session_id, session_epoch) = if !sessions {
             (0, -1)
         } else if full {
@@ -268,7 +300,7 @@ impl SourceLoop {
             (self.session.id, self.session.epoch)
         };
         let mut by_topic: HashMap<Arc<str>, Vec<FetchPartition>> = HashMap::new();
-        for (key, sp) in &want {
+        for (key, sp) in want {
             if !full && self.session.sent.get(key) == Some(sp) {
                 continue;
             }
@@ -284,10 +316,8 @@ impl SourceLoop {
         }
         let mut forgotten: HashMap<Arc<str>, Vec<i32>> = HashMap::new();
         if !full {
-            for key in self.session.sent.keys() {
-                if !want.contains_key(key) {
-                    forgotten.entry(key.0.clone()).or_default().push(key.1);
-                }
+            for key in self.session.sent.keys().filter(|k| !want.contains_key(*k)) {
+                forgotten.entry(key.0.clone()).or_default().push(key.1);
             }
         }
         let topics = by_topic
@@ -307,7 +337,12 @@ impl SourceLoop {
             })
             .collect();
         let max_wait_ms = i32::try_from(cfg.max_wait.as_millis()).unwrap_or(i32::MAX);
-        let req = FetchRequest::default()
+        let rack = if version >= 11 {
+            cfg.rack.clone().unwrap_or_default().into()
+        } else {
+            Default::default()
+        };
+        FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(cfg.min_bytes)
@@ -317,24 +352,7 @@ impl SourceLoop {
             .with_session_epoch(session_epoch)
             .with_topics(topics)
             .with_forgotten_topics_data(forgotten)
-            .with_rack_id(if version >= 11 {
-                cfg.rack.clone().unwrap_or_default().into()
-            } else {
-                Default::default()
-            });
-        let id = self.next_id;
-        self.next_id += 1;
-        self.inflight = Some(Inflight {
-            id,
-            reserved,
-            asked,
-            sent: want,
-            full,
-        });
-        let tx = self.resp_tx.clone();
-        h.submit(req, FETCH_VERSIONS, move |res| {
-            let _ = tx.send((id, res));
-        });
+            .with_rack_id(rack)
     }
 
     fn on_reply(&mut self, id: u64, res: Result<(i16, FetchResponse)>) {
@@ -349,19 +367,14 @@ impl SourceLoop {
                 self.session.reset();
                 // KIP-392: a preferred replica that fails sends its
                 // partitions back to their leaders.
-                if let Some(client) = self.c.client().filter(|_| !e.is_client_closed()) {
+                if !e.is_client_closed() {
                     for a in inf.asked.values() {
                         if a.cursor.st.lock().preferred.is_some() {
-                            self.c.move_cursor(&client, &a.cursor, None);
+                            self.c.move_cursor(&a.cursor, None);
                         }
                     }
-                }
-                if !e.is_client_closed() {
-                    let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
-                    klog!(logger.as_deref(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
-                    if let Some(c) = self.c.client() {
-                        c.trigger_metadata();
-                    }
+                    klog!(self.c.cluster.logger(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
+                    self.c.cluster.trigger_metadata();
                     self.backoff();
                 }
                 return;
@@ -378,8 +391,7 @@ impl SourceLoop {
             ) {
                 self.backoff();
             }
-            let logger = self.c.client().and_then(|c| c.inner.cfg.logger.clone());
-            klog!(logger.as_deref(), Info, "fetch error, restarting the fetch session", "broker" => self.src.broker, "err" => resp.error_code);
+            klog!(self.c.cluster.logger(), Info, "fetch error, restarting the fetch session", "broker" => self.src.broker, "err" => resp.error_code);
             return;
         }
         self.failures = 0;
@@ -397,17 +409,12 @@ impl SourceLoop {
             }
         }
         self.c.release(inf.reserved);
-        let client = self.c.client();
-        let parts =
-            read::read_response(&self.c, client.as_ref(), self.src.broker, resp, &inf.asked);
+        let parts = read::read_response(&self.c, self.src.broker, resp, &inf.asked);
         if parts.parts.is_empty() {
             self.c.release(parts.charged);
             self.release_slot();
             return;
         }
-        let hooks = client
-            .map(|c| c.inner.cfg.hooks.clone())
-            .unwrap_or_default();
         self.src.buffered.store(true, Ordering::Release);
         self.c.push(
             Buffered {
@@ -415,7 +422,7 @@ impl SourceLoop {
                 parts: parts.parts,
                 charged: parts.charged,
             },
-            &hooks,
+            &self.c.cluster.settings().hooks,
         );
     }
 }
@@ -424,20 +431,12 @@ impl SourceLoop {
 /// highest, capped by the broker's and the user's `max_versions`. `None`
 /// until the broker's versions are known. Fields newer than this version
 /// must stay at their defaults, or the request does not encode.
-pub(crate) fn version_for(client: &Client, broker: i32, key: i16, ours: i16) -> Option<i16> {
-    let (_, broker_max) = client.handle(broker)?.versions()?.range(key)?;
-    let user_max = client
-        .inner
-        .cfg
-        .max_versions
-        .as_ref()
-        .and_then(|v| v.get(key))
-        .unwrap_or(i16::MAX);
-    Some(ours.min(broker_max).min(user_max))
+pub(crate) fn version_for(client: &Cluster, broker: i32, key: i16, ours: i16) -> Option<i16> {
+    client.version_for(broker, key, ours)
 }
 
 /// Connects to `broker` so its versions are known (a no-op once they are).
-pub(crate) fn ensure_versions(client: &Client, broker: i32) -> bool {
+pub(crate) fn ensure_versions(client: &Cluster, broker: i32) -> bool {
     let Some(h) = client.handle(broker) else {
         return false;
     };
@@ -445,7 +444,7 @@ pub(crate) fn ensure_versions(client: &Client, broker: i32) -> bool {
         return true;
     }
     let _ = h.send(
-        crate::messages::ApiVersionsRequest::default(),
+        client.api_versions_request(),
         Some(Instant::now() + Duration::from_secs(10)),
     );
     h.versions().is_some()
@@ -470,11 +469,9 @@ pub(crate) fn is_leader_error(code: ErrorCode) -> bool {
 }
 
 /// Puts a cursor in backoff after an error.
-pub(crate) fn cursor_backoff(client: Option<&Client>, cur: &Cursor) {
+pub(crate) fn cursor_backoff(client: &Cluster, cur: &Cursor) {
     let mut st = cur.st.lock();
     st.failures = st.failures.saturating_add(1);
-    let d = client.map_or(Duration::from_millis(250), |c| {
-        c.config().retry_backoff(st.failures)
-    });
+    let d = client.settings().retry_backoff(st.failures);
     st.backoff_until = Some(Instant::now() + d);
 }

@@ -78,10 +78,53 @@ pub enum Error {
     /// The connection was closed before the first response was read: often a
     /// TLS or SASL mismatch between client and broker.
     FirstReadEof(Arc<str>),
+    /// The bytes fetched for one partition are more than the whole fetch
+    /// memory budget (`max_buffered_fetch_bytes`) can hold, so they can never
+    /// be buffered: raise the budget or lower `fetch_max_partition_bytes`.
+    FetchBudget {
+        /// Bytes the partition's data needs.
+        needed: usize,
+        /// The budget, `max_buffered_fetch_bytes`.
+        budget: usize,
+    },
     /// Data loss was detected while consuming (kgo's `ErrDataLoss`): the
     /// partition was truncated below what the client consumed; the client
     /// reset to the broker's end of the diverging epoch and continued.
-    DataLoss(Box<crate::consumer::DataLoss>),
+    DataLoss(Box<DataLoss>),
+}
+
+/// Data loss detected while consuming (kgo's `ErrDataLoss`): the partition's
+/// log was truncated below what the client had consumed (KIP-320). The
+/// client resumed at `reset_to`; records from `reset_to` to `consumed_to`
+/// were lost. Carried as [`Error::DataLoss`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataLoss {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset the client had consumed to.
+    pub consumed_to: i64,
+    /// The offset the client reset to.
+    pub reset_to: i64,
+}
+
+impl fmt::Display for DataLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.consumed_to == -1 {
+            write!(
+                f,
+                "topic {} partition {} lost records; the client consumed to an unknown offset and is resetting to offset {}",
+                self.topic, self.partition, self.reset_to
+            )
+        } else {
+            write!(
+                f,
+                "topic {} partition {} lost records; the client consumed to offset {} but was reset to offset {}",
+                self.topic, self.partition, self.consumed_to, self.reset_to
+            )
+        }
+    }
 }
 
 impl Error {
@@ -219,6 +262,7 @@ pub(crate) fn classify(e: &Error) -> Class {
         | Error::Aborting
         | Error::BrokerTooOld { .. }
         | Error::DataLoss(_)
+        | Error::FetchBudget { .. }
         | Error::Compression(_) => Class::Final,
     }
 }
@@ -246,6 +290,7 @@ impl fmt::Display for Error {
             Error::UnknownBroker(id) => write!(f, "unknown broker {id} (not in the client's metadata)"),
             Error::FirstReadEof(m) => write!(f, "broker closed the connection before answering the first request ({m}); is the client's TLS/SASL setting the broker's?"),
             Error::DataLoss(d) => write!(f, "{d}"),
+            Error::FetchBudget { needed, budget } => write!(f, "{needed} bytes fetched for one partition exceed max_buffered_fetch_bytes ({budget}); raise max_buffered_fetch_bytes or lower fetch_max_partition_bytes"),
         }
     }
 }

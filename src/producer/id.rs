@@ -11,7 +11,7 @@
 
 use parking_lot::Mutex;
 
-use crate::client::Client;
+use crate::cluster::Cluster;
 use crate::error::{Error, ErrorCode, Result};
 use crate::messages::{InitProducerIdRequest, ProducerId};
 
@@ -63,7 +63,7 @@ impl IdState {
     /// Loads the id (or bumps the epoch) with InitProducerId. Call only when
     /// no batch is in flight. Blocks on the request; retriable errors are
     /// retried by the client's request path.
-    pub(crate) fn load(&self, client: &Client) -> Result<ProducerIdEpoch> {
+    pub(crate) fn load(&self, client: &Cluster) -> Result<ProducerIdEpoch> {
         let _one_at_a_time = self.loading.lock();
         let (prev, bump) = {
             let g = self.inner.lock();
@@ -89,7 +89,7 @@ impl IdState {
             req.producer_id = ProducerId(p.id);
             req.producer_epoch = p.epoch;
         }
-        let resp = client.request(req)?;
+        let resp = client.request(req, None)?;
         if let Some(e) = Error::from_code(resp.error_code) {
             let fatal = matches!(
                 e.kafka_code(),

@@ -19,17 +19,18 @@ mod buffer;
 mod completion;
 mod id;
 pub mod partitioner;
+mod recbuf;
+mod settings;
 mod sink;
+mod topics;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use crate::error::{Error, Result};
 use crate::protocol::compression::Codec;
-use crate::record::Record;
 
-pub(crate) use buffer::Producer;
-pub use completion::{FirstErrPromise, ProduceResult, ProduceResults};
+pub use crate::hooks::ProduceBatchMetrics;
+pub(crate) use buffer::{BufferWait, Producer};
+pub(crate) use completion::Callback;
+pub use completion::{ProduceResult, ProduceResults};
+pub(crate) use settings::ProducerSettings;
 
 /// The acks a produce request asks for (kgo's `Acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,157 +106,5 @@ impl CompressionCodec {
     /// The codec's wire id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn id(self) -> u8 {
         self.codec as u8
-    }
-}
-
-/// What one successfully written batch held (kgo's `ProduceBatchMetrics`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ProduceBatchMetrics {
-    /// Records in the batch.
-    pub num_records: usize,
-    /// Bytes of the records before compression (without batch overhead).
-    pub uncompressed_bytes: usize,
-    /// Bytes of the records as written (equal to uncompressed when not compressed).
-    pub compressed_bytes: usize,
-    /// The codec used: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-    pub compression_type: u8,
-}
-
-/// The callback of one produced record.
-pub(crate) type Callback = Box<dyn FnOnce(Record, Result<()>) + Send>;
-
-impl crate::Client {
-    /// The producer, started on first use. Lock-free once started.
-    pub(crate) fn producer(&self) -> Result<&Arc<Producer>> {
-        if let Some(p) = self.inner.producer.get() {
-            return Ok(p);
-        }
-        let _g = self.inner.producer_init.lock();
-        if self.is_closed() {
-            return Err(Error::ClientClosed);
-        }
-        if let Some(p) = self.inner.producer.get() {
-            return Ok(p);
-        }
-        let p = Producer::start(self)?;
-        Ok(self.inner.producer.get_or_init(|| p))
-    }
-
-    /// Produces `record`, calling `callback` exactly once with the record
-    /// (its partition, offset, timestamp and attributes set on success) and
-    /// the result (kgo's `Produce`).
-    ///
-    /// Callbacks run on the client's `ks-prom` thread, in order per
-    /// partition; they must be quick and must not block on the client.
-    ///
-    /// # Blocking
-    ///
-    /// While `max_buffered_records` (or `max_buffered_bytes`) are buffered,
-    /// until space frees up or the client closes; with manual flushing it
-    /// fails with [`Error::MaxBuffered`] instead. See
-    /// [`produce_deadline`](Self::produce_deadline) to bound the wait.
-    pub fn produce(
-        &self,
-        record: Record,
-        callback: impl FnOnce(Record, Result<()>) + Send + 'static,
-    ) {
-        self.produce_inner(record, Box::new(callback), None);
-    }
-
-    /// [`produce`](Self::produce), failing the record with
-    /// [`Error::Timeout`] if it cannot be buffered by `deadline`.
-    pub fn produce_deadline(
-        &self,
-        record: Record,
-        deadline: Instant,
-        callback: impl FnOnce(Record, Result<()>) + Send + 'static,
-    ) {
-        self.produce_inner(record, Box::new(callback), Some(deadline));
-    }
-
-    fn produce_inner(&self, record: Record, cb: Callback, deadline: Option<Instant>) {
-        match self.producer() {
-            Ok(p) => p.produce(record, cb, deadline),
-            Err(e) => cb(record, Err(e)),
-        }
-    }
-
-    /// Produces `records` and waits for all of them (kgo's `ProduceSync`).
-    ///
-    /// # Blocking
-    ///
-    /// Until every record is acknowledged or failed.
-    pub fn produce_sync(&self, records: impl IntoIterator<Item = Record>) -> ProduceResults {
-        self.produce_batch(records)
-    }
-
-    /// Produces `records` and waits for all of them, returning their results
-    /// in the order given (asked for by kgo users as a batch call).
-    ///
-    /// # Blocking
-    ///
-    /// Until every record is acknowledged or failed.
-    pub fn produce_batch(&self, records: impl IntoIterator<Item = Record>) -> ProduceResults {
-        completion::produce_and_wait(self, records, None)
-    }
-
-    /// [`produce_batch`](Self::produce_batch) that returns by `deadline`;
-    /// records not finished by then are reported with [`Error::Timeout`]
-    /// (they stay buffered and may still be written).
-    ///
-    /// # Blocking
-    ///
-    /// Until every record is acknowledged or failed, or `deadline`.
-    pub fn produce_batch_deadline(
-        &self,
-        records: impl IntoIterator<Item = Record>,
-        deadline: Instant,
-    ) -> ProduceResults {
-        completion::produce_and_wait(self, records, Some(deadline))
-    }
-
-    /// Waits until every buffered record is acknowledged or failed, sending
-    /// lingering batches at once (kgo's `Flush`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ClientClosed`] if the client closes first.
-    pub fn flush(&self) -> Result<()> {
-        self.flush_deadline(None)
-    }
-
-    /// [`flush`](Self::flush) with an optional deadline.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Timeout`] at the deadline, [`Error::ClientClosed`] on close.
-    pub fn flush_deadline(&self, deadline: Option<Instant>) -> Result<()> {
-        match self.inner.producer.get() {
-            Some(p) => p.flush(deadline),
-            None if self.is_closed() => Err(Error::ClientClosed),
-            None => Ok(()),
-        }
-    }
-
-    /// Fails every buffered record with [`Error::Aborting`] and waits until
-    /// nothing is buffered (kgo's `AbortBufferedRecords`). Requests already
-    /// in flight finish first. Do not produce concurrently.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Timeout`] at the deadline, [`Error::ClientClosed`] on close.
-    pub fn abort_buffered_records(&self, deadline: Option<Instant>) -> Result<()> {
-        match self.inner.producer.get() {
-            Some(p) => p.abort(deadline),
-            None => Ok(()),
-        }
-    }
-
-    /// How many records are buffered for producing (kgo's `BufferedProduceRecords`).
-    pub fn buffered_produce_records(&self) -> i64 {
-        self.inner
-            .producer
-            .get()
-            .map_or(0, |p| p.buffered_records())
     }
 }

@@ -18,14 +18,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::buffer::{Producer, RecBuf, RecBufInner};
+use super::buffer::Producer;
 use super::completion::{Completion, Outcome};
+use super::recbuf::{BatchState, RecBatch, RecBuf, RecBufInner, Stamp};
 use super::ProduceBatchMetrics;
+use crate::broker::BrokerHandle;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hooks;
 use crate::logger::klog;
 use crate::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use crate::messages::{ApiVersionsRequest, ProduceRequest, ProduceResponse, TopicName};
+use crate::messages::{ProduceRequest, ProduceResponse, TopicName};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
     set_batch_sequence, write_batch, BatchHeader, RECORD_BATCH_OVERHEAD,
@@ -54,12 +56,13 @@ impl Sink {
         let sink = Arc::new(Sink { worker });
         let mut name = format!("ks-sink-{broker}");
         name.truncate(15);
-        let on_start = p.client().and_then(|c| c.inner.cfg.on_thread_start.clone());
+        let on_start = p.cluster.settings().on_thread_start.clone();
         let s = sink.clone();
         let join = crate::sync::thread::spawn_named(name, on_start, move || {
             let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
             let mut l = SinkLoop {
                 p,
+                handle: None,
                 sink: s,
                 wake_rx,
                 resp_tx,
@@ -83,8 +86,19 @@ struct Sent {
     acks_zero: bool,
 }
 
+/// What one drain works with: the producer id, the codec, and limits.
+struct Plan {
+    id: Option<super::id::ProducerIdEpoch>,
+    codec: crate::producer::CompressionCodec,
+    flushing: bool,
+    max_bytes: usize,
+    now: Instant,
+}
+
 struct SinkLoop {
     p: Arc<Producer>,
+    /// The broker handle and the broker-set generation it was looked up in.
+    handle: Option<(u64, Arc<BrokerHandle>)>,
     sink: Arc<Sink>,
     wake_rx: Receiver<()>,
     resp_tx: Sender<Reply>,
@@ -96,8 +110,8 @@ struct SinkLoop {
 }
 
 impl SinkLoop {
-    fn logger(&self) -> Option<Arc<dyn crate::Logger>> {
-        self.p.client().and_then(|c| c.inner.cfg.logger.clone())
+    fn logger(&self) -> Option<&dyn crate::Logger> {
+        self.p.cluster.logger()
     }
 
     fn max_inflight(&self) -> usize {
@@ -158,9 +172,7 @@ impl SinkLoop {
     /// Opens a connection so the broker's versions (for the codec choice)
     /// are known before the first batch is encoded.
     fn ensure_versions(&self) -> bool {
-        let Some(c) = self.p.client() else {
-            return false;
-        };
+        let c = &self.p.cluster;
         let Some(h) = c.handle(self.sink.broker) else {
             return false;
         };
@@ -168,7 +180,7 @@ impl SinkLoop {
             return true;
         }
         h.send(
-            ApiVersionsRequest::default(),
+            c.api_versions_request(),
             Some(Instant::now() + Duration::from_secs(5)),
         )
         .is_ok()
@@ -181,28 +193,21 @@ impl SinkLoop {
         if self.p.inflight_batches.load(Ordering::Acquire) > 0 {
             return Ok(());
         }
-        let Some(c) = self.p.client() else {
-            return Ok(());
-        };
-        match self.p.id.load(&c) {
+        match self.p.id.load(&self.p.cluster) {
             Ok(id) => {
-                klog!(self.logger().as_deref(), Info, "producer id loaded", "id" => id.id, "epoch" => id.epoch);
+                klog!(self.logger(), Info, "producer id loaded", "id" => id.id, "epoch" => id.epoch);
                 self.p.wake_all_sinks();
                 Ok(())
             }
             Err(e) => {
-                klog!(self.logger().as_deref(), Warn, "unable to load producer id", "err" => e);
+                klog!(self.logger(), Warn, "unable to load producer id", "err" => e);
                 if !e.is_retriable() {
                     // Nothing can be sent without an id: fail what is buffered.
                     for rb in self.sink.members() {
                         rb.fail_pending(&self.p, e.clone());
                     }
                 }
-                Err(Instant::now()
-                    + self
-                        .p
-                        .client()
-                        .map_or(Duration::from_millis(250), |c| c.config().retry_backoff(1)))
+                Err(Instant::now() + self.p.cluster.settings().retry_backoff(1))
             }
         }
     }
@@ -227,31 +232,57 @@ impl SinkLoop {
         next.saturating_duration_since(now)
     }
 
+    /// The sink's broker handle, looked up again only when the broker set
+    /// changed (a new generation), not on every drain.
+    fn handle(&mut self) -> Option<Arc<BrokerHandle>> {
+        let gen = self.p.cluster.broker_generation();
+        if let Some((g, h)) = &self.handle {
+            if *g == gen {
+                return Some(h.clone());
+            }
+        }
+        let h = self.p.cluster.handle(self.sink.broker)?;
+        self.handle = Some((gen, h.clone()));
+        Some(h)
+    }
+
     /// Builds and sends one produce request; false when nothing is ready.
     fn drain(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
         let p = self.p.clone();
-        let idem = p.cfg.idempotent;
-        let id = if idem {
-            match p.id.usable() {
-                Some(id) => Some(id),
-                None => return false,
-            }
-        } else {
-            None
+        let id = match (p.cfg.idempotent, p.id.usable()) {
+            (true, None) => return false,
+            (_, id) => id.filter(|_| p.cfg.idempotent),
         };
-        if p.cfg.manual_flushing && p.flushing.load(Ordering::Acquire) == 0 {
+        let flushing = p.flushing.load(Ordering::Acquire) > 0;
+        if p.cfg.manual_flushing && !flushing {
             return false;
         }
-        let Some(client) = p.client() else {
+        let Some(handle) = self.handle() else {
             return false;
         };
-        let Some(handle) = client.handle(self.sink.broker) else {
-            return false;
+        let plan = Plan {
+            id,
+            codec: self.pick_codec(&handle),
+            flushing,
+            max_bytes: p.cluster.settings().broker.broker_max_write_bytes as usize,
+            now: Instant::now(),
         };
-        let codec = self.pick_codec(&handle);
-        let flushing = p.flushing.load(Ordering::Acquire) > 0;
-        let max_bytes = client.config().broker_max_write_bytes() as usize;
-        let now = Instant::now();
+        let (parts, topics) = self.collect(recbufs, &plan);
+        self.rr = self.rr.wrapping_add(1);
+        if parts.is_empty() {
+            return false;
+        }
+        self.send(&handle, parts, topics);
+        true
+    }
+
+    /// Takes the next ready batch of every partition in turn (round robin
+    /// over the sink's partitions), up to the request size limit.
+    fn collect(
+        &mut self,
+        recbufs: &[Arc<RecBuf>],
+        plan: &Plan,
+    ) -> (Vec<(Arc<RecBuf>, u64)>, Vec<TopicProduceData>) {
         let n = recbufs.len();
         let mut total = 64usize;
         let mut parts = Vec::new();
@@ -259,67 +290,21 @@ impl SinkLoop {
         for k in 0..n {
             let rb = &recbufs[(self.rr + k) % n];
             let mut g = rb.inner.lock();
-            if !g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink)) {
-                continue;
-            }
-            if g.backoff_until.is_some_and(|t| now < t) {
-                continue;
-            }
-            if g.inflight > 0
-                && (g.inflight_sink != self.sink.broker || !idem || g.inflight >= 5 || !g.acked)
-            {
-                continue;
-            }
-            if let Some(id) = id {
-                if g.id_generation != id.generation {
-                    if g.inflight > 0 {
-                        continue;
-                    }
-                    // A new id or epoch: sequences restart at 0 (KIP-360).
-                    g.next_seq = 0;
-                    g.id_generation = id.generation;
-                    g.acked = false;
-                    for b in g.batches.iter_mut() {
-                        b.stamp = None;
-                    }
-                }
-            }
-            let idx = g.inflight;
-            let open = idx + 1 == g.batches.len();
-            let Some(b) = g.batches.get(idx) else {
+            let Some((idx, est)) = self.next_ready(&mut g, plan) else {
                 continue;
             };
-            let ready = b.sealed || !open || flushing || g.linger_until.is_none_or(|l| now >= l);
-            if !ready {
-                continue;
-            }
-            let est = b
-                .wire
-                .as_ref()
-                .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, Bytes::len);
-            if !parts.is_empty() && total + est + 64 > max_bytes {
+            if !parts.is_empty() && total + est + 64 > plan.max_bytes {
                 break;
             }
-            if let Err(e) = self.stamp_and_encode(&mut g, idx, id, codec) {
-                klog!(self.logger().as_deref(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
+            if let Err(e) = self.stamp_and_encode(&mut g, idx, plan.id, plan.codec) {
+                klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
                 continue;
             }
-            let g = &mut *g;
-            let Some(b) = g.batches.get_mut(idx) else {
+            let Some((batch_id, wire)) = self.mark_inflight(&mut g, idx) else {
                 continue;
             };
-            let Some(wire) = b.wire.clone() else { continue };
-            b.sealed = true;
-            b.inflight = true;
-            b.unknown = false;
-            b.tries += 1;
-            g.inflight += 1;
-            g.inflight_sink = self.sink.broker;
-            if open {
-                g.linger_until = None;
-            }
             total += wire.len() + 32;
-            parts.push((rb.clone(), b.id));
+            parts.push((rb.clone(), batch_id));
             let pd = PartitionProduceData::default()
                 .with_index(rb.partition)
                 .with_records(Some(wire));
@@ -332,10 +317,79 @@ impl SinkLoop {
                 ),
             }
         }
-        self.rr = self.rr.wrapping_add(1);
-        if parts.is_empty() {
-            return false;
+        (parts, topics)
+    }
+
+    /// The index and estimated size of the partition's next batch to send,
+    /// if one is ready: not backing off, within the in-flight limits
+    /// (idempotent: up to 5 per partition, all to this broker, after the
+    /// first was acknowledged), and sealed, lingered or flushed.
+    fn next_ready(&self, g: &mut RecBufInner, plan: &Plan) -> Option<(usize, usize)> {
+        let idem = self.p.cfg.idempotent;
+        if !g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink))
+            || g.backoff_until.is_some_and(|t| plan.now < t)
+        {
+            return None;
         }
+        if g.inflight > 0
+            && (g.inflight_sink != self.sink.broker || !idem || g.inflight >= 5 || !g.acked)
+        {
+            return None;
+        }
+        if let Some(id) = plan.id {
+            if g.id_generation != id.generation {
+                if g.inflight > 0 {
+                    return None;
+                }
+                // A new id or epoch: sequences restart at 0 (KIP-360).
+                g.next_seq = 0;
+                g.id_generation = id.generation;
+                g.acked = false;
+                for b in g.batches.iter_mut() {
+                    b.stamp = None;
+                }
+            }
+        }
+        let idx = g.inflight;
+        let open = idx + 1 == g.batches.len();
+        let b = g.batches.get(idx)?;
+        let ready = b.state != BatchState::Open
+            || !open
+            || plan.flushing
+            || g.linger_until.is_none_or(|l| plan.now >= l);
+        if !ready {
+            return None;
+        }
+        let est = b
+            .wire
+            .as_ref()
+            .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, Bytes::len);
+        Some((idx, est))
+    }
+
+    /// Marks batch `idx` as written (in flight); returns its id and bytes.
+    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, Bytes)> {
+        let open = idx + 1 == g.batches.len();
+        let b = g.batches.get_mut(idx)?;
+        let wire = b.wire.clone()?;
+        b.state = BatchState::InFlight;
+        b.tries += 1;
+        g.inflight += 1;
+        g.inflight_sink = self.sink.broker;
+        if open {
+            g.linger_until = None;
+        }
+        Some((b.id, wire))
+    }
+
+    /// Sends the assembled request; the reply comes back on `resp_rx`.
+    fn send(
+        &mut self,
+        handle: &BrokerHandle,
+        parts: Vec<(Arc<RecBuf>, u64)>,
+        topics: Vec<TopicProduceData>,
+    ) {
+        let p = &self.p;
         p.inflight_batches.fetch_add(parts.len(), Ordering::AcqRel);
         let acks = p.cfg.acks.value();
         let timeout_ms = p.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
@@ -358,7 +412,6 @@ impl SinkLoop {
             let _ = tx.send((id, res));
             let _ = wake.try_send(());
         });
-        true
     }
 
     fn pick_codec(
@@ -391,7 +444,12 @@ impl SinkLoop {
         };
         let mut new_seq = None;
         if let (Some(id), None) = (id, b.stamp) {
-            b.stamp = Some((id.id, id.epoch, next_seq, id.generation));
+            b.stamp = Some(Stamp {
+                producer_id: id.id,
+                epoch: id.epoch,
+                base_sequence: next_seq,
+                generation: id.generation,
+            });
             new_seq = Some(next_seq.wrapping_add(b.len() as i32) & i32::MAX);
             if let Some(w) = b.wire.take() {
                 // Re-stamped after an epoch bump: patch the header, keep the body.
@@ -401,7 +459,9 @@ impl SinkLoop {
             }
         }
         if b.wire.is_none() {
-            let (pid, epoch, seq) = b.stamp.map_or((-1, -1, -1), |(p, e, s, _)| (p, e, s));
+            let (pid, epoch, seq) = b
+                .stamp
+                .map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.base_sequence));
             let header = BatchHeader {
                 producer_id: pid,
                 producer_epoch: epoch,
@@ -438,13 +498,11 @@ impl SinkLoop {
         match res {
             Err(e) => {
                 // The request's fate is unknown: resend everything, in order.
-                klog!(self.logger().as_deref(), Warn, "produce request failed, retrying", "broker" => self.sink.broker, "err" => e);
+                klog!(self.logger(), Warn, "produce request failed, retrying", "broker" => self.sink.broker, "err" => e);
                 for (rb, batch) in &sent.parts {
                     self.retry(rb, *batch, true);
                 }
-                if let Some(c) = self.p.client() {
-                    c.trigger_metadata();
-                }
+                self.p.cluster.trigger_metadata();
             }
             Ok((_, resp)) => {
                 for (rb, batch) in &sent.parts {
@@ -457,7 +515,7 @@ impl SinkLoop {
                     match pr {
                         None if sent.acks_zero => self.success(rb, *batch, -1, -1),
                         None => {
-                            klog!(self.logger().as_deref(), Warn, "produce response missing a partition", "topic" => rb.topic, "partition" => rb.partition);
+                            klog!(self.logger(), Warn, "produce response missing a partition", "topic" => rb.topic, "partition" => rb.partition);
                             self.retry(rb, *batch, false);
                         }
                         Some(pr) => self.on_partition(
@@ -502,9 +560,7 @@ impl SinkLoop {
                         | ErrorCode::KafkaStorageError
                         | ErrorCode::NotEnoughReplicas
                 ) {
-                    if let Some(c) = self.p.client() {
-                        c.trigger_metadata_now();
-                    }
+                    self.p.cluster.trigger_metadata_now();
                 }
                 self.retry(rb, batch, false);
             }
@@ -539,7 +595,7 @@ impl SinkLoop {
         g.acked = true;
         let leader_epoch = g.leader_epoch;
         drop(g);
-        let (pid, epoch) = b.stamp.map_or((-1, -1), |(p, e, _, _)| (p, e));
+        let (pid, epoch) = b.stamp.map_or((-1, -1), |s| (s.producer_id, s.epoch));
         let metrics = ProduceBatchMetrics {
             num_records: b.len(),
             uncompressed_bytes: b.uncompressed,
@@ -551,8 +607,8 @@ impl SinkLoop {
         };
         if let Some(meta) = self
             .p
-            .client()
-            .and_then(|c| c.handle(self.sink.broker))
+            .cluster
+            .handle(self.sink.broker)
             .map(|h| h.meta().clone())
         {
             hooks::each(&self.p.hooks, |h| {
@@ -584,22 +640,22 @@ impl SinkLoop {
         let Some(pos) = g.batches.iter().position(|b| b.id == batch) else {
             return;
         };
-        if !g.batches.get(pos).is_some_and(|b| b.inflight) {
+        if !g.batches.get(pos).is_some_and(RecBatch::is_inflight) {
             return; // already reset by an earlier batch's failure
         }
         let mut reset = 0;
         for b in g.batches.iter_mut().skip(pos) {
-            if b.inflight {
-                b.inflight = false;
-                b.unknown |= unknown;
+            if b.is_inflight() {
+                b.land(unknown);
                 reset += 1;
             }
         }
         g.inflight = g.inflight.saturating_sub(reset);
-        let backoff = self.p.client().map_or(Duration::from_millis(100), |c| {
-            c.config()
-                .retry_backoff(g.batches.get(pos).map_or(1, |b| b.tries))
-        });
+        let backoff = self
+            .p
+            .cluster
+            .settings()
+            .retry_backoff(g.batches.get(pos).map_or(1, |b| b.tries));
         g.backoff_until = Some(Instant::now() + backoff);
         drop(g);
         let now = Instant::now();
@@ -619,7 +675,7 @@ impl SinkLoop {
         if err == ErrorCode::OutOfOrderSequenceNumber {
             // The broker is missing what came before our first in-flight
             // batch: data loss (e.g. an unclean leader election truncated it).
-            klog!(self.logger().as_deref(), Error, "data loss detected while producing", "topic" => rb.topic, "partition" => rb.partition);
+            klog!(self.logger(), Error, "data loss detected while producing", "topic" => rb.topic, "partition" => rb.partition);
             if self.p.cfg.stop_on_data_loss {
                 let e = Error::from(err);
                 *self.p.stopped.lock() = Some(e.clone());
@@ -645,21 +701,21 @@ impl SinkLoop {
         let Some(b) = g.batches.remove(pos) else {
             return;
         };
-        if b.inflight {
+        if b.is_inflight() {
             g.inflight = g.inflight.saturating_sub(1);
         }
         // Later in-flight batches will fail out of order: resend them.
         let mut reset = 0;
         for later in g.batches.iter_mut().skip(pos) {
-            if later.inflight {
-                later.inflight = false;
+            if later.is_inflight() {
+                later.land(false);
                 reset += 1;
             }
         }
         g.inflight = g.inflight.saturating_sub(reset);
         rb.after_fail(&self.p, &mut g, std::slice::from_ref(&b));
         drop(g);
-        klog!(self.logger().as_deref(), Warn, "produce failed", "topic" => rb.topic, "partition" => rb.partition, "err" => err);
+        klog!(self.logger(), Warn, "produce failed", "topic" => rb.topic, "partition" => rb.partition, "err" => err);
         self.p.complete(Completion::failed(rb, b, err));
     }
 }

@@ -1,8 +1,37 @@
 //! API version negotiation: the version used for a request is
 //! `min(our max, broker max, user max)`; below the user's min is an error.
 
-use crate::config::Versions;
+use std::collections::HashMap;
+
 use crate::error::{Error, Result};
+
+/// Per-request version bounds (kgo's `kversion.Versions`), keyed by API key.
+///
+/// Used for [`ConfigBuilder::max_versions`](crate::ConfigBuilder::max_versions) and
+/// [`ConfigBuilder::min_versions`](crate::ConfigBuilder::min_versions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Versions {
+    pub(crate) by_key: HashMap<i16, i16>,
+}
+
+impl Versions {
+    /// No bounds.
+    pub fn new() -> Versions {
+        Versions::default()
+    }
+
+    /// Sets the bound for one API key.
+    #[must_use]
+    pub fn with(mut self, key: i16, version: i16) -> Versions {
+        self.by_key.insert(key, version);
+        self
+    }
+
+    /// The bound for `key`, if set.
+    pub fn get(&self, key: i16) -> Option<i16> {
+        self.by_key.get(&key).copied()
+    }
+}
 
 /// What one broker supports: `(key, min, max)` from its ApiVersions response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

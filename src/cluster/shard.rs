@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::Client;
+use super::Cluster;
 use crate::broker::{BrokerHandle, BrokerMetadata};
 use crate::error::{Error, Result};
 use crate::messages::*;
@@ -29,10 +29,8 @@ pub struct ResponseShard<R: Request> {
     pub resp: Result<R::Response>,
 }
 
-const SHARDED: &[i16] = &[2, 15, 16, 21, 23, 32, 33, 35, 42, 44, 61, 65, 66];
-
 pub(super) fn is_sharded<R: Request>(_req: &R) -> bool {
-    SHARDED.contains(&R::KEY)
+    crate::protocol::api::facts(R::KEY).routing == crate::protocol::api::Routing::Sharded
 }
 
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
@@ -45,27 +43,10 @@ fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
 /// A piece addressed to a node id (`None`: any broker).
 type Piece<T> = (Option<i32>, T);
 
-impl Client {
-    /// Issues `req` like [`request`](Client::request), returning every
+impl Cluster {
+    /// Issues `req` to every broker that owns a part of it, returning every
     /// broker's response separately. Always returns at least one shard.
-    ///
-    /// # Blocking
-    ///
-    /// Until every shard answered (each with retries) or close.
-    pub fn request_sharded<R: Request>(&self, req: R) -> Vec<ResponseShard<R>> {
-        self.request_sharded_deadline_inner(req, None)
-    }
-
-    /// [`request_sharded`](Client::request_sharded) with a deadline.
-    pub fn request_sharded_deadline<R: Request>(
-        &self,
-        req: R,
-        deadline: Instant,
-    ) -> Vec<ResponseShard<R>> {
-        self.request_sharded_deadline_inner(req, Some(deadline))
-    }
-
-    fn request_sharded_deadline_inner<R: Request>(
+    pub(crate) fn request_sharded<R: Request>(
         &self,
         req: R,
         deadline: Option<Instant>,
@@ -81,7 +62,7 @@ impl Client {
                 .any_handle()
                 .map(|h| h.meta().clone())
                 .unwrap_or_else(fallback_meta);
-            let resp = self.request_deadline_inner(req.clone(), deadline);
+            let resp = self.request(req.clone(), deadline);
             return vec![ResponseShard { meta, req, resp }];
         }
         let pieces = match self.retry(R::KEY, deadline, |_| split(self, &req, deadline)) {
@@ -173,11 +154,11 @@ impl Client {
 /// Issues a sharded request and merges the shards into one response; the
 /// first failed shard's error fails the call.
 pub(super) fn request_merged<R: Request>(
-    client: &Client,
+    client: &Cluster,
     req: R,
     deadline: Option<Instant>,
 ) -> Result<R::Response> {
-    let shards = client.request_sharded_deadline_inner(req, deadline);
+    let shards = client.request_sharded(req, deadline);
     let mut resps = Vec::with_capacity(shards.len());
     for s in shards {
         resps.push(s.resp?);
@@ -234,83 +215,88 @@ fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
 }
 
 /// Splits a request into pieces per broker.
-fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Result<Vec<Piece<R>>> {
+// Per partition leader.
+macro_rules! leader_split {
+    ($client:expr, $deadline:expr, $r:expr, $name:ident, $parts:ident, $idx:expr) => {{
+        let r = $r;
+        let leaders = leaders(
+            $client,
+            r.topics.iter().map(|t| t.$name.0.to_string()),
+            $deadline,
+        )?;
+        let pieces = by_leader(
+            &r.topics,
+            |t| t.$name.0.to_string(),
+            |t| &t.$parts,
+            $idx,
+            &leaders,
+            |topics| {
+                let mut x = r.clone();
+                x.topics = topics;
+                x
+            },
+        );
+        pieces
+            .into_iter()
+            .map(|(b, x)| cast(x).map(|x| (b, x)))
+            .collect::<Result<Vec<Piece<R>>>>()?
+    }};
+}
+// Broker config resources to their broker.
+macro_rules! resource_split {
+    ($r:expr) => {{
+        let r = $r;
+        let pieces = by_resource(
+            &r.resources,
+            |x| (x.resource_type, x.resource_name.as_str()),
+            |res| {
+                let mut x = r.clone();
+                x.resources = res;
+                x
+            },
+        );
+        pieces
+            .into_iter()
+            .map(|(b, x)| cast(x).map(|x| (b, x)))
+            .collect::<Result<Vec<Piece<R>>>>()?
+    }};
+}
+// Per group (kind 0) or transactional id (kind 1) coordinator.
+macro_rules! coordinator_split {
+    ($client:expr, $deadline:expr, $r:expr, $field:ident, $kind:expr) => {{
+        let r = $r;
+        let mut by: BTreeMap<i32, Vec<_>> = BTreeMap::new();
+        for key in &r.$field {
+            let id = $client
+                .coordinator($kind, &key.0, $deadline)
+                .map(|h| h.meta().node_id)
+                .unwrap_or(first_seed($client));
+            by.entry(id).or_default().push(key.clone());
+        }
+        by.into_iter()
+            .map(|(id, keys)| {
+                let mut x = r.clone();
+                x.$field = keys;
+                cast(x).map(|x| (Some(id), x))
+            })
+            .collect::<Result<Vec<Piece<R>>>>()?
+    }};
+}
+
+fn split<R: Request>(
+    client: &Cluster,
+    req: &R,
+    deadline: Option<Instant>,
+) -> Result<Vec<Piece<R>>> {
     let any: &dyn Any = req;
-    // Per partition leader.
-    macro_rules! leader_split {
-        ($r:expr, $name:ident, $parts:ident, $idx:expr) => {{
-            let r = $r;
-            let leaders = leaders(
-                client,
-                r.topics.iter().map(|t| t.$name.0.to_string()),
-                deadline,
-            )?;
-            let pieces = by_leader(
-                &r.topics,
-                |t| t.$name.0.to_string(),
-                |t| &t.$parts,
-                $idx,
-                &leaders,
-                |topics| {
-                    let mut x = r.clone();
-                    x.topics = topics;
-                    x
-                },
-            );
-            pieces
-                .into_iter()
-                .map(|(b, x)| cast(x).map(|x| (b, x)))
-                .collect::<Result<Vec<Piece<R>>>>()?
-        }};
-    }
-    // Broker config resources to their broker.
-    macro_rules! resource_split {
-        ($r:expr) => {{
-            let r = $r;
-            let pieces = by_resource(
-                &r.resources,
-                |x| (x.resource_type, x.resource_name.as_str()),
-                |res| {
-                    let mut x = r.clone();
-                    x.resources = res;
-                    x
-                },
-            );
-            pieces
-                .into_iter()
-                .map(|(b, x)| cast(x).map(|x| (b, x)))
-                .collect::<Result<Vec<Piece<R>>>>()?
-        }};
-    }
-    // Per group (kind 0) or transactional id (kind 1) coordinator.
-    macro_rules! coordinator_split {
-        ($r:expr, $field:ident, $kind:expr) => {{
-            let r = $r;
-            let mut by: BTreeMap<i32, Vec<_>> = BTreeMap::new();
-            for key in &r.$field {
-                let id = client
-                    .coordinator($kind, &key.0, deadline)
-                    .map(|h| h.meta().node_id)
-                    .unwrap_or(first_seed(client));
-                by.entry(id).or_default().push(key.clone());
-            }
-            by.into_iter()
-                .map(|(id, keys)| {
-                    let mut x = r.clone();
-                    x.$field = keys;
-                    cast(x).map(|x| (Some(id), x))
-                })
-                .collect::<Result<Vec<Piece<R>>>>()?
-        }};
-    }
     let pieces: Vec<Piece<R>> = if let Some(r) = any.downcast_ref::<ListOffsetsRequest>() {
-        leader_split!(r, name, partitions, |p| p.partition_index)
+        leader_split!(client, deadline, r, name, partitions, |p| p.partition_index)
     } else if let Some(r) = any.downcast_ref::<DeleteRecordsRequest>() {
-        leader_split!(r, name, partitions, |p| p.partition_index)
+        leader_split!(client, deadline, r, name, partitions, |p| p.partition_index)
     } else if let Some(r) = any.downcast_ref::<OffsetForLeaderEpochRequest>() {
-        leader_split!(r, topic, partitions, |p| p.partition)
+        leader_split!(client, deadline, r, topic, partitions, |p| p.partition)
     } else if let Some(r) = any.downcast_ref::<DescribeProducersRequest>() {
-        leader_split!(r, name, partition_indexes, |p| *p)
+        leader_split!(client, deadline, r, name, partition_indexes, |p| *p)
     } else if let Some(r) = any.downcast_ref::<DescribeConfigsRequest>() {
         resource_split!(r)
     } else if let Some(r) = any.downcast_ref::<AlterConfigsRequest>() {
@@ -319,32 +305,18 @@ fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Res
         resource_split!(r)
     } else if matches!(R::KEY, 16 | 35 | 66) {
         // ListGroups, DescribeLogDirs, ListTransactions: every broker.
-        let mut ids: Vec<i32> = client
-            .inner
-            .brokers
-            .read()
-            .discovered
-            .keys()
-            .copied()
-            .collect();
+        let mut ids = client.discovered_ids();
         if ids.is_empty() {
-            client.refresh_metadata(Some(&[]))?;
-            ids = client
-                .inner
-                .brokers
-                .read()
-                .discovered
-                .keys()
-                .copied()
-                .collect();
+            client.refresh_metadata(Some(&[]), deadline)?;
+            ids = client.discovered_ids();
         }
         ids.into_iter().map(|id| (Some(id), req.clone())).collect()
     } else if let Some(r) = any.downcast_ref::<DescribeGroupsRequest>() {
-        coordinator_split!(r, groups, 0)
+        coordinator_split!(client, deadline, r, groups, 0)
     } else if let Some(r) = any.downcast_ref::<DeleteGroupsRequest>() {
-        coordinator_split!(r, groups_names, 0)
+        coordinator_split!(client, deadline, r, groups_names, 0)
     } else if let Some(r) = any.downcast_ref::<DescribeTransactionsRequest>() {
-        coordinator_split!(r, transactional_ids, 1)
+        coordinator_split!(client, deadline, r, transactional_ids, 1)
     } else {
         vec![(None, req.clone())]
     };
@@ -355,27 +327,21 @@ fn split<R: Request>(client: &Client, req: &R, deadline: Option<Instant>) -> Res
     Ok(pieces)
 }
 
-fn first_seed(client: &Client) -> i32 {
-    client
-        .inner
-        .brokers
-        .read()
-        .seeds
-        .first()
-        .map_or(i32::MIN, |s| s.meta().node_id)
+fn first_seed(client: &Cluster) -> i32 {
+    client.seed_ids().first().copied().unwrap_or(i32::MIN)
 }
 
 /// Leaders of every partition of `topics`, from a fresh Metadata request.
 fn leaders(
-    client: &Client,
+    client: &Cluster,
     topics: impl Iterator<Item = String>,
-    _deadline: Option<Instant>,
+    deadline: Option<Instant>,
 ) -> Result<BTreeMap<(String, i32), i32>> {
     let mut names: Vec<String> = topics.collect();
     names.sort();
     names.dedup();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let snap = client.refresh_metadata(Some(&refs))?;
+    let snap = client.refresh_metadata(Some(&refs), deadline)?;
     let mut out = BTreeMap::new();
     for n in &names {
         if let Some(t) = snap.topics.get(n) {

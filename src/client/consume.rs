@@ -1,12 +1,12 @@
-//! The consumer's public face on [`Client`]: polling, pausing, offsets.
+//! Consuming: the [`Client`] methods of kgo's direct consumer (polling,
+//! pausing, offsets) over the consumer engine.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Consumer, EpochOffset, Fetches, Offset};
-use crate::client::Client;
+use super::Client;
+use crate::consumer::{Consumer, EpochOffset, Fetches};
 use crate::error::Error;
 
 impl Client {
@@ -79,74 +79,41 @@ impl Client {
     /// How many fetched records are buffered, waiting for a poll (kgo's
     /// `BufferedFetchRecords`).
     pub fn buffered_fetch_records(&self) -> usize {
-        self.consumer().map_or(0, |c| c.buf.lock().records)
+        self.consumer().map_or(0, |c| c.buffered_records())
     }
 
     /// The budget bytes in use now: buffered fetch data plus the room
     /// reserved for fetches in flight (at most
     /// [`max_buffered_fetch_bytes`](crate::ConfigBuilder::max_buffered_fetch_bytes)).
     pub fn buffered_fetch_bytes(&self) -> usize {
-        self.consumer().map_or(0, |c| c.buf.lock().used)
+        self.consumer().map_or(0, |c| c.buffered_bytes())
     }
 
     /// The most budget bytes ever in use at once.
     pub fn peak_buffered_fetch_bytes(&self) -> usize {
-        self.consumer()
-            .map_or(0, |c| c.peak_used.load(Ordering::Relaxed))
+        self.consumer().map_or(0, |c| c.peak_buffered_bytes())
     }
 
-    /// Stops fetching `topics` (and drops their buffered data) until
-    /// resumed; partitions found later are paused too. Returns every paused
-    /// topic (kgo's `PauseFetchTopics`).
+    /// Stops fetching `topics` until resumed; partitions found later are
+    /// paused too. Returns every paused topic (kgo's `PauseFetchTopics`).
     pub fn pause_fetch_topics<I, S>(&self, topics: I) -> Vec<String>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let Some(c) = self.consumer() else {
-            return Vec::new();
-        };
         let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
-        c.paused_topics.lock().extend(set.iter().cloned());
-        c.each_cursor(|cur, st| {
-            if set.contains(&*cur.topic) {
-                st.paused = true;
-            }
-        });
-        c.paused_topics.lock().iter().cloned().collect()
+        self.consumer()
+            .map_or_else(Vec::new, |c| c.pause_topics(set))
     }
 
     /// Stops fetching the given partitions until resumed (kgo's
-    /// `PauseFetchPartitions`); their buffered data is dropped. Returns
-    /// every paused partition.
+    /// `PauseFetchPartitions`). Returns every paused partition.
     pub fn pause_fetch_partitions(
         &self,
         partitions: HashMap<String, Vec<i32>>,
     ) -> HashMap<String, Vec<i32>> {
-        let Some(c) = self.consumer() else {
-            return HashMap::new();
-        };
-        {
-            let mut pp = c.paused_partitions.lock();
-            for (t, ps) in &partitions {
-                for p in ps {
-                    pp.insert((t.clone(), *p));
-                }
-            }
-        }
-        c.each_cursor(|cur, st| {
-            if partitions
-                .get(&*cur.topic)
-                .is_some_and(|ps| ps.contains(&cur.partition))
-            {
-                st.paused = true;
-            }
-        });
-        let mut out: HashMap<String, Vec<i32>> = HashMap::new();
-        for (t, p) in c.paused_partitions.lock().iter() {
-            out.entry(t.clone()).or_default().push(*p);
-        }
-        out
+        self.consumer()
+            .map_or_else(HashMap::new, |c| c.pause_partitions(partitions))
     }
 
     /// Resumes topics paused with [`pause_fetch_topics`](Self::pause_fetch_topics).
@@ -155,38 +122,18 @@ impl Client {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let Some(c) = self.consumer() else {
-            return;
-        };
         let set: HashSet<String> = topics.into_iter().map(Into::into).collect();
-        c.paused_topics.lock().retain(|t| !set.contains(t));
-        let pp = c.paused_partitions.lock().clone();
-        c.each_cursor(|cur, st| {
-            if set.contains(&*cur.topic) && !pp.contains(&(cur.topic.to_string(), cur.partition)) {
-                st.paused = false;
-            }
-        });
+        if let Some(c) = self.consumer() {
+            c.resume_topics(set);
+        }
     }
 
     /// Resumes partitions paused with
     /// [`pause_fetch_partitions`](Self::pause_fetch_partitions).
     pub fn resume_fetch_partitions(&self, partitions: HashMap<String, Vec<i32>>) {
-        let Some(c) = self.consumer() else {
-            return;
-        };
-        c.paused_partitions
-            .lock()
-            .retain(|(t, p)| !partitions.get(t).is_some_and(|ps| ps.contains(p)));
-        let pt = c.paused_topics.lock().clone();
-        c.each_cursor(|cur, st| {
-            if !pt.contains(&*cur.topic)
-                && partitions
-                    .get(&*cur.topic)
-                    .is_some_and(|ps| ps.contains(&cur.partition))
-            {
-                st.paused = false;
-            }
-        });
+        if let Some(c) = self.consumer() {
+            c.resume_partitions(partitions);
+        }
     }
 
     /// Sets where consuming continues for partitions being consumed (kgo's
@@ -194,24 +141,8 @@ impl Client {
     /// negative offset means -2 start / -1 end. Partitions not being
     /// consumed are ignored.
     pub fn set_offsets(&self, offsets: HashMap<String, HashMap<i32, EpochOffset>>) {
-        let Some(c) = self.consumer() else {
-            return;
-        };
-        c.each_cursor(|cur, st| {
-            if let Some(eo) = offsets
-                .get(&*cur.topic)
-                .and_then(|ps| ps.get(&cur.partition))
-            {
-                st.gen += 1;
-                st.backoff_until = None;
-                if eo.offset < 0 {
-                    st.pending = Some(Offset::new().at(eo.offset).with_epoch(eo.epoch));
-                } else {
-                    st.pending = None;
-                    st.offset = eo.offset;
-                    st.last_epoch = eo.epoch;
-                }
-            }
-        });
+        if let Some(c) = self.consumer() {
+            c.set_offsets(offsets);
+        }
     }
 }

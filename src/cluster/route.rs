@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::time::Instant;
 
-use super::Client;
+use super::Cluster;
 use crate::broker::BrokerMetadata;
 use crate::error::{Error, ErrorCode, Result};
 use crate::logger::klog;
@@ -21,7 +21,7 @@ pub(super) enum Route {
 
 /// Admin requests (kgo sends these to the controller).
 fn is_admin(key: i16) -> bool {
-    matches!(key, 19 | 20 | 30 | 31 | 37 | 43 | 45 | 46 | 49 | 51 | 57)
+    crate::protocol::api::facts(key).routing == crate::protocol::api::Routing::Controller
 }
 
 fn downcast<T: 'static>(r: &dyn Any) -> Option<&T> {
@@ -192,7 +192,7 @@ enum Retry {
     Controller,
 }
 
-impl Client {
+impl Cluster {
     /// Learns from responses that pass through: Metadata updates the cache.
     pub(crate) fn observe<T: 'static>(&self, resp: &T) {
         let any: &dyn Any = resp;
@@ -209,7 +209,7 @@ impl Client {
         deadline: Option<Instant>,
         mut f: impl FnMut(u32) -> Result<T>,
     ) -> Result<T> {
-        let cfg = &self.inner.cfg;
+        let cfg = &self.settings;
         let start = Instant::now();
         let limit = cfg.retry_timeout(key);
         let mut tries: u32 = 0;
@@ -233,12 +233,13 @@ impl Client {
                 self.trigger_metadata();
             }
             let backoff = cfg.retry_backoff(tries);
-            klog!(cfg.logger.as_deref(), Debug, "retrying request", "key" => key, "tries" => tries, "backoff" => format!("{backoff:?}"), "err" => err);
+            klog!(cfg.logger(), Debug, "retrying request", "key" => key, "request" => crate::protocol::api::facts(key).name, "tries" => tries, "backoff" => format!("{backoff:?}"), "err" => err);
             self.sleep(backoff, deadline)?;
         }
     }
 
-    pub(super) fn request_deadline_inner<R: Request>(
+    /// Issues a request, routed the way kgo routes it, with retries.
+    pub(crate) fn request<R: Request>(
         &self,
         req: R,
         deadline: Option<Instant>,
@@ -278,13 +279,13 @@ impl Client {
             match retry {
                 None => Ok(resp),
                 Some((Retry::Coordinator(kind, key), code)) => {
-                    self.inner.coordinators.lock().remove(&(kind, key));
+                    self.coordinators.lock().remove(&(kind, key));
                     Err(Error::from(code))
                 }
                 Some((Retry::Controller, code)) => {
                     self.trigger_metadata();
                     // Forget the controller so the next try refetches it.
-                    let _ = self.refresh_metadata(Some(&[]));
+                    let _ = self.refresh_metadata(Some(&[]), deadline);
                     Err(Error::from(code))
                 }
             }
@@ -316,7 +317,6 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<std::sync::Arc<crate::broker::BrokerHandle>> {
         let cached = self
-            .inner
             .coordinators
             .lock()
             .get(&(kind, key.to_string()))
@@ -340,10 +340,7 @@ impl Client {
                     port: resp.port,
                     rack: None,
                 });
-                self.inner
-                    .coordinators
-                    .lock()
-                    .insert((kind, key.to_string()), id);
+                self.coordinators.lock().insert((kind, key.to_string()), id);
                 id
             }
         };

@@ -1,0 +1,340 @@
+//! Per-partition record buffers (`RecBuf`) and their batches (`RecBatch`):
+//! appending on the caller's thread, the batch state machine, and failing
+//! batches gaplessly.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::buffer::Producer;
+use super::completion::{Callback, Completion};
+use super::sink::Sink;
+use crate::error::{Error, ErrorCode};
+use crate::protocol::compression::Codec;
+use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
+use crate::record::Record;
+
+/// One batch of one partition.
+pub(crate) struct RecBatch {
+    pub(crate) id: u64,
+    pub(crate) records: RecordsBuf,
+    pub(crate) entries: Vec<(Record, Callback)>,
+    pub(crate) user_bytes: usize,
+    pub(crate) created: Instant,
+    pub(crate) state: BatchState,
+    pub(crate) tries: u32,
+    /// The producer id, epoch and sequence it is stamped with (idempotence).
+    pub(crate) stamp: Option<Stamp>,
+    /// The encoded batch as sent (kept for retries).
+    pub(crate) wire: Option<Bytes>,
+    pub(crate) codec_used: Codec,
+    pub(crate) uncompressed: usize,
+}
+
+/// Where a batch is in its life.
+///
+/// ```text
+///   Open ──(full, or drained once)──► Sealed ──(written)──► InFlight
+///                                       ▲                     │
+///                                       ├──(retry, outcome known)
+///                                       │                     │
+///                                   Unknown ◄──(connection died mid-request)
+/// ```
+///
+/// `Unknown` goes back to `InFlight` when resent. A batch leaves the buffer
+/// when it is acknowledged or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchState {
+    /// Records may still be appended.
+    Open,
+    /// No more records may be appended; not in flight.
+    Sealed,
+    /// Written; its response is awaited.
+    InFlight,
+    /// Sent, and the last attempt's outcome is unknown (the connection died):
+    /// failing it now could lose or duplicate data, so it is not failed.
+    Unknown,
+}
+
+/// The idempotence stamp of a batch: what its header carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) base_sequence: i32,
+    /// The producer id generation it was stamped in: a new id or epoch
+    /// means re-stamping from sequence 0 (KIP-360).
+    pub(crate) generation: u64,
+}
+
+impl RecBatch {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Closes an open batch to appends (a no-op in any later state).
+    pub(crate) fn seal(&mut self) {
+        if self.state == BatchState::Open {
+            self.state = BatchState::Sealed;
+        }
+    }
+
+    pub(crate) fn is_inflight(&self) -> bool {
+        self.state == BatchState::InFlight
+    }
+
+    /// Back from flight after a retriable failure: `unknown` when the
+    /// request's outcome is not known.
+    pub(crate) fn land(&mut self, unknown: bool) {
+        if self.state == BatchState::InFlight {
+            self.state = if unknown {
+                BatchState::Unknown
+            } else {
+                BatchState::Sealed
+            };
+        }
+    }
+}
+
+/// One partition's buffer.
+pub(crate) struct RecBuf {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) inner: Mutex<RecBufInner>,
+}
+
+pub(crate) struct RecBufInner {
+    pub(crate) leader: i32,
+    pub(crate) leader_epoch: i32,
+    pub(crate) sink: Option<Arc<Sink>>,
+    pub(crate) batches: VecDeque<RecBatch>,
+    /// Batches of this partition in flight, and on which sink.
+    pub(crate) inflight: usize,
+    pub(crate) inflight_sink: i32,
+    /// The sequence the next stamped batch gets, for `id_generation`.
+    pub(crate) next_seq: i32,
+    pub(crate) id_generation: u64,
+    /// Whether a batch of this id generation was acknowledged. Until then
+    /// only one batch is in flight: a broker with no state for our producer
+    /// accepts any first sequence (Java `ProducerAppendInfo`), so a later
+    /// batch landing before a failed first one would be written out of order.
+    pub(crate) acked: bool,
+    pub(crate) backoff_until: Option<Instant>,
+    pub(crate) buffered: i64,
+    /// When the open batch's linger ends.
+    pub(crate) linger_until: Option<Instant>,
+    next_batch_cap: usize,
+}
+
+impl RecBuf {
+    pub(super) fn new(topic: Arc<str>, partition: i32) -> RecBuf {
+        RecBuf {
+            topic,
+            partition,
+            inner: Mutex::new(RecBufInner {
+                leader: -1,
+                leader_epoch: -1,
+                sink: None,
+                batches: VecDeque::new(),
+                inflight: 0,
+                inflight_sink: -1,
+                next_seq: 0,
+                id_generation: 0,
+                acked: false,
+                backoff_until: None,
+                buffered: 0,
+                linger_until: None,
+                next_batch_cap: 64,
+            }),
+        }
+    }
+}
+
+impl RecBuf {
+    /// Appends to the open batch, opening a new one if needed (or, with
+    /// `ask_new_batch`, reporting that instead); wakes the sink when the
+    /// partition becomes ready. (The error hands the record back by value:
+    /// boxing it would allocate per record.)
+    #[allow(clippy::result_large_err)]
+    pub(super) fn append(
+        &self,
+        p: &Producer,
+        record: Record,
+        cb: Callback,
+        ask_new_batch: bool,
+    ) -> std::result::Result<(), Append> {
+        let max = p.cfg.batch_max_bytes as usize;
+        let hs = &record.headers;
+        let mut g = self.inner.lock();
+        let fits = match g.batches.back() {
+            Some(b) if b.state == BatchState::Open => {
+                let len = b.records.next_record_len(
+                    record.timestamp,
+                    record.key.as_deref(),
+                    record.value.as_deref(),
+                    hs,
+                );
+                RECORD_BATCH_OVERHEAD + b.records.len() + len <= max
+            }
+            _ => false,
+        };
+        let mut wake = false;
+        if !fits && ask_new_batch {
+            drop(g);
+            return Err(Append::NewBatch(record, cb));
+        }
+        if !fits {
+            let alone = RecordsBuf::record_len(
+                record.timestamp,
+                0,
+                record.timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                hs,
+            );
+            if RECORD_BATCH_OVERHEAD + alone > max {
+                drop(g);
+                return Err(Append::Failed(
+                    record,
+                    cb,
+                    Error::from(ErrorCode::MessageTooLarge),
+                ));
+            }
+            if let Some(b) = g.batches.back_mut() {
+                // The previous batch is full: it is ready now.
+                b.seal();
+            }
+            let cap = g.next_batch_cap;
+            g.batches.push_back(RecBatch {
+                id: p.next_batch_id(),
+                records: RecordsBuf::new(max.min(64 << 10)),
+                entries: Vec::with_capacity(cap),
+                user_bytes: 0,
+                created: Instant::now(),
+                state: BatchState::Open,
+                tries: 0,
+                stamp: None,
+                wire: None,
+                codec_used: Codec::None,
+                uncompressed: 0,
+            });
+            g.linger_until = (!p.cfg.linger.is_zero()).then(|| Instant::now() + p.cfg.linger);
+            wake = true;
+        }
+        let Some(b) = g.batches.back_mut() else {
+            drop(g);
+            return Err(Append::Failed(
+                record,
+                cb,
+                Error::protocol("internal: no open batch"),
+            ));
+        };
+        b.records.append(
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        b.user_bytes += record.user_size();
+        b.entries.push((record, cb));
+        let n = b.entries.len();
+        g.buffered += 1;
+        if n > g.next_batch_cap {
+            g.next_batch_cap = n;
+        }
+        let sink = if wake { g.sink.clone() } else { None };
+        drop(g);
+        if let Some(s) = sink {
+            s.wake();
+        }
+        Ok(())
+    }
+
+    /// Fails batches (and every later one: gapless) whose delivery timeout or
+    /// retries ran out, when that is safe: not in flight, outcome known.
+    pub(crate) fn fail_expired(&self, p: &Producer, now: Instant) -> bool {
+        let mut g = self.inner.lock();
+        let Some(first) = g.batches.front() else {
+            return false;
+        };
+        if matches!(first.state, BatchState::InFlight | BatchState::Unknown) {
+            return false;
+        }
+        let err = if p
+            .cfg
+            .delivery_timeout
+            .is_some_and(|t| now.duration_since(first.created) >= t)
+        {
+            Error::RecordTimeout
+        } else if first.tries >= p.cfg.record_retries {
+            Error::RecordRetries
+        } else {
+            return false;
+        };
+        if g.inflight > 0 {
+            return false;
+        }
+        let batches: Vec<RecBatch> = g.batches.drain(..).collect();
+        self.after_fail(p, &mut g, &batches);
+        drop(g);
+        for b in batches {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+        true
+    }
+
+    /// Fails every batch not in flight (abort): in-flight ones finish first.
+    pub(super) fn fail_unsent(&self, p: &Producer, err: Error) {
+        let mut g = self.inner.lock();
+        let keep = g.inflight;
+        if g.batches.len() <= keep {
+            return;
+        }
+        let failed: Vec<RecBatch> = g.batches.drain(keep..).collect();
+        self.after_fail(p, &mut g, &failed);
+        drop(g);
+        for b in failed {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+    }
+
+    pub(super) fn fail_all(&self, p: &Producer, err: Error) {
+        let mut g = self.inner.lock();
+        let failed: Vec<RecBatch> = g.batches.drain(..).collect();
+        g.inflight = 0;
+        g.buffered = 0;
+        drop(g);
+        for b in failed {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+    }
+
+    /// Bookkeeping after failing `batches`: a stamped batch leaves a hole in
+    /// the sequence, so an idempotent producer must bump its epoch.
+    pub(crate) fn after_fail(&self, p: &Producer, g: &mut RecBufInner, batches: &[RecBatch]) {
+        let n: usize = batches.iter().map(RecBatch::len).sum();
+        g.buffered -= n as i64;
+        if p.cfg.idempotent && batches.iter().any(|b| b.stamp.is_some()) {
+            p.id.request_bump();
+        }
+    }
+}
+
+/// Why a record was not appended.
+pub(super) enum Append {
+    /// It would open a new batch (asked to report that first).
+    NewBatch(Record, Callback),
+    Failed(Record, Callback, Error),
+}
+
+impl HeaderRef for crate::record::RecordHeader {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+}

@@ -1,0 +1,267 @@
+//! The producer's topics: partitions from metadata, the per-topic
+//! partitioner, records waiting for a topic's metadata, and moving
+//! partition buffers to the sink of their leader.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::buffer::Producer;
+use super::completion::Callback;
+use super::partitioner::{TopicBackupIter, TopicPartitioner};
+use super::recbuf::{Append, RecBuf};
+use crate::error::{Error, ErrorCode};
+use crate::metadata::MetadataSnapshot;
+use crate::record::Record;
+
+/// A topic's partitions: all of them, and the indexes of those with a leader.
+#[derive(Default)]
+pub(crate) struct TopicParts {
+    pub(crate) all: Vec<Arc<RecBuf>>,
+    pub(crate) writable: Vec<usize>,
+}
+
+/// Records waiting for a topic's metadata.
+pub(super) struct Waiting {
+    pub(super) records: Vec<(Record, Callback, Instant)>,
+}
+
+pub(crate) struct TopicBuf {
+    pub(crate) name: Arc<str>,
+    pub(crate) parts: RwLock<Arc<TopicParts>>,
+    pub(super) partitioner: Mutex<Box<dyn TopicPartitioner>>,
+    /// Records produced before the topic's metadata loaded, in order. While
+    /// any wait, later records queue behind them (per-partition order).
+    pub(super) waiting: Mutex<Waiting>,
+    pub(super) has_waiting: AtomicBool,
+    pub(super) load_failures: AtomicU32,
+}
+
+/// Iterates `(index, buffered)` over a topic's candidate partitions.
+pub(super) struct Backups<'a> {
+    parts: &'a TopicParts,
+    map: Option<&'a [usize]>,
+    i: usize,
+}
+
+impl TopicBackupIter for Backups<'_> {
+    fn next_backup(&mut self) -> Option<(usize, i64)> {
+        let i = self.i;
+        let p = match self.map {
+            Some(m) => *m.get(i)?,
+            None => {
+                if i >= self.parts.all.len() {
+                    return None;
+                }
+                i
+            }
+        };
+        self.i += 1;
+        let n = self.parts.all.get(p).map_or(0, |r| r.inner.lock().buffered);
+        Some((i, n))
+    }
+}
+
+impl Producer {
+    /// The topic's buffer, creating it (and asking for its metadata) if new.
+    pub(super) fn topic(&self, name: &str) -> Arc<TopicBuf> {
+        if let Some(t) = self.topics.read().get(name) {
+            return t.clone();
+        }
+        let mut w = self.topics.write();
+        if let Some(t) = w.get(name) {
+            return t.clone();
+        }
+        let name_arc: Arc<str> = Arc::from(name);
+        let t = Arc::new(TopicBuf {
+            name: name_arc,
+            parts: RwLock::new(Arc::default()),
+            partitioner: Mutex::new(self.cfg.partitioner.for_topic(name)),
+            waiting: Mutex::new(Waiting {
+                records: Vec::new(),
+            }),
+            has_waiting: AtomicBool::new(false),
+            load_failures: AtomicU32::new(0),
+        });
+        w.insert(name.to_string(), t.clone());
+        drop(w);
+        self.cluster.metadata_cache().track([name.to_string()]);
+        self.cluster.trigger_metadata_now();
+        t
+    }
+
+    /// Partitions and appends a record whose slot is reserved.
+    pub(super) fn buffer(&self, topic: &Arc<TopicBuf>, record: Record, cb: Callback) {
+        let mut parts = topic.parts.read().clone();
+        if parts.all.is_empty() || topic.has_waiting.load(Ordering::Acquire) {
+            // The metadata thread drains `waiting` holding its lock, so under
+            // the lock either records still wait (queue behind them) or the
+            // drain is complete (buffer directly, after them).
+            let mut w = topic.waiting.lock();
+            if topic.parts.read().all.is_empty() || !w.records.is_empty() {
+                w.records.push((record, cb, Instant::now()));
+                topic.has_waiting.store(true, Ordering::Release);
+                return;
+            }
+            drop(w);
+            parts = topic.parts.read().clone();
+        }
+        self.buffer_loaded(topic, &parts, record, cb);
+    }
+
+    pub(super) fn buffer_loaded(
+        &self,
+        topic: &TopicBuf,
+        parts: &TopicParts,
+        record: Record,
+        cb: Callback,
+    ) {
+        let mut tp = topic.partitioner.lock();
+        let pick = self.pick(&mut **tp, parts, &record);
+        let Some(rb) = pick.and_then(|p| parts.all.get(p)) else {
+            drop(tp);
+            let e = Error::from(ErrorCode::UnknownTopicOrPartition);
+            return self.fail_now(record, cb, e, true);
+        };
+        // One lock per record: the append reports when the record would open
+        // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
+        // only then.
+        let res = match rb.append(self, record, cb, true) {
+            Err(Append::NewBatch(record, cb)) => {
+                let rb = if tp.on_new_batch() {
+                    self.pick(&mut **tp, parts, &record)
+                        .and_then(|p| parts.all.get(p))
+                        .unwrap_or(rb)
+                } else {
+                    rb
+                };
+                rb.append(self, record, cb, false)
+            }
+            other => other,
+        };
+        drop(tp);
+        if let Err(Append::Failed(record, cb, e)) = res {
+            self.fail_now(record, cb, e, true);
+        }
+    }
+
+    pub(super) fn pick(
+        &self,
+        tp: &mut dyn TopicPartitioner,
+        parts: &TopicParts,
+        r: &Record,
+    ) -> Option<usize> {
+        let consistent = tp.requires_consistency(r) || parts.writable.is_empty();
+        let map: Option<&[usize]> = if consistent {
+            None
+        } else {
+            Some(&parts.writable)
+        };
+        let n = map.map_or(parts.all.len(), |m| m.len());
+        if n == 0 {
+            return None;
+        }
+        let idx = if tp.uses_backup() {
+            let mut it = Backups { parts, map, i: 0 };
+            tp.partition_by_backup(r, n, &mut it)
+        } else {
+            tp.partition(r, n)
+        };
+        if idx >= n {
+            return None;
+        }
+        Some(map.map_or(idx, |m| m[idx]))
+    }
+
+    /// Applies new metadata: partitions, leaders and sinks of every topic,
+    /// then buffers records that were waiting for it.
+    pub(crate) fn update_metadata(self: &Arc<Self>, snap: &MetadataSnapshot, requested: &[String]) {
+        let topics: Vec<Arc<TopicBuf>> = self.topics.read().values().cloned().collect();
+        for t in topics {
+            let Some(tm) = snap.topics.get(&*t.name) else {
+                continue;
+            };
+            if tm.error.is_some() || tm.partitions.is_empty() {
+                if requested.iter().any(|r| **r == *t.name) {
+                    self.topic_load_failed(
+                        &t,
+                        tm.error.unwrap_or(ErrorCode::UnknownTopicOrPartition),
+                    );
+                }
+                continue;
+            }
+            t.load_failures.store(0, Ordering::Release);
+            let old = t.parts.read().clone();
+            let mut all = old.all.clone();
+            for pm in &tm.partitions {
+                let idx = usize::try_from(pm.partition).unwrap_or(usize::MAX);
+                if idx > 1 << 20 {
+                    continue;
+                }
+                while all.len() <= idx {
+                    all.push(Arc::new(RecBuf::new(t.name.clone(), all.len() as i32)));
+                }
+                let leader = if pm.error.is_some() && pm.leader < 0 {
+                    -1
+                } else {
+                    pm.leader
+                };
+                self.set_leader(&all[idx], leader, pm.leader_epoch);
+            }
+            let writable = tm
+                .partitions
+                .iter()
+                .filter(|p| {
+                    p.leader >= 0 && !matches!(p.error, Some(ErrorCode::LeaderNotAvailable))
+                })
+                .filter_map(|p| usize::try_from(p.partition).ok())
+                .filter(|p| *p < all.len())
+                .collect();
+            let parts = Arc::new(TopicParts { all, writable });
+            let mut w = t.waiting.lock();
+            *t.parts.write() = parts.clone();
+            // Drain in order while holding the lock: producers queue behind.
+            for (r, cb, _) in std::mem::take(&mut w.records) {
+                self.buffer_loaded(&t, &parts, r, cb);
+            }
+            t.has_waiting.store(false, Ordering::Release);
+            drop(w);
+        }
+    }
+
+    pub(super) fn topic_load_failed(&self, t: &Arc<TopicBuf>, code: ErrorCode) {
+        let n = t.load_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if n < self.cfg.unknown_topic_retries {
+            self.cluster.trigger_metadata_now();
+            return;
+        }
+        let waiting = std::mem::take(&mut t.waiting.lock().records);
+        for (r, cb, _) in waiting {
+            self.fail_now(r, cb, Error::from(code), true);
+        }
+    }
+
+    /// Moves a partition to the sink of its (new) leader.
+    pub(super) fn set_leader(self: &Arc<Self>, rb: &Arc<RecBuf>, leader: i32, epoch: i32) {
+        let (old_sink, new_sink) = {
+            let mut g = rb.inner.lock();
+            g.leader_epoch = epoch;
+            if g.leader == leader && (leader < 0 || g.sink.is_some()) {
+                return;
+            }
+            g.leader = leader;
+            let new = if leader >= 0 { self.sink(leader) } else { None };
+            let old = std::mem::replace(&mut g.sink, new.clone());
+            (old, new)
+        };
+        if let Some(s) = old_sink {
+            s.remove(rb);
+        }
+        if let Some(s) = new_sink {
+            s.add(rb.clone());
+            s.wake();
+        }
+    }
+}
