@@ -221,6 +221,41 @@ impl MetadataCache {
     }
 }
 
+/// Waits out the min age since the last refresh `l` (100 ms for urgent
+/// triggers). An urgent trigger arriving while a normal one waits shortens
+/// the wait at once: a moved leader is never held back by the 5 s min age.
+/// Returns false when the client closed.
+fn wait_min_age(
+    triggers: &Receiver<bool>,
+    closed: &Receiver<()>,
+    l: Instant,
+    min_age: Duration,
+    mut urgent: bool,
+) -> bool {
+    loop {
+        let floor = if urgent {
+            min_age.min(URGENT_MIN_AGE)
+        } else {
+            min_age
+        };
+        let rest = floor.saturating_sub(l.elapsed());
+        if rest.is_zero() {
+            return true;
+        }
+        select! {
+            recv(closed) -> _ => return false,
+            recv(triggers) -> m => match m {
+                Ok(u) => urgent |= u,
+                Err(_) => return false,
+            },
+            default(rest) => return true,
+        }
+    }
+}
+
+/// The floor between refreshes asked for urgently (kgo: 100 ms).
+const URGENT_MIN_AGE: Duration = Duration::from_millis(100);
+
 /// The refresh loop of `ks-meta`: waits for a trigger, the max-age timer, or
 /// close; honours the min age between refreshes.
 pub(crate) fn refresh_loop(
@@ -256,13 +291,8 @@ pub(crate) fn refresh_loop(
                     urgent |= u;
                 }
                 if let Some(l) = last {
-                    let floor = if urgent { min_age.min(Duration::from_millis(100)) } else { min_age };
-                    let rest = floor.saturating_sub(l.elapsed());
-                    if !rest.is_zero() {
-                        select! {
-                            recv(closed) -> _ => return,
-                            default(rest) => {}
-                        }
+                    if !wait_min_age(&triggers, &closed, l, min_age, urgent) {
+                        return;
                     }
                 }
             }
@@ -275,5 +305,81 @@ pub(crate) fn refresh_loop(
             Err(e) if e.is_client_closed() => return,
             Err(_) => failures = failures.saturating_add(1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs the refresh loop on a thread with a min age of 5 s; returns the
+    /// trigger sender, the close sender, the refresh count and the thread.
+    fn start_loop() -> (
+        crossbeam_channel::Sender<bool>,
+        crossbeam_channel::Sender<()>,
+        Arc<AtomicUsize>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (close_tx, close_rx) = crossbeam_channel::bounded::<()>(0);
+        let n = Arc::new(AtomicUsize::new(0));
+        let n2 = n.clone();
+        let j = std::thread::spawn(move || {
+            refresh_loop(
+                rx,
+                close_rx,
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+                || {
+                    n2.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            )
+        });
+        (tx, close_tx, n, j)
+    }
+
+    fn wait_for(n: &AtomicUsize, want: usize, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if n.load(Ordering::SeqCst) >= want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn an_urgent_trigger_cuts_short_a_normal_wait() {
+        let (tx, close, n, j) = start_loop();
+        tx.send(true).unwrap();
+        assert!(wait_for(&n, 1, Duration::from_secs(2)), "first refresh");
+        // A normal trigger now waits for the 5 s min age (give the loop a
+        // moment to take it, so the urgent one below arrives mid-wait)...
+        tx.send(false).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // ...until an urgent one arrives: refreshed within the 100 ms floor.
+        let t = Instant::now();
+        tx.send(true).unwrap();
+        assert!(wait_for(&n, 2, Duration::from_secs(2)), "urgent refresh");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        drop(close);
+        j.join().unwrap();
+    }
+
+    #[test]
+    fn normal_triggers_keep_the_min_age() {
+        let (tx, close, n, j) = start_loop();
+        tx.send(true).unwrap();
+        assert!(wait_for(&n, 1, Duration::from_secs(2)));
+        tx.send(false).unwrap();
+        assert!(
+            !wait_for(&n, 2, Duration::from_millis(500)),
+            "refreshed before the min age"
+        );
+        drop(close);
+        j.join().unwrap();
     }
 }

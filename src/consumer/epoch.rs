@@ -10,20 +10,22 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::source::{cursor_backoff, is_leader_error, version_for};
+use crossbeam_channel::Sender;
+
+use super::source::{cursor_backoff, is_leader_error, version_for, Reply};
 use super::{BufPart, Buffered, Consumer, Cursor, DataLoss};
 use crate::cluster::Cluster;
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use crate::messages::offset_for_leader_epoch_response::EpochEndOffset;
-use crate::messages::{ApiKey, BrokerId, OffsetForLeaderEpochRequest, TopicName};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::messages::{
+    ApiKey, BrokerId, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+};
 
 /// Whether fetches to `broker` carry the diverging epoch (Fetch v12+).
 fn fetch_detects_divergence(client: &Cluster, broker: i32) -> bool {
@@ -40,56 +42,90 @@ struct Todo {
     gen: u64,
 }
 
-/// Validates the positions of `broker`'s cursors that need it.
-pub(crate) fn validate(c: &Consumer, client: &Cluster, broker: i32, cursors: &[Arc<Cursor>]) {
+/// One validation in flight; its reply reaches the source loop as
+/// [`Reply::Epoch`].
+pub(crate) struct Validating {
+    pub(crate) id: u64,
+    todo: Vec<Todo>,
+}
+
+/// Starts validating the positions of `broker`'s cursors that need it,
+/// without waiting for the answer. `None` when nothing needs it.
+pub(crate) fn start(
+    c: &Consumer,
+    broker: i32,
+    cursors: &[Arc<Cursor>],
+    id: u64,
+    tx: &Sender<Reply>,
+) -> Option<Validating> {
+    let client = &*c.cluster;
     let todo = collect(broker, cursors);
     if todo.is_empty() {
-        return;
+        return None;
     }
-    let Some(h) = client.handle(broker) else {
-        return;
-    };
+    let h = client.handle(broker)?;
     if fetch_detects_divergence(client, broker) {
         for t in &todo {
             t.cur.st.lock().validate = false;
         }
-        return;
+        return None;
     }
     let key = ApiKey::OffsetForLeaderEpoch as i16;
     let version = version_for(client, broker, key, i16::MAX).unwrap_or(0);
-    let resp = match h.send(request(version, &todo), Some(Instant::now() + TIMEOUT)) {
-        Ok(r) => r,
-        Err(e) => {
-            klog!(client.logger(), Warn, "offset for leader epoch failed", "broker" => broker, "err" => e);
-            for t in &todo {
-                cursor_backoff(client, &t.cur);
+    let tx = tx.clone();
+    // Every version the schemas know; negotiation picks the broker's.
+    h.submit(request(version, &todo), (0, i16::MAX), move |res| {
+        let _ = tx.send(Reply::Epoch(id, res.map(|(_, r)| r)));
+    });
+    Some(Validating { id, todo })
+}
+
+impl Validating {
+    /// Applies the answer: positions past the leader's end of our epoch are
+    /// moved back and reported as data loss.
+    pub(crate) fn finish(
+        self,
+        c: &Consumer,
+        broker: i32,
+        res: Result<OffsetForLeaderEpochResponse>,
+    ) {
+        let client = &*c.cluster;
+        let resp = match res {
+            Ok(r) => r,
+            Err(e) => {
+                if !e.is_client_closed() {
+                    klog!(client.logger(), Warn, "offset for leader epoch failed", "broker" => broker, "err" => e);
+                }
+                for t in &self.todo {
+                    cursor_backoff(client, &t.cur);
+                }
+                return;
             }
-            return;
-        }
-    };
-    let mut answers = HashMap::new();
-    for t in resp.topics {
-        let name: Arc<str> = Arc::from(t.topic.0.as_str());
-        for p in t.partitions {
-            answers.insert((name.clone(), p.partition), p);
-        }
-    }
-    let mut losses = Vec::new();
-    let mut refresh = false;
-    for t in todo {
-        let a = answers.get(&(t.cur.topic.clone(), t.cur.partition));
-        refresh |= apply(client, t, a, &mut losses);
-    }
-    if refresh {
-        client.trigger_metadata_now();
-    }
-    if !losses.is_empty() {
-        let b = Buffered {
-            source: None,
-            parts: losses,
-            charged: 0,
         };
-        c.push(b, &[]);
+        let mut answers = HashMap::new();
+        for t in resp.topics {
+            let name: Arc<str> = Arc::from(t.topic.0.as_str());
+            for p in t.partitions {
+                answers.insert((name.clone(), p.partition), p);
+            }
+        }
+        let mut losses = Vec::new();
+        let mut refresh = false;
+        for t in self.todo {
+            let a = answers.get(&(t.cur.topic.clone(), t.cur.partition));
+            refresh |= apply(client, t, a, &mut losses);
+        }
+        if refresh {
+            client.trigger_metadata_now();
+        }
+        if !losses.is_empty() {
+            let b = Buffered {
+                source: None,
+                parts: losses,
+                charged: 0,
+            };
+            c.push(b, &[]);
+        }
     }
 }
 

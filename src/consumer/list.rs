@@ -1,18 +1,22 @@
 //! Resolving start, end, exact, relative and timestamp offsets with
-//! ListOffsets, on the source thread of the partition's leader.
+//! ListOffsets, for the source of the partition's leader. The requests are
+//! sent without waiting; their replies reach the source loop like fetch
+//! replies, so one slow ListOffsets never holds up the source's fetches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::offset::{resolve, OffsetKind};
-use super::source::{cursor_backoff, is_leader_error, version_for};
+use crossbeam_channel::Sender;
+
+use super::source::{cursor_backoff, is_leader_error, version_for, Reply};
 use super::{Consumer, Cursor, Offset};
 use crate::cluster::Cluster;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use crate::messages::{ApiKey, BrokerId, ListOffsetsRequest, TopicName};
+use crate::messages::{ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 
 /// How long one ListOffsets request may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,53 +30,104 @@ struct Pending {
     leader_epoch: i32,
 }
 
-/// Resolves the pending offsets of `broker`'s cursors. Blocks on the
-/// requests (bounded by [`LIST_TIMEOUT`]; close fails them at once).
-pub(crate) fn list_pending(c: &Consumer, client: &Cluster, broker: i32, cursors: &[Arc<Cursor>]) {
+/// One resolution in flight: the three ListOffsets asks (start, end, by
+/// timestamp), sent together, answered on the source thread like fetches.
+pub(crate) struct Listing {
+    pub(crate) id: u64,
+    pending: Vec<Pending>,
+    /// Per ask: not answered yet (`None`), failed (`Some(None)`), or answered.
+    answers: [Option<Option<Answers>>; 3],
+}
+
+/// Starts resolving the pending offsets of `broker`'s cursors: the requests
+/// go out at once and their replies come back on `tx` as [`Reply::List`];
+/// the source thread does not wait for them. `None` when nothing is pending.
+pub(crate) fn start(
+    c: &Consumer,
+    broker: i32,
+    cursors: &[Arc<Cursor>],
+    id: u64,
+    tx: &Sender<Reply>,
+) -> Option<Listing> {
+    let client = &*c.cluster;
     let pending = collect(broker, cursors);
     if pending.is_empty() {
-        return;
+        return None;
     }
     let Some(h) = client.handle(broker) else {
         client.trigger_metadata_now();
         for p in &pending {
             cursor_backoff(client, &p.cursor);
         }
-        return;
+        return None;
     };
     // Fields newer than the version sent stay at their defaults.
     let version = version_for(client, broker, ApiKey::ListOffsets as i16, i16::MAX).unwrap_or(1);
-    let ask = |ts: &dyn Fn(&Pending) -> Option<i64>| {
-        let Some(req) = request(c, version, &pending, ts) else {
-            return Some(Answers::new()); // nothing to ask
-        };
-        match h.send(req, Some(Instant::now() + LIST_TIMEOUT)) {
-            Ok(resp) => Some(answers(resp)),
-            Err(e) => {
-                klog!(client.logger(), Warn, "list offsets failed", "broker" => broker, "err" => e);
-                None
-            }
-        }
-    };
-    let start = ask(&|_| Some(-2));
-    let end = ask(&|_| Some(-1));
-    let by_time = ask(&|p| match p.offset.kind() {
+    let by_time = |p: &Pending| match p.offset.kind() {
         OffsetKind::Timestamp(ts) => Some(ts),
         _ => None,
-    });
-    let (Some(start), Some(end), Some(by_time)) = (start, end, by_time) else {
-        client.trigger_metadata();
-        for p in &pending {
-            cursor_backoff(client, &p.cursor);
-        }
-        return;
     };
-    let mut refresh = false;
-    for p in pending {
-        refresh |= apply(client, p, &start, &end, &by_time);
+    let asks: [&dyn Fn(&Pending) -> Option<i64>; 3] = [&|_| Some(-2), &|_| Some(-1), &by_time];
+    let mut answers = [None, None, None];
+    for (k, ask) in asks.iter().enumerate() {
+        let Some(req) = request(c, version, &pending, *ask) else {
+            answers[k] = Some(Some(Answers::new())); // nothing to ask
+            continue;
+        };
+        let tx = tx.clone();
+        // Every version the schemas know; negotiation picks the broker's.
+        h.submit(req, (0, i16::MAX), move |res| {
+            let _ = tx.send(Reply::List(id, k, res.map(|(_, r)| r)));
+        });
     }
-    if refresh {
-        client.trigger_metadata_now();
+    Some(Listing {
+        id,
+        pending,
+        answers,
+    })
+}
+
+impl Listing {
+    /// Takes the reply to ask `k`; returns whether every ask is answered.
+    pub(crate) fn answer(
+        &mut self,
+        client: &Cluster,
+        broker: i32,
+        k: usize,
+        res: Result<ListOffsetsResponse>,
+    ) -> bool {
+        let got = match res {
+            Ok(resp) => Some(answers(resp)),
+            Err(e) => {
+                if !e.is_client_closed() {
+                    klog!(client.logger(), Warn, "list offsets failed", "broker" => broker, "err" => e);
+                }
+                None
+            }
+        };
+        if let Some(slot) = self.answers.get_mut(k) {
+            *slot = Some(got);
+        }
+        self.answers.iter().all(Option::is_some)
+    }
+
+    /// Resolves every pending cursor from the answers, or backs them off
+    /// when an ask failed.
+    pub(crate) fn finish(self, client: &Cluster) {
+        let [Some(Some(start)), Some(Some(end)), Some(Some(by_time))] = self.answers else {
+            client.trigger_metadata();
+            for p in &self.pending {
+                cursor_backoff(client, &p.cursor);
+            }
+            return;
+        };
+        let mut refresh = false;
+        for p in self.pending {
+            refresh |= apply(client, p, &start, &end, &by_time);
+        }
+        if refresh {
+            client.trigger_metadata_now();
+        }
     }
 }
 
@@ -146,7 +201,7 @@ fn request(
     )
 }
 
-fn answers(resp: crate::messages::ListOffsetsResponse) -> Answers {
+fn answers(resp: ListOffsetsResponse) -> Answers {
     let mut out = Answers::new();
     for t in resp.topics {
         let name: Arc<str> = Arc::from(t.name.0.as_str());

@@ -21,7 +21,10 @@ use crate::cluster::Cluster;
 use crate::error::{ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
-use crate::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use crate::messages::{
+    BrokerId, FetchRequest, FetchResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse,
+    TopicName,
+};
 use crate::sync::worker::Worker;
 
 /// Fetch versions: v4 brought the isolation level and the last stable
@@ -66,6 +69,8 @@ impl Source {
                     resp_rx,
                     session: Session::default(),
                     inflight: None,
+                    listing: None,
+                    validating: None,
                     next_id: 0,
                     backoff_until: None,
                     failures: 0,
@@ -121,7 +126,14 @@ struct Inflight {
     full: bool,
 }
 
-type Reply = (u64, Result<(i16, FetchResponse)>);
+/// What the source loop waits for besides wake-ups: replies to the
+/// requests it sent without blocking.
+pub(crate) enum Reply {
+    Fetch(u64, Result<(i16, FetchResponse)>),
+    /// A ListOffsets ask (0 start, 1 end, 2 by timestamp) of a listing.
+    List(u64, usize, Result<ListOffsetsResponse>),
+    Epoch(u64, Result<OffsetForLeaderEpochResponse>),
+}
 
 struct SourceLoop {
     c: Arc<Consumer>,
@@ -131,6 +143,8 @@ struct SourceLoop {
     resp_rx: Receiver<Reply>,
     session: Session,
     inflight: Option<Inflight>,
+    listing: Option<list::Listing>,
+    validating: Option<epoch::Validating>,
     next_id: u64,
     backoff_until: Option<Instant>,
     failures: u32,
@@ -149,30 +163,12 @@ impl SourceLoop {
                 }
                 return;
             }
-            while let Ok((id, res)) = self.resp_rx.try_recv() {
-                self.on_reply(id, res);
+            while let Ok(r) = self.resp_rx.try_recv() {
+                self.on_reply(r);
             }
             let now = Instant::now();
-            if self.inflight.is_none()
-                && !self.src.buffered.load(Ordering::Acquire)
-                && self.backoff_until.is_none_or(|t| now >= t)
-            {
-                {
-                    let client = self.c.cluster.clone();
-                    if !ensure_versions(&client, self.src.broker) {
-                        self.backoff();
-                        if !self.stopped() {
-                            client.trigger_metadata();
-                        }
-                        continue;
-                    }
-                    let cursors = self.src.members();
-                    list::list_pending(&self.c, &client, self.src.broker, &cursors);
-                    epoch::validate(&self.c, &client, self.src.broker, &cursors);
-                    if !self.stopped() {
-                        self.issue(&client);
-                    }
-                }
+            if self.backoff_until.is_none_or(|t| now >= t) {
+                self.step();
             }
             let wait = match self.backoff_until {
                 Some(t) if t > now => t - now,
@@ -181,11 +177,65 @@ impl SourceLoop {
             select! {
                 recv(self.wake_rx) -> _ => {}
                 recv(self.resp_rx) -> m => {
-                    if let Ok((id, res)) = m {
-                        self.on_reply(id, res);
+                    if let Ok(r) = m {
+                        self.on_reply(r);
                     }
                 }
                 default(wait) => {}
+            }
+        }
+    }
+
+    /// Starts what can start: offset lookups and validations for cursors
+    /// that need them (answered later, like fetches), and the next fetch for
+    /// the cursors that are ready.
+    fn step(&mut self) {
+        let client = self.c.cluster.clone();
+        let me = self.src.broker;
+        if !ensure_versions(&client, me) {
+            self.backoff();
+            if !self.stopped() {
+                client.trigger_metadata();
+            }
+            return;
+        }
+        let cursors = self.src.members();
+        if self.listing.is_none() {
+            let id = self.take_id();
+            self.listing = list::start(&self.c, me, &cursors, id, &self.resp_tx);
+        }
+        if self.validating.is_none() {
+            let id = self.take_id();
+            self.validating = epoch::start(&self.c, me, &cursors, id, &self.resp_tx);
+        }
+        if self.inflight.is_none() && !self.src.buffered.load(Ordering::Acquire) && !self.stopped()
+        {
+            self.issue(&client);
+        }
+    }
+
+    fn take_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn on_reply(&mut self, r: Reply) {
+        match r {
+            Reply::Fetch(id, res) => self.on_fetch(id, res),
+            Reply::List(id, k, res) => {
+                let Some(l) = self.listing.as_mut().filter(|l| l.id == id) else {
+                    return;
+                };
+                if l.answer(&self.c.cluster, self.src.broker, k, res) {
+                    if let Some(l) = self.listing.take() {
+                        l.finish(&self.c.cluster);
+                    }
+                }
+            }
+            Reply::Epoch(id, res) => {
+                if let Some(v) = self.validating.take_if(|v| v.id == id) {
+                    v.finish(&self.c, self.src.broker, res);
+                }
             }
         }
     }
@@ -232,8 +282,7 @@ impl SourceLoop {
         let sessions = !self.c.cfg.disable_fetch_sessions && version >= 7;
         let full = !sessions || self.session.id == 0;
         let req = self.request(version, sessions, full, max_bytes, &want);
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.take_id();
         self.inflight = Some(Inflight {
             id,
             reserved,
@@ -243,7 +292,7 @@ impl SourceLoop {
         });
         let tx = self.resp_tx.clone();
         h.submit(req, FETCH_VERSIONS, move |res| {
-            let _ = tx.send((id, res));
+            let _ = tx.send(Reply::Fetch(id, res));
         });
     }
 
@@ -355,7 +404,7 @@ impl SourceLoop {
             .with_rack_id(rack)
     }
 
-    fn on_reply(&mut self, id: u64, res: Result<(i16, FetchResponse)>) {
+    fn on_fetch(&mut self, id: u64, res: Result<(i16, FetchResponse)>) {
         let Some(inf) = self.inflight.take_if(|i| i.id == id) else {
             return;
         };
@@ -399,6 +448,12 @@ impl SourceLoop {
             if inf.full {
                 self.session.id = resp.session_id;
                 self.session.epoch = if resp.session_id != 0 { 1 } else { 0 };
+            } else if resp.session_id == 0 {
+                // The broker closed the session in answer to an incremental
+                // fetch: start a new one with a full fetch rather than bump an
+                // epoch the broker no longer knows (Java's
+                // `FetchSessionHandler.handleResponse`).
+                self.session.reset();
             } else {
                 self.session.epoch = self.session.epoch.checked_add(1).unwrap_or(1);
             }
