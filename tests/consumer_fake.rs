@@ -17,13 +17,7 @@ const PARTS: i32 = 6;
 const N: u64 = 3000;
 
 fn builder(cluster: &Cluster) -> kafka_sync::ConfigBuilder<Client> {
-    support::init_logging();
-    Client::builder()
-        .seed_brokers(cluster.seeds())
-        .with_logger(kafka_sync::LogCrateLogger)
-        .retry_backoff_fn(|_| Duration::from_millis(10))
-        .metadata_min_age(Duration::from_millis(50))
-        .fetch_max_wait(Duration::from_millis(200))
+    support::fake_builder(cluster).fetch_max_wait(Duration::from_millis(200))
 }
 
 /// A 3-broker cluster with `N` records produced into `TOPIC`, uncompressed

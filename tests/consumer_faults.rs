@@ -20,13 +20,7 @@ use support::consume::{check_exactly, consume, produce, Consumed, KEYS, SIZE};
 const TOPIC: &str = "t";
 
 fn builder(cluster: &Cluster) -> kafka_sync::ConfigBuilder<Client> {
-    support::init_logging();
-    Client::builder()
-        .seed_brokers(cluster.seeds())
-        .with_logger(kafka_sync::LogCrateLogger)
-        .retry_backoff_fn(|_| Duration::from_millis(10))
-        .metadata_min_age(Duration::from_millis(50))
-        .fetch_max_wait(Duration::from_millis(100))
+    support::fake_builder(cluster).fetch_max_wait(Duration::from_millis(100))
 }
 
 /// A cluster whose partitions hold many small batches.

@@ -1,11 +1,11 @@
 //! The fake cluster's Kafka behaviour: produce and fetch, fetch sessions,
 //! KIP-74 limits, idempotence, offsets, admin APIs and benchmark mode.
-//! Driven by the raw client in `fake_raw`, not the crate's client.
+//! Driven by the raw client in `support/fake_raw.rs`, not the crate's client.
 #![cfg(feature = "fake")]
 
-mod fake_raw;
+mod support;
 
-use fake_raw::*;
+use support::fake_raw::*;
 
 use std::time::{Duration, Instant};
 

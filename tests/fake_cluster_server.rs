@@ -1,11 +1,11 @@
 //! The fake cluster's server side under faults: leaders, intercepts,
 //! dropped connections, stopped brokers, counters, malformed input, SASL,
-//! TLS and shutdown. Driven by the raw client in `fake_raw`, not the crate's client.
+//! TLS and shutdown. Driven by the raw client in `support/fake_raw.rs`, not the crate's client.
 #![cfg(feature = "fake")]
 
-mod fake_raw;
+mod support;
 
-use fake_raw::*;
+use support::fake_raw::*;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

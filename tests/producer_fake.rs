@@ -18,12 +18,7 @@ const SIZE: usize = 100;
 const KEYS: u64 = 997;
 
 fn client(cluster: &Cluster) -> kafka_sync::ConfigBuilder<Client> {
-    support::init_logging();
-    Client::builder()
-        .seed_brokers(cluster.seeds())
-        .with_logger(kafka_sync::LogCrateLogger)
-        .retry_backoff_fn(|_| Duration::from_millis(10))
-        .metadata_min_age(Duration::from_millis(50))
+    support::fake_builder(cluster)
 }
 
 /// Produces `n` records from one thread with callbacks, returning how many failed.

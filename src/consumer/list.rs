@@ -23,6 +23,9 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Answers = HashMap<(Arc<str>, i32), std::result::Result<i64, ErrorCode>>;
 
+/// The timestamp one ListOffsets ask wants for a pending cursor, if any.
+type Ask = dyn Fn(&Pending) -> Option<i64>;
+
 struct Pending {
     cursor: Arc<Cursor>,
     offset: Offset,
@@ -67,7 +70,7 @@ pub(crate) fn start(
         OffsetKind::Timestamp(ts) => Some(ts),
         _ => None,
     };
-    let asks: [&dyn Fn(&Pending) -> Option<i64>; 3] = [&|_| Some(-2), &|_| Some(-1), &by_time];
+    let asks: [&Ask; 3] = [&|_| Some(-2), &|_| Some(-1), &by_time];
     let mut answers = [None, None, None];
     for (k, ask) in asks.iter().enumerate() {
         let Some(req) = request(c, version, &pending, *ask) else {
@@ -158,7 +161,7 @@ fn request(
     c: &Consumer,
     version: i16,
     pending: &[Pending],
-    ts: &dyn Fn(&Pending) -> Option<i64>,
+    ts: &Ask,
 ) -> Option<ListOffsetsRequest> {
     let mut by_topic: HashMap<Arc<str>, Vec<ListOffsetsPartition>> = HashMap::new();
     for p in pending {

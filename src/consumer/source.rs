@@ -87,6 +87,9 @@ impl Source {
     }
 }
 
+/// What a fetch asks for, per partition.
+type Wants = HashMap<(Arc<str>, i32), SentPart>;
+
 /// What the broker's session holds for one partition.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct SentPart {
@@ -297,12 +300,7 @@ impl SourceLoop {
     }
 
     /// What the source's fetchable cursors ask for, and where each stood.
-    fn fetchable(
-        &self,
-    ) -> (
-        HashMap<(Arc<str>, i32), SentPart>,
-        HashMap<(Arc<str>, i32), Asked>,
-    ) {
+    fn fetchable(&self) -> (Wants, HashMap<(Arc<str>, i32), Asked>) {
         let now = Instant::now();
         let mut asked = HashMap::new();
         let mut want = HashMap::new();
@@ -338,7 +336,7 @@ impl SourceLoop {
         sessions: bool,
         full: bool,
         max_bytes: i32,
-        want: &HashMap<(Arc<str>, i32), SentPart>,
+        want: &Wants,
     ) -> FetchRequest {
         let cfg = &self.c.cfg;
         let (session_id, session_epoch) = if !sessions {

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod consume;
+#[cfg(feature = "fake")]
+pub mod fake_raw;
 pub mod fetch;
 pub mod records;
 pub mod script;
@@ -87,4 +89,19 @@ pub fn thread_names() -> Vec<String> {
         }
     }
     out
+}
+
+/// A client builder for the fake cluster `cluster` with the timings fake
+/// tests share: 10 ms retry backoff, 50 ms metadata min age, logging
+/// through the `log` crate (RUST_LOG).
+#[cfg(feature = "fake")]
+pub fn fake_builder(
+    cluster: &kafka_sync::fake::Cluster,
+) -> kafka_sync::ConfigBuilder<kafka_sync::Client> {
+    init_logging();
+    kafka_sync::Client::builder()
+        .seed_brokers(cluster.seeds())
+        .with_logger(kafka_sync::LogCrateLogger)
+        .retry_backoff_fn(|_| Duration::from_millis(10))
+        .metadata_min_age(Duration::from_millis(50))
 }

@@ -1,7 +1,6 @@
 //! A tiny raw-TCP Kafka client for the fake cluster's own tests:
 //! kafka-protocol messages over std sockets, so these tests do not depend on
-//! the crate's client. Not a test target itself (a directory module).
-#![allow(dead_code)]
+//! the crate's client.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
