@@ -47,7 +47,7 @@ mod error {
     pub type Result<T, E = Error> = std::result::Result<T, E>;
 }
 
-#[path = "../src/protocol/compression.rs"]
+#[path = "../src/protocol/compression/mod.rs"]
 mod compression;
 // The codec is compiled here without the rest of the crate: what only the
 // crate uses looks unused.

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_sync::fake::sasl_server::{new_server_session, ServerSession, ServerStep, ServerUsers};
 use kafka_sync::messages::*;
-use kafka_sync::sasl::server::{new_server_session, ServerSession, ServerStep, ServerUsers};
 use kafka_sync::sasl::{OAuthBearer, OAuthToken, Plain, Scram};
 use kafka_sync::{Client, Error};
 use support::script::{api_versions, reply, Action, ScriptServer};

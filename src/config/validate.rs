@@ -7,7 +7,21 @@ use crate::error::{Error, Result};
 
 /// Checks every option, normalizes seeds (adds the default port), and returns
 /// the first problem as [`Error::Config`] naming the option.
+///
+/// The checks run in a fixed order (seeds, client timings, client limits and
+/// identity, producer, consumer, SASL), so the error for a config with
+/// several problems is always the same one.
 pub(super) fn validate(cfg: &mut Config) -> Result<()> {
+    normalize_seeds(cfg)?;
+    check_client_durations(cfg)?;
+    check_client(cfg)?;
+    cfg.producer.validate(cfg.broker_max_write_bytes)?;
+    cfg.consumer.validate()?;
+    check_sasl(cfg)
+}
+
+/// Requires at least one seed broker and normalizes each with [`normalize_seed`].
+fn normalize_seeds(cfg: &mut Config) -> Result<()> {
     if cfg.seed_brokers.is_empty() {
         return Err(Error::config(
             "seed_brokers: at least one seed broker is required",
@@ -18,7 +32,12 @@ pub(super) fn validate(cfg: &mut Config) -> Result<()> {
         seeds.push(normalize_seed(s)?);
     }
     cfg.seed_brokers = seeds;
+    Ok(())
+}
 
+/// The client's timeouts and metadata ages: each within its bounds, and the
+/// metadata min age not above the max age.
+fn check_client_durations(cfg: &Config) -> Result<()> {
     let durations: [(&str, Duration, Duration, Duration); 5] = [
         (
             "request_timeout_overhead",
@@ -64,6 +83,12 @@ pub(super) fn validate(cfg: &mut Config) -> Result<()> {
             cfg.metadata_min_age, cfg.metadata_max_age
         )));
     }
+    Ok(())
+}
+
+/// The client's request limits and retries, its identity (client id,
+/// KIP-511 software name and version) and its pinned version ranges.
+fn check_client(cfg: &Config) -> Result<()> {
     for (name, v) in [
         ("broker_max_read_bytes", cfg.broker_max_read_bytes),
         ("broker_max_write_bytes", cfg.broker_max_write_bytes),
@@ -97,8 +122,11 @@ pub(super) fn validate(cfg: &mut Config) -> Result<()> {
             }
         }
     }
-    cfg.producer.validate(cfg.broker_max_write_bytes)?;
-    cfg.consumer.validate()?;
+    Ok(())
+}
+
+/// Each SASL mechanism configured at most once.
+fn check_sasl(cfg: &Config) -> Result<()> {
     let mut names = std::collections::HashSet::new();
     for m in &cfg.sasl {
         if !names.insert(m.name().to_string()) {

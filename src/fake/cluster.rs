@@ -19,9 +19,9 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::codes;
 use super::partition::Partition;
+use super::sasl_server::ServerUsers;
 use super::session::SessionCache;
 use super::{Action, BenchmarkMode, InterceptedRequest};
-use crate::sasl::server::ServerUsers;
 
 /// Highest API key counted per broker (keys above it are not counted).
 pub(crate) const MAX_KEY: usize = 127;

@@ -125,6 +125,7 @@ mod codes;
 mod conn;
 mod coordinator;
 mod partition;
+pub mod sasl_server;
 mod session;
 
 pub use builder::{BenchmarkMode, ClusterBuilder};

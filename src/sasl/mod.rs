@@ -14,12 +14,12 @@ use std::fmt;
 
 use crate::Result;
 
-mod base64;
+// base64 and scram are crate-visible for the fake cluster's SASL verifier
+// (`fake::sasl_server`), which shares their primitives.
+pub(crate) mod base64;
 mod oauth;
 mod plain;
-mod scram;
-#[cfg(feature = "fake")]
-pub mod server;
+pub(crate) mod scram;
 
 pub use oauth::{OAuthBearer, OAuthToken};
 pub use plain::Plain;

@@ -150,7 +150,7 @@ mod tests {
     #[cfg(feature = "fake")]
     #[test]
     fn against_server_verifier() {
-        use crate::sasl::server::{new_server_session, ServerStep, ServerUsers};
+        use crate::fake::sasl_server::{new_server_session, ServerStep, ServerUsers};
         let users = ServerUsers::new().with_user("alice", "s3cret");
 
         let (mut session, msg) = Plain::new("alice", "s3cret").authenticate("h").unwrap();

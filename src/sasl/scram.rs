@@ -13,7 +13,7 @@
 //!
 //! The primitives (PBKDF2, HMAC, saslname escaping, nonces, constant-time
 //! comparison) are `pub(crate)` so the fake-cluster verifier in
-//! `sasl::server` shares them.
+//! `fake::sasl_server` shares them.
 
 use std::fmt;
 use std::io::Read;
@@ -813,7 +813,7 @@ mod tests {
     #[cfg(feature = "fake")]
     mod against_server {
         use super::*;
-        use crate::sasl::server::{new_server_session, ServerStep, ServerUsers};
+        use crate::fake::sasl_server::{new_server_session, ServerStep, ServerUsers};
 
         /// Runs a full exchange; `Ok` when both sides agree it succeeded.
         fn exchange(client: &Scram, users: &ServerUsers) -> std::result::Result<(), String> {

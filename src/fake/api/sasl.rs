@@ -1,7 +1,7 @@
 //! SaslHandshake and SaslAuthenticate (KIP-43, KIP-152), and the
 //! per-connection authentication state (Java `SaslServerAuthenticator`).
 //!
-//! The mechanisms themselves (PLAIN, SCRAM) are `crate::sasl::server`.
+//! The mechanisms themselves (PLAIN, SCRAM) are `crate::fake::sasl_server`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
@@ -9,7 +9,7 @@ use kafka_protocol::messages::*;
 use super::meta::s;
 use super::{Ctx, Handled, Outcome, Reply};
 use crate::fake::codes;
-use crate::sasl::server::{new_server_session, ServerSession, ServerStep, ServerUsers};
+use crate::fake::sasl_server::{new_server_session, ServerSession, ServerStep, ServerUsers};
 
 /// The SASL mechanisms and user table for the given users, or `None`
 /// when the cluster does not require SASL.

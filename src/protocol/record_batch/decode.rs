@@ -274,6 +274,83 @@ fn decode_v2(
     end: usize,
     budget: &mut Budget,
 ) -> Result<DecodedBatch, Fail> {
+    let h = read_v2_header(data, start, end)?;
+    let codec = check_v2_header(data, start, end, &h)?;
+    let base_offset = h.base_offset;
+    let section = start + RECORD_BATCH_OVERHEAD..end;
+    let decompressed;
+    let (src, range) = if codec == Codec::None {
+        (data, section)
+    } else {
+        let input = data.get(section).unwrap_or_default();
+        decompressed = budget.decompress(codec, input, base_offset)?;
+        (&decompressed, 0..decompressed.len())
+    };
+    let section_len = range.len();
+    let log_append = h.attributes & ATTR_LOG_APPEND_TIME != 0;
+    let ctx = RecordCtx {
+        base_offset,
+        first_ts: h.first_ts,
+        log_append_ts: log_append.then_some(h.max_ts),
+    };
+    let records = decode_v2_records(src, range, h.count, &ctx, budget)?;
+    Ok(DecodedBatch {
+        base_offset,
+        partition_leader_epoch: h.partition_leader_epoch,
+        magic: 2,
+        attributes: h.attributes,
+        codec,
+        last_offset_delta: h.last_offset_delta,
+        first_timestamp: h.first_ts,
+        max_timestamp: h.max_ts,
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+        is_transactional: h.attributes & ATTR_TRANSACTIONAL != 0,
+        is_control: h.attributes & ATTR_CONTROL != 0,
+        timestamp_type: if log_append {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        records,
+        encoded_len: end - start,
+        uncompressed_len: section_len,
+        charged: budget.charged,
+    })
+}
+
+/// The fixed fields of a v2 batch header (Java `DefaultRecordBatch`), as
+/// stored: nothing is checked yet but that they are there. The fields from
+/// `crc` on are in wire order, which [`read_v2_header`] relies on (a struct
+/// literal evaluates its fields in source order).
+struct V2Header {
+    /// The batch's first offset (-1 when even that is missing).
+    base_offset: i64,
+    /// The leader epoch the batch was written in.
+    partition_leader_epoch: i32,
+    /// The stored CRC-32C over the attributes onwards.
+    crc: u32,
+    /// The raw attributes.
+    attributes: i16,
+    /// The last offset minus the base offset.
+    last_offset_delta: i32,
+    /// The base timestamp.
+    first_ts: i64,
+    /// The largest timestamp.
+    max_ts: i64,
+    /// The producer id.
+    producer_id: i64,
+    /// The producer epoch.
+    producer_epoch: i16,
+    /// The first record's sequence number.
+    base_sequence: i32,
+    /// The record count, as stored (may be negative).
+    count: i32,
+}
+
+/// Reads the header of the v2 batch at `data[start..end]`.
+fn read_v2_header(data: &Bytes, start: usize, end: usize) -> Result<V2Header, Fail> {
     let mut r = Reader::new(data, start, end);
     let base_offset = r.i64().unwrap_or(-1);
     let bad = |what: &dyn std::fmt::Display| Fail::Corrupt(batch_error(base_offset, what));
@@ -285,52 +362,55 @@ fn decode_v2(
     }
     let header = (|| {
         r.take(4)?; // batch length: the caller checked it
-        let ple = r.i32()?;
+        let partition_leader_epoch = r.i32()?;
         r.take(1)?; // magic: the caller dispatched on it
-        Ok::<_, &'static str>((
-            ple,
-            r.u32()?,
-            r.i16()?,
-            r.i32()?,
-            r.i64()?,
-            r.i64()?,
-            r.i64()?,
-            r.i16()?,
-            r.i32()?,
-            r.i32()?,
-        ))
+        Ok::<_, &'static str>(V2Header {
+            base_offset,
+            partition_leader_epoch,
+            crc: r.u32()?,
+            attributes: r.i16()?,
+            last_offset_delta: r.i32()?,
+            first_ts: r.i64()?,
+            max_ts: r.i64()?,
+            producer_id: r.i64()?,
+            producer_epoch: r.i16()?,
+            base_sequence: r.i32()?,
+            count: r.i32()?,
+        })
     })();
-    let (
-        ple,
-        crc,
-        attributes,
-        last_offset_delta,
-        first_ts,
-        max_ts,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        count,
-    ) = header.map_err(|e| bad(&e))?;
+    header.map_err(|e| bad(&e))
+}
+
+/// Checks a v2 header against its batch at `data[start..end]`: the CRC, the
+/// codec and the sign of the record count. Returns the codec.
+fn check_v2_header(data: &Bytes, start: usize, end: usize, h: &V2Header) -> Result<Codec, Fail> {
+    let bad = |what: &dyn std::fmt::Display| Fail::Corrupt(batch_error(h.base_offset, what));
+    let crc = h.crc;
     let computed = crc32c::crc32c(data.get(start + ATTRIBUTES_OFFSET..end).unwrap_or_default());
     if crc != computed {
         return Err(bad(&format_args!(
             "CRC mismatch (stored {crc:#010x}, computed {computed:#010x})"
         )));
     }
-    let codec = Codec::from_attributes(attributes).map_err(|e| bad(&e))?;
+    let codec = Codec::from_attributes(h.attributes).map_err(|e| bad(&e))?;
+    let count = h.count;
     if count < 0 {
         return Err(bad(&format_args!("negative record count {count}")));
     }
-    let section = start + RECORD_BATCH_OVERHEAD..end;
-    let decompressed;
-    let (src, range) = if codec == Codec::None {
-        (data, section)
-    } else {
-        let input = data.get(section).unwrap_or_default();
-        decompressed = budget.decompress(codec, input, base_offset)?;
-        (&decompressed, 0..decompressed.len())
-    };
+    Ok(codec)
+}
+
+/// Decodes a v2 batch's `count` records from `src[range]` (its records
+/// section, decompressed), charging them to the budget first.
+fn decode_v2_records(
+    src: &Bytes,
+    range: Range<usize>,
+    count: i32,
+    ctx: &RecordCtx,
+    budget: &mut Budget,
+) -> Result<Vec<DecodedRecord>, Fail> {
+    let base_offset = ctx.base_offset;
+    let bad = |what: &dyn std::fmt::Display| Fail::Corrupt(batch_error(base_offset, what));
     let section_len = range.len();
     if count as usize > section_len / MIN_RECORD_LEN {
         return Err(bad(&format_args!(
@@ -338,17 +418,11 @@ fn decode_v2(
         )));
     }
     budget.charge(count as usize * size_of::<DecodedRecord>(), base_offset)?;
-    let log_append = attributes & ATTR_LOG_APPEND_TIME != 0;
-    let ctx = RecordCtx {
-        base_offset,
-        first_ts,
-        log_append_ts: log_append.then_some(max_ts),
-    };
     let mut records = Vec::with_capacity(count as usize);
     let mut r = Reader::new(src, range.start, range.end);
     for i in 0..count {
         records.push(
-            decode_record(src, &mut r, &ctx, budget).map_err(|e| match e {
+            decode_record(src, &mut r, ctx, budget).map_err(|e| match e {
                 RecordFail::Malformed(what) => bad(&format_args!("record {i}: {what}")),
                 RecordFail::Budget => budget.exceeded(base_offset),
             })?,
@@ -360,30 +434,7 @@ fn decode_v2(
             r.remaining()
         )));
     }
-    Ok(DecodedBatch {
-        base_offset,
-        partition_leader_epoch: ple,
-        magic: 2,
-        attributes,
-        codec,
-        last_offset_delta,
-        first_timestamp: first_ts,
-        max_timestamp: max_ts,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        is_transactional: attributes & ATTR_TRANSACTIONAL != 0,
-        is_control: attributes & ATTR_CONTROL != 0,
-        timestamp_type: if log_append {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        },
-        records,
-        encoded_len: end - start,
-        uncompressed_len: section_len,
-        charged: budget.charged,
-    })
+    Ok(records)
 }
 
 /// Batch fields every record of a batch needs.

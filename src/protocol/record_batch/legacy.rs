@@ -107,70 +107,20 @@ pub(super) fn decode_message(
     let wrapper = parse(data, start, end).map_err(bad)?;
     let codec = wrapper.codec().map_err(bad)?;
     let log_append = wrapper.magic == 1 && wrapper.attributes & LOG_APPEND_TIME != 0;
-    let mut records = Vec::new();
-    let uncompressed_len;
-    if codec == Codec::None {
+    let (records, uncompressed_len) = if codec == Codec::None {
         budget.charge(size_of::<DecodedRecord>(), base)?;
-        uncompressed_len = end - start - LOG_OVERHEAD;
-        records.push(DecodedRecord {
+        let record = DecodedRecord {
             offset: wrapper.offset,
             timestamp: wrapper.timestamp,
             key: wrapper.key.map(|k| slice(data, k)),
             value: wrapper.value.map(|v| slice(data, v)),
             headers: Vec::new(),
-        });
-    } else {
-        let value = wrapper
-            .value
-            .clone()
-            .ok_or_else(|| bad("compressed message has a null value".into()))?;
-        let inner = budget.decompress(codec, data.get(value).unwrap_or_default(), base)?;
-        uncompressed_len = inner.len();
-        let mut pos = 0;
-        while pos < inner.len() {
-            let mut r = Reader::new(&inner, pos, inner.len());
-            let (Ok(_), Ok(size)) = (r.i64(), r.i32()) else {
-                return Err(bad("truncated inner message".into()));
-            };
-            if size < MIN_MESSAGE_LEN as i32 {
-                return Err(bad(format!(
-                    "inner message size {size} is below the minimum"
-                )));
-            }
-            let msg_end = pos + LOG_OVERHEAD + size as usize;
-            if msg_end > inner.len() {
-                return Err(bad("truncated inner message".into()));
-            }
-            let m = parse(&inner, pos, msg_end).map_err(|e| bad(format!("inner message: {e}")))?;
-            if m.codec().map_err(bad)? != Codec::None {
-                return Err(bad("nested compressed message".into()));
-            }
-            budget.charge(size_of::<DecodedRecord>(), base)?;
-            records.push(DecodedRecord {
-                offset: m.offset,
-                timestamp: if log_append {
-                    wrapper.timestamp
-                } else {
-                    m.timestamp
-                },
-                key: m.key.map(|k| slice(&inner, k)),
-                value: m.value.map(|v| slice(&inner, v)),
-                headers: Vec::new(),
-            });
-            pos = msg_end;
-        }
-        let Some(last) = records.last().map(|r| r.offset) else {
-            return Err(bad("compressed message holds no messages".into()));
         };
-        if wrapper.magic >= 1 {
-            // Java AbstractLegacyRecordBatch.DeepRecordsIterator: the
-            // wrapper carries the last inner record's absolute offset.
-            let shift = wrapper.offset.wrapping_sub(last);
-            for r in &mut records {
-                r.offset = r.offset.wrapping_add(shift);
-            }
-        }
-    }
+        (vec![record], end - start - LOG_OVERHEAD)
+    } else {
+        let wrapper_ts = log_append.then_some(wrapper.timestamp);
+        decode_wrapped(data, &wrapper, codec, wrapper_ts, base, budget)?
+    };
     let first = records
         .first()
         .map_or((wrapper.offset, -1), |r| (r.offset, r.timestamp));
@@ -200,6 +150,80 @@ pub(super) fn decode_message(
         uncompressed_len,
         charged: budget.charged,
     })
+}
+
+/// Decompresses a wrapper message's value and decodes the inner messages,
+/// with absolute offsets. Returns them and the decompressed size.
+/// `wrapper_ts` replaces every inner timestamp (log append time).
+fn decode_wrapped(
+    data: &Bytes,
+    wrapper: &Message,
+    codec: Codec,
+    wrapper_ts: Option<i64>,
+    base: i64,
+    budget: &mut Budget,
+) -> Result<(Vec<DecodedRecord>, usize), Fail> {
+    let bad = |what: String| Fail::Corrupt(batch_error(base, what));
+    let value = wrapper
+        .value
+        .clone()
+        .ok_or_else(|| bad("compressed message has a null value".into()))?;
+    let inner = budget.decompress(codec, data.get(value).unwrap_or_default(), base)?;
+    let mut records = decode_inner(&inner, wrapper_ts, base, budget)?;
+    let Some(last) = records.last().map(|r| r.offset) else {
+        return Err(bad("compressed message holds no messages".into()));
+    };
+    if wrapper.magic >= 1 {
+        // Java AbstractLegacyRecordBatch.DeepRecordsIterator: the
+        // wrapper carries the last inner record's absolute offset.
+        let shift = wrapper.offset.wrapping_sub(last);
+        for r in &mut records {
+            r.offset = r.offset.wrapping_add(shift);
+        }
+    }
+    Ok((records, inner.len()))
+}
+
+/// Decodes the uncompressed message set `inner` (a wrapper's value), with
+/// offsets as stored.
+fn decode_inner(
+    inner: &Bytes,
+    wrapper_ts: Option<i64>,
+    base: i64,
+    budget: &mut Budget,
+) -> Result<Vec<DecodedRecord>, Fail> {
+    let bad = |what: String| Fail::Corrupt(batch_error(base, what));
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while pos < inner.len() {
+        let mut r = Reader::new(inner, pos, inner.len());
+        let (Ok(_), Ok(size)) = (r.i64(), r.i32()) else {
+            return Err(bad("truncated inner message".into()));
+        };
+        if size < MIN_MESSAGE_LEN as i32 {
+            return Err(bad(format!(
+                "inner message size {size} is below the minimum"
+            )));
+        }
+        let msg_end = pos + LOG_OVERHEAD + size as usize;
+        if msg_end > inner.len() {
+            return Err(bad("truncated inner message".into()));
+        }
+        let m = parse(inner, pos, msg_end).map_err(|e| bad(format!("inner message: {e}")))?;
+        if m.codec().map_err(bad)? != Codec::None {
+            return Err(bad("nested compressed message".into()));
+        }
+        budget.charge(size_of::<DecodedRecord>(), base)?;
+        records.push(DecodedRecord {
+            offset: m.offset,
+            timestamp: wrapper_ts.unwrap_or(m.timestamp),
+            key: m.key.map(|k| slice(inner, k)),
+            value: m.value.map(|v| slice(inner, v)),
+            headers: Vec::new(),
+        });
+        pos = msg_end;
+    }
+    Ok(records)
 }
 
 #[cfg(test)]

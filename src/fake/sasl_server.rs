@@ -7,7 +7,7 @@
 //! which answers with a [`ServerStep`].
 //!
 //! ```
-//! use kafka_sync::sasl::server::{new_server_session, ServerStep, ServerUsers};
+//! use kafka_sync::fake::sasl_server::{new_server_session, ServerStep, ServerUsers};
 //!
 //! let users = ServerUsers::new().with_user("alice", "secret");
 //! let mut session = new_server_session("PLAIN", &users).unwrap();
@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::base64;
-use super::scram::{self, ScramAlgorithm};
+use crate::sasl::base64;
+use crate::sasl::scram::{self, ScramAlgorithm};
 
 /// The mechanisms [`new_server_session`] knows, in the order a fake broker
 /// lists them in its SaslHandshake response.
