@@ -89,6 +89,8 @@ mod cluster;
 mod config;
 pub mod consumer;
 mod error;
+pub mod format;
+pub mod group;
 mod hooks;
 mod logger;
 pub mod messages;
@@ -114,6 +116,12 @@ pub use consumer::{
     FetchesRecordIter, Offset,
 };
 pub use error::{DataLoss, Error, ErrorCode, Result, TimeoutKind};
+pub use format::{append_record_format, PartitionOffsets, RecordFormatter, RecordReader};
+pub use group::balancer::{
+    cooperative_sticky_balancer, parse_consumer_sync_assignment, range_balancer,
+    round_robin_balancer, sticky_balancer, BalancePlan, ConsumerBalancer, ConsumerBalancerBalance,
+    GroupBalancer, GroupMember, GroupMemberBalancer, IntoSyncAssignment,
+};
 pub use hooks::{BrokerE2E, BrokerMetadata, FetchBatchMetrics, Hook, ProduceBatchMetrics};
 pub use logger::{BasicLogger, LogCrateLogger, LogLevel, Logger};
 pub use metadata::{MetadataSnapshot, PartitionMetadata, TopicMetadata};

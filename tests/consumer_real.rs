@@ -53,10 +53,8 @@ fn no_errors(e: &kafka_sync::Error) -> bool {
 }
 
 /// Produces `n` records uncompressed (tansu answers a timestamp lookup in a
-/// compressed batch with its base offset): `n - 60` in bulk, then 60 one at
-/// a time, so that the last batch of every partition (with near certainty)
-/// holds one record: tansu's ListOffsets LATEST is the last batch's base
-/// offset + 1, not the high watermark (test-broker.md, item 2).
+/// compressed batch with its base offset), with single-record batches at
+/// the end (`support::consume::produce_tansu_safe`).
 fn setup(n: u64) -> (String, Client) {
     let topic = support::random_topic("cons");
     let p = builder()
@@ -65,11 +63,7 @@ fn setup(n: u64) -> (String, Client) {
         .unwrap();
     create_topic(&p, &topic);
     let t = Instant::now();
-    produce(&p, &topic, 0..n - 60);
-    for i in n - 60..n {
-        let r = support::verify::record(&topic, i, support::consume::SIZE, support::consume::KEYS);
-        p.produce_sync([r]).first().unwrap();
-    }
+    support::consume::produce_tansu_safe(&p, &topic, 0..n);
     eprintln!("produced {n} records in {:?}", t.elapsed());
     (topic, p)
 }

@@ -70,10 +70,14 @@ impl Client {
         if self.is_closed() {
             return Fetches::error(Error::ClientClosed);
         }
-        match self.consumer() {
-            Some(c) => c.poll(max, deadline),
-            None => Fetches::error(Error::ClientClosed),
+        let Some(c) = self.consumer() else {
+            return Fetches::error(Error::ClientClosed);
+        };
+        let fetches = c.poll(max, deadline);
+        if let Some(g) = self.inner.group.get() {
+            g.note_polled(&super::group::polled_offsets(&fetches));
         }
+        fetches
     }
 
     /// How many fetched records are buffered, waiting for a poll (kgo's

@@ -13,6 +13,7 @@
 //! `Client` closes everything.
 
 mod consume;
+mod group;
 mod produce;
 mod request;
 
@@ -24,6 +25,7 @@ use crate::cluster::Cluster;
 use crate::config::{Config, ConfigBuilder, FromConfig};
 use crate::consumer::Consumer;
 use crate::error::Result;
+use crate::group::Group;
 use crate::producer::Producer;
 
 pub use produce::FirstErrPromise;
@@ -53,6 +55,8 @@ pub(crate) struct ClientInner {
     pub(crate) producer: OnceLock<Arc<Producer>>,
     pub(crate) producer_init: Mutex<()>,
     pub(crate) consumer: OnceLock<Arc<Consumer>>,
+    pub(crate) group: OnceLock<Arc<Group>>,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl FromConfig for Client {
@@ -85,13 +89,20 @@ impl Client {
                 producer: OnceLock::new(),
                 producer_init: Mutex::new(()),
                 consumer: OnceLock::new(),
+                group: OnceLock::new(),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let consumer = Consumer::start(
             client.inner.cluster.clone(),
             client.inner.cfg.consumer.clone(),
+            client.inner.cfg.group.enabled(),
         );
         let _ = client.inner.consumer.set(consumer);
+        if let Err(e) = group::start(&client) {
+            client.close();
+            return Err(e);
+        }
         crate::hooks::each(&client.inner.cfg.hooks, |h| h.on_new_client(&client));
         Ok(client)
     }
@@ -115,15 +126,23 @@ impl Client {
 }
 
 impl ClientInner {
-    /// The close order: the producer first (it fails what is buffered and
+    /// The close order: the group member leaves; the producer (it fails what is buffered and
     /// stops its sinks while the brokers can still answer requests in
     /// flight), then the consumer's sources are told to stop (pollers wake
     /// with ClientClosed), then the brokers close (failing any request a
     /// source waits on), then the sources and the metadata thread are joined.
     fn close(&self) {
-        if !self.cluster.begin_close() {
+        use std::sync::atomic::Ordering;
+        if self.closing.swap(true, Ordering::AcqRel) {
             return;
         }
+        // The group leaves first, while the cluster still answers: revoke
+        // (with the default commit), LeaveGroup. A member held in a JoinGroup
+        // is not waited for long: the brokers' close below ends that request.
+        if let Some(g) = self.group.get() {
+            g.close(std::time::Duration::from_millis(500));
+        }
+        self.cluster.begin_close();
         if let Some(p) = self.producer.get() {
             p.close();
         }
@@ -133,6 +152,9 @@ impl ClientInner {
         self.cluster.close_brokers();
         if let Some(c) = self.consumer.get() {
             c.join_sources();
+        }
+        if let Some(g) = self.group.get() {
+            g.join_thread();
         }
         self.cluster.join_meta();
     }

@@ -5,6 +5,7 @@
 //! `validate.rs`) and names the offending option in its error.
 
 mod consumer;
+pub(crate) mod group;
 mod producer;
 mod validate;
 
@@ -18,6 +19,7 @@ use crate::cluster::settings::{BackoffFn, RetryTimeoutFn};
 use crate::cluster::ClusterSettings;
 use crate::consumer::ConsumerSettings;
 use crate::error::Result;
+use crate::group::GroupSettings;
 use crate::hooks::Hook;
 use crate::logger::Logger;
 use crate::producer::ProducerSettings;
@@ -58,6 +60,10 @@ pub struct Config {
     pub(crate) on_thread_start: Option<ThreadStartFn>,
     pub(crate) producer: ProducerSettings,
     pub(crate) consumer: ConsumerSettings,
+    pub(crate) group: GroupSettings,
+    pub(crate) group_callbacks: group::GroupCallbacks,
+    /// The first group option set, for the error when no group is.
+    pub(crate) group_option_set: Option<&'static str>,
 }
 
 impl Config {
@@ -172,6 +178,15 @@ impl Config {
         }
     }
 
+    /// The group member's settings, composed from the client options (the
+    /// session timeout is shared with the retry timeouts of group requests).
+    pub(crate) fn group_settings(&self) -> GroupSettings {
+        let mut g = self.group.clone();
+        g.session_timeout = self.session_timeout;
+        g.user_revoke = self.group_callbacks.on_revoked.is_some();
+        g
+    }
+
     /// The cluster core's settings, composed from the client options.
     pub(crate) fn cluster_settings(&self) -> ClusterSettings {
         ClusterSettings {
@@ -222,6 +237,9 @@ impl Default for Config {
             on_thread_start: None,
             producer: ProducerSettings::default(),
             consumer: ConsumerSettings::default(),
+            group: GroupSettings::default(),
+            group_callbacks: group::GroupCallbacks::default(),
+            group_option_set: None,
         }
     }
 }
@@ -251,6 +269,7 @@ impl fmt::Debug for Config {
             .field("logger", &self.logger.is_some())
             .field("producer", &self.producer)
             .field("consumer", &self.consumer)
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }

@@ -17,7 +17,19 @@ pub(super) fn validate(cfg: &mut Config) -> Result<()> {
     check_client(cfg)?;
     cfg.producer.validate(cfg.broker_max_write_bytes)?;
     cfg.consumer.validate()?;
+    check_group(cfg)?;
     check_sasl(cfg)
+}
+
+/// Group options need a group; a group consumes topics, not fixed partitions.
+fn check_group(cfg: &Config) -> Result<()> {
+    cfg.group_settings().validate(cfg.group_option_set)?;
+    if cfg.group.enabled() && !cfg.consumer.partitions.is_empty() {
+        return Err(Error::config(
+            "consume_partitions: incompatible with consumer_group (a group assigns partitions)",
+        ));
+    }
+    Ok(())
 }
 
 /// Requires at least one seed broker and normalizes each with [`normalize_seed`].

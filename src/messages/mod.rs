@@ -21,6 +21,8 @@
 
 use std::fmt;
 
+pub mod consumer_protocol;
+
 pub use kafka_protocol::messages::*;
 pub use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
 
