@@ -48,6 +48,8 @@ pub struct TopicPartitions {
 
 impl TopicPartitions {
     /// Creates a topic with partitions.
+    ///
+    /// Corresponds to kmsg's `NewConsumerMemberAssignmentTopic`.
     pub fn new(topic: impl Into<String>, partitions: Vec<i32>) -> Self {
         TopicPartitions {
             topic: topic.into(),
@@ -99,6 +101,9 @@ impl ConsumerProtocolSubscription {
     /// Versions outside 0-3 are clamped into that range. Fields the version
     /// does not have are not written.
     ///
+    /// Corresponds to kmsg's `ConsumerMemberMetadata.AppendTo` and Java's
+    /// `ConsumerProtocol.serializeSubscription`.
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] if a string is longer than the 32767 bytes the
@@ -126,6 +131,9 @@ impl ConsumerProtocolSubscription {
 
     /// Decodes a version-prefixed subscription (see the module docs for the
     /// version rules).
+    ///
+    /// Corresponds to kmsg's `ConsumerMemberMetadata.ReadFrom` and Java's
+    /// `ConsumerProtocol.deserializeSubscription`.
     ///
     /// # Errors
     ///
@@ -173,6 +181,9 @@ impl ConsumerProtocolAssignment {
     /// Encodes the assignment at `version` (clamped into 0-3), prefixed by
     /// that version.
     ///
+    /// Corresponds to kmsg's `ConsumerMemberAssignment.AppendTo` and Java's
+    /// `ConsumerProtocol.serializeAssignment`.
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] if a topic name is longer than 32767 bytes.
@@ -186,6 +197,9 @@ impl ConsumerProtocolAssignment {
     }
 
     /// Decodes a version-prefixed assignment.
+    ///
+    /// Corresponds to kmsg's `ConsumerMemberAssignment.ReadFrom` and Java's
+    /// `ConsumerProtocol.deserializeAssignment`.
     ///
     /// # Errors
     ///
@@ -222,6 +236,8 @@ impl StickyMemberMetadata {
 
     /// Encodes the user data: V1 when a generation is set, else V0.
     ///
+    /// Corresponds to kmsg's `StickyMemberMetadata.AppendTo`.
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] if a topic name is longer than 32767 bytes.
@@ -236,6 +252,8 @@ impl StickyMemberMetadata {
 
     /// Decodes V1 user data, or V0 when fewer than four bytes follow the
     /// assignment (Java's `StickyAssignor` falls back the same way).
+    ///
+    /// Corresponds to kmsg's `StickyMemberMetadata.ReadFrom`.
     ///
     /// # Errors
     ///

@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::sticky::{assign, join_metadata, Member};
+use super::sticky::{assign, Member};
 use super::{
-    parse_consumer_sync_assignment, BalancePlan, ConsumerBalancer, ConsumerBalancerBalance,
-    GroupBalancer, GroupMember, GroupMemberBalancer,
+    parse_consumer_sync_assignment, sticky_metadata, BalancePlan, ConsumerBalancer,
+    ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
 };
 use crate::error::Result;
 use crate::messages::consumer_protocol::{ConsumerProtocolSubscription, StickyMemberMetadata};
@@ -57,7 +57,7 @@ impl GroupBalancer for CooperativeStickyBalancer {
         current_assignment: &BTreeMap<String, Vec<i32>>,
         generation: i32,
     ) -> Result<Vec<u8>> {
-        join_metadata(interests, current_assignment, generation, true)
+        sticky_metadata(interests, current_assignment, generation, true)
     }
 
     fn parse_sync_assignment(&self, assignment: &[u8]) -> Result<BTreeMap<String, Vec<i32>>> {
@@ -151,7 +151,8 @@ mod tests {
 
     use super::super::sticky_balancer;
     use super::super::testing::{
-        assert_valid, fully_balanced, settle, validity_error, Assignment, Case,
+        assert_sticky, assert_valid, fully_balanced, settle, topic_counts, validity_error,
+        Assignment, Case,
     };
     use super::*;
     use crate::messages::consumer_protocol::TopicPartitions;
@@ -161,15 +162,17 @@ mod tests {
         owned: &[(&str, &[i32])],
         generation_id: i32,
     ) -> ConsumerProtocolSubscription {
-        let mut s = ConsumerProtocolSubscription::default();
-        s.topics = vec!["topic".into()];
-        s.user_data = user_data;
-        s.owned_partitions = owned
+        let owned_partitions = owned
             .iter()
             .map(|(t, ps)| TopicPartitions::new(*t, ps.to_vec()))
             .collect();
-        s.generation_id = generation_id;
-        s
+        ConsumerProtocolSubscription {
+            topics: vec!["topic".into()],
+            user_data,
+            owned_partitions,
+            generation_id,
+            rack_id: None,
+        }
     }
 
     fn java_user_data(generation: i32) -> Option<Vec<u8>> {
@@ -241,17 +244,13 @@ mod tests {
         let b = cooperative_sticky_balancer();
         // Partitions claimed twice in one generation are withheld from
         // everyone in the first round.
-        for (n, c1) in [(3, &[1][..]), (4, &[1, 3][..])] {
+        for (n, c1) in [(3, "consumer1{topic[1]}"), (4, "consumer1{topic[1 3]}")] {
             Case::new("claimed twice")
                 .topic("topic", n)
-                .owner("consumer1", &["topic"], &[("topic", &[0, 1])], 1)
-                .owner("consumer2", &["topic"], &[("topic", &[0, 2])], 1)
-                .owner("consumer3", &["topic"], &[], 1)
-                .expect(&[
-                    ("consumer1", &[("topic", c1)]),
-                    ("consumer2", &[("topic", &[2])]),
-                    ("consumer3", &[]),
-                ])
+                .owner("consumer1", &["topic"], "topic[0 1]", 1)
+                .owner("consumer2", &["topic"], "topic[0 2]", 1)
+                .owner("consumer3", &["topic"], "", 1)
+                .expect(&[c1, "consumer2{topic[2]}", "consumer3{}"])
                 .check(&b);
         }
         // testAssignorWithOldVersionSubscriptions: v1 members with Java's
@@ -279,11 +278,268 @@ mod tests {
             )
             .raw("consumer3", t1, raw(&[], java_user_data(1), 1, 3))
             .expect(&[
-                ("consumer1", &[("topic1", &[0])]),
-                ("consumer2", &[("topic1", &[1])]),
-                ("consumer3", &[("topic1", &[2])]),
+                "consumer1{topic1[0]}",
+                "consumer2{topic1[1]}",
+                "consumer3{topic1[2]}",
             ]);
         settle(&b, &case);
+    }
+
+    fn both() -> [Arc<dyn GroupBalancer>; 2] {
+        [sticky_balancer(), cooperative_sticky_balancer()]
+    }
+
+    fn owned(got: &Assignment, id: &str) -> BTreeMap<String, Vec<i32>> {
+        got.get(id).cloned().unwrap_or_default()
+    }
+
+    // Scenarios from Java's AbstractStickyAssignorTest, run against both
+    // sticky balancers (the cooperative one after its follow-up rebalances).
+
+    #[test]
+    fn transfers_of_the_constrained_algorithm() {
+        // Java asserts partitionsTransferringOwnership after one round; the
+        // cooperative plan withholds exactly those partitions.
+        let t12: &[&str] = &["topic1", "topic2"];
+        let case = Case::new("four of four")
+            .topics(&[("topic1", 3), ("topic2", 4)])
+            .owner("consumer1", t12, "topic1[0 2], topic2[1 3]", 1)
+            .owner("consumer2", t12, "topic1[1], topic2[0 2]", 1)
+            .owner("consumer3", t12, "", 1)
+            .owner("consumer4", t12, "", 1)
+            .expect(&[
+                "consumer1{topic1[0], topic2[1]}",
+                "consumer2{topic1[1], topic2[0]}",
+                "consumer3{}",
+                "consumer4{}",
+            ]);
+        case.check(&cooperative_sticky_balancer());
+        let case = Case::new("max quota")
+            .topics(&[("topic1", 2), ("topic2", 2)])
+            .owner("consumer1", t12, "topic1[0], topic2[0]", 1)
+            .owner("consumer2", t12, "topic1[1], topic2[1]", 1)
+            .owner("consumer3", t12, "", 1)
+            .expect(&[
+                "consumer1{topic1[0]}",
+                "consumer2{topic1[1], topic2[1]}",
+                "consumer3{}",
+            ]);
+        case.check(&cooperative_sticky_balancer());
+    }
+
+    #[test]
+    fn topic_balance_after_reassignment() {
+        // testTopicBalanceAfterReassignment: keeping owned partitions sorted
+        // by partition first spreads every topic evenly.
+        let t12: &[&str] = &["topic1", "topic2"];
+        let rounds: [(&[&str], usize); 3] = [
+            (&["consumer1", "consumer2"], 6),
+            (&["consumer1", "consumer2", "consumer3", "consumer4"], 3),
+            (&["consumer3", "consumer4"], 6),
+        ];
+        for b in both() {
+            let first = Case::new("one")
+                .topics(&[("topic1", 12), ("topic2", 12)])
+                .member("consumer1", t12);
+            let mut got = settle(&b, &first);
+            for (members, each) in rounds {
+                let mut next = Case::new(&format!("{members:?}"))
+                    .topic("topic1", 12)
+                    .topic("topic2", 12);
+                for &m in members {
+                    next = next.owner_map(m, t12, owned(&got, m), 1);
+                }
+                got = settle(&b, &next);
+                let counts = [topic_counts(&got, "topic1"), topic_counts(&got, "topic2")].concat();
+                assert!(counts.iter().all(|&n| n == each), "{}: {got:?}", next.name);
+            }
+        }
+    }
+
+    #[test]
+    fn add_and_remove_topics_keeps_partitions() {
+        // testAddRemoveTopicTwoConsumers
+        for b in both() {
+            let r1 = Case::new("one topic")
+                .topic("topic", 3)
+                .member("consumer1", &["topic"])
+                .member("consumer2", &["topic"]);
+            let got1 = settle(&b, &r1);
+            let r2 = Case::new("two topics")
+                .topics(&[("topic", 3), ("topic2", 3)])
+                .owner_map(
+                    "consumer1",
+                    &["topic", "topic2"],
+                    owned(&got1, "consumer1"),
+                    1,
+                )
+                .owner_map(
+                    "consumer2",
+                    &["topic", "topic2"],
+                    owned(&got1, "consumer2"),
+                    1,
+                );
+            let got2 = settle(&b, &r2);
+            let r3 = Case::new("second topic only")
+                .topic("topic2", 3)
+                .owner_map("consumer1", &["topic2"], owned(&got2, "consumer1"), 1)
+                .owner_map("consumer2", &["topic2"], owned(&got2, "consumer2"), 1);
+            let got3 = settle(&b, &r3);
+            for m in ["consumer1", "consumer2"] {
+                assert_eq!(got2[m].values().map(Vec::len).sum::<usize>(), 3);
+                for (earlier, later) in [(&got1, &got2), (&got3, &got2)] {
+                    for (t, ps) in &earlier[m] {
+                        assert!(ps.iter().all(|p| later[m][t].contains(p)), "{m} {t}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reassignment_after_one_consumer_leaves_or_joins() {
+        for b in both() {
+            // testReassignmentAfterOneConsumerLeaves (general algorithm).
+            let mut case = Case::new("staircase");
+            for i in 1..20 {
+                case = case.topic(&name("t", i, 20), i as i32);
+            }
+            let topics: Vec<String> = (1..20).map(|i| name("t", i, 20)).collect();
+            for i in 1..20 {
+                let mine: Vec<&str> = topics[..i].iter().map(String::as_str).collect();
+                case = case.member(&name("c", i, 20), &mine);
+            }
+            let got = settle(&b, &case);
+            let mut next = case.reowned(&got, 1);
+            next.members.retain(|s| s.id != "c10");
+            let got = settle(&b, &next);
+            assert_sticky(&next, &got);
+
+            // testReassignmentAfterOneConsumerAdded and testSameSubscriptions.
+            let mut case = Case::new("twenty").topic("topic", 20);
+            for i in 1..10 {
+                case = case.member(&name("c", i, 10), &["topic"]);
+            }
+            let got = settle(&b, &case);
+            let next = case.reowned(&got, 1).member("c10", &["topic"]);
+            let got = settle(&b, &next);
+            assert_sticky(&next, &got);
+        }
+    }
+
+    #[test]
+    fn stickiness_when_the_leader_leaves() {
+        // testStickiness: four members, three partitions; after the first
+        // leaves, each remaining member keeps what it had.
+        for b in both() {
+            let mut case = Case::new("four").topic("topic1", 3);
+            for m in ["consumer1", "consumer2", "consumer3", "consumer4"] {
+                case = case.member(m, &["topic1"]);
+            }
+            let got = settle(&b, &case);
+            assert!(got
+                .values()
+                .all(|ts| ts.values().map(Vec::len).sum::<usize>() <= 1));
+            let mut next = case.reowned(&got, 1);
+            next.members.retain(|s| s.id != "consumer1");
+            let after = settle(&b, &next);
+            for (m, ts) in &after {
+                assert_eq!(ts.values().map(Vec::len).sum::<usize>(), 1, "{m}");
+                for (t, ps) in &got[m] {
+                    assert_eq!(&after[m][t], ps, "{m} kept its partition");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn general_algorithm_scenarios() {
+        for b in both() {
+            // testPoorRoundRobinAssignmentScenario
+            let mut case = Case::new("poor round robin");
+            for i in 1..=5 {
+                case = case.topic(&format!("topic{i}"), (i % 2) + 1);
+            }
+            let five: &[&str] = &["topic1", "topic2", "topic3", "topic4", "topic5"];
+            let odd: &[&str] = &["topic1", "topic3", "topic5"];
+            case = case
+                .member("consumer1", five)
+                .member("consumer2", odd)
+                .member("consumer3", odd)
+                .member("consumer4", five);
+            settle(&b, &case);
+
+            // testMoveExistingAssignments
+            let mut case = Case::new("move existing");
+            for i in 1..=6 {
+                case = case.topic(&format!("topic{i}"), 1);
+            }
+            case = case
+                .owner("consumer1", &["topic1", "topic2"], "topic1[0]", 1)
+                .owner(
+                    "consumer2",
+                    &["topic1", "topic2", "topic3", "topic4"],
+                    "topic2[0], topic3[0]",
+                    1,
+                )
+                .owner(
+                    "consumer3",
+                    &["topic2", "topic3", "topic4", "topic5", "topic6"],
+                    "topic4[0], topic5[0], topic6[0]",
+                    1,
+                );
+            settle(&b, &case);
+
+            // testNewSubscription: consumer c0 starts wanting t1.
+            let mut case = Case::new("new subscription");
+            for i in 1..5 {
+                case = case.topic(&name("t", i, 5), 1);
+            }
+            let mine = |i: usize| -> Vec<String> {
+                if i == 0 {
+                    return Vec::new();
+                }
+                (i..=3 * i - 2).map(|j| name("t", j, 5)).collect()
+            };
+            for i in 0..3 {
+                let ts = mine(i);
+                let ts: Vec<&str> = ts.iter().map(String::as_str).collect();
+                case = case.member(&name("c", i, 3), &ts);
+            }
+            let got = settle(&b, &case);
+            let mut next = case.reowned(&got, 1);
+            next.members[0].topics.push(name("t", 1, 5));
+            let got = settle(&b, &next);
+            assert_sticky(&next, &got);
+        }
+    }
+
+    #[test]
+    fn same_partition_claimed_in_three_generations() {
+        // testSubscriptionNotEqualAndAssignSamePartitionWith3Generation
+        for b in both() {
+            for gens in [
+                [1, 2, 3],
+                [1, 3, 2],
+                [2, 1, 3],
+                [2, 3, 1],
+                [3, 1, 2],
+                [3, 2, 1],
+            ] {
+                let case = Case::new(&format!("generations {gens:?}"))
+                    .topics(&[("topic", 6), ("topic1", 1)])
+                    .owner("consumer1", &["topic"], "topic[0 2]", gens[0])
+                    .owner("consumer2", &["topic"], "topic[1 2 3]", gens[1])
+                    .owner("consumer3", &["topic"], "topic[2 4 5]", gens[2])
+                    .owner("consumer4", &["topic1"], "topic1[0]", 2);
+                let got = settle(&b, &case);
+                assert!(
+                    got.values()
+                        .all(|ts| (1..=2).contains(&ts.values().map(Vec::len).sum::<usize>())),
+                    "{gens:?}"
+                );
+            }
+        }
     }
 
     fn name(prefix: &str, i: usize, max: usize) -> String {
@@ -342,8 +598,8 @@ mod tests {
 
     fn scenario() -> impl Strategy<Value = Scenario> {
         (
-            proptest::collection::vec(0i32..7, 1..5),
-            1usize..8,
+            proptest::collection::vec(0i32..10, 1..6),
+            1usize..12,
             any::<bool>(),
         )
             .prop_flat_map(|(counts, n, same)| {
@@ -358,7 +614,7 @@ mod tests {
                         ),
                         n,
                     ),
-                    proptest::collection::vec((0..n, 0..t, 0i32..8), 0..24),
+                    proptest::collection::vec((0..n, 0..t, 0i32..11), 0..40),
                 )
                     .prop_map(move |(counts, members, claims)| {
                         let members = members
@@ -505,7 +761,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
         #[test]
         fn sticky_plans_are_valid_balanced_and_sticky(s in scenario()) {

@@ -32,13 +32,13 @@ mod range;
 mod round_robin;
 mod sticky;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::messages::consumer_protocol::{
-    ConsumerProtocolAssignment, ConsumerProtocolSubscription,
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, StickyMemberMetadata, TopicPartitions,
 };
 
 pub use cooperative::cooperative_sticky_balancer;
@@ -63,6 +63,8 @@ pub struct GroupMember {
 
 impl GroupMember {
     /// Creates a member from its JoinGroup response fields.
+    ///
+    /// Corresponds to kgo's `kmsg.NewJoinGroupResponseMember`.
     pub fn new(
         member_id: impl Into<String>,
         instance_id: Option<String>,
@@ -82,10 +84,14 @@ impl GroupMember {
 /// `ConsumerPartitionAssignor`.
 pub trait GroupBalancer: Send + Sync {
     /// Returns the protocol name, e.g. `range`, `roundrobin`, `sticky`.
+    ///
+    /// Corresponds to kgo's `GroupBalancer.ProtocolName`.
     fn protocol_name(&self) -> &str;
 
     /// Reports whether this is a cooperative strategy (KIP-429): members keep
     /// consuming during a rebalance and revoke only what moves away.
+    ///
+    /// Corresponds to kgo's `GroupBalancer.IsCooperative`.
     fn is_cooperative(&self) -> bool;
 
     /// Returns the metadata this member sends in JoinGroup, given the topics
@@ -94,6 +100,8 @@ pub trait GroupBalancer: Send + Sync {
     ///
     /// The broker compares metadata to decide whether a rebalance is needed,
     /// so the output should be deterministic.
+    ///
+    /// Corresponds to kgo's `GroupBalancer.JoinGroupMetadata`.
     ///
     /// # Errors
     ///
@@ -108,6 +116,8 @@ pub trait GroupBalancer: Send + Sync {
     /// Parses the assignment SyncGroup returned to this member into topics
     /// and sorted partitions.
     ///
+    /// Corresponds to kgo's `GroupBalancer.ParseSyncAssignment`.
+    ///
     /// # Errors
     ///
     /// [`Error::Protocol`] if the assignment does not parse.
@@ -117,6 +127,11 @@ pub trait GroupBalancer: Send + Sync {
     /// members want; the client loads the partition counts of any of those
     /// topics it does not know before calling
     /// [`GroupMemberBalancer::balance`].
+    ///
+    /// kgo hands this method members sorted as Java sorts them; balancers
+    /// built on [`ConsumerBalancer`] sort them themselves, so any order works.
+    ///
+    /// Corresponds to kgo's `GroupBalancer.MemberBalancer`.
     ///
     /// # Errors
     ///
@@ -133,13 +148,16 @@ pub trait GroupBalancer: Send + Sync {
 pub trait GroupMemberBalancer {
     /// Computes the plan, given the number of partitions of each topic.
     ///
+    /// Corresponds to kgo's `GroupMemberBalancerOrError.BalanceOrError`.
+    ///
     /// # Errors
     ///
     /// Any error the balancing reports (see [`ConsumerBalancer::set_error`]).
     fn balance(&self, topics: &BTreeMap<String, i32>) -> Result<Box<dyn IntoSyncAssignment>>;
 
     /// Returns the [`ConsumerBalancer`] behind this balancer, if any, so the
-    /// client can log what members asked for.
+    /// client can log what members asked for (kgo type-asserts
+    /// `*ConsumerBalancer` for the same purpose).
     fn as_consumer_balancer(&self) -> Option<&ConsumerBalancer> {
         None
     }
@@ -152,13 +170,16 @@ pub trait GroupMemberBalancer {
 pub trait IntoSyncAssignment {
     /// Returns `(member id, encoded assignment)` pairs.
     ///
+    /// Corresponds to kgo's `IntoSyncAssignment.IntoSyncAssignment`.
+    ///
     /// # Errors
     ///
     /// An error if an assignment cannot be encoded.
     fn into_sync_assignment(self: Box<Self>) -> Result<Vec<(String, Vec<u8>)>>;
 
     /// Returns the [`BalancePlan`] behind this value, if any, so the client
-    /// can log the plan.
+    /// can log the plan (kgo type-asserts `*BalancePlan` for the same
+    /// purpose).
     fn as_balance_plan(&self) -> Option<&BalancePlan> {
         None
     }
@@ -171,6 +192,8 @@ pub trait IntoSyncAssignment {
 /// [`ConsumerBalancer::set_error`] and return any plan.
 pub trait ConsumerBalancerBalance {
     /// Balances `topics` (name to partition count) among `b`'s members.
+    ///
+    /// Corresponds to kgo's `ConsumerBalancerBalance.Balance`.
     fn balance(&self, b: &ConsumerBalancer, topics: &BTreeMap<String, i32>) -> BalancePlan;
 }
 
@@ -188,7 +211,9 @@ pub struct ConsumerBalancer {
     members: Vec<GroupMember>,
     metadatas: Vec<ConsumerProtocolSubscription>,
     topics: BTreeSet<String>,
-    error: Mutex<Option<Error>>,
+    /// Set by the balance through `set_error`; a `Cell` since balancing
+    /// runs on one thread (the balance is not required to be `Sync`).
+    error: Cell<Option<Error>>,
 }
 
 impl fmt::Debug for ConsumerBalancer {
@@ -237,11 +262,13 @@ impl ConsumerBalancer {
             members,
             metadatas,
             topics,
-            error: Mutex::new(None),
+            error: Cell::new(None),
         })
     }
 
     /// Returns the members, in balancing order.
+    ///
+    /// Corresponds to kgo's `ConsumerBalancer.Members`.
     pub fn members(&self) -> &[GroupMember] {
         &self.members
     }
@@ -282,11 +309,7 @@ impl ConsumerBalancer {
     ///
     /// Corresponds to kgo's `ConsumerBalancer.SetError`.
     pub fn set_error(&self, err: Error) {
-        let mut slot = match self.error.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = Some(err);
+        self.error.set(Some(err));
     }
 
     /// Runs the [`ConsumerBalancerBalance`] over `topics` (name to
@@ -299,11 +322,7 @@ impl ConsumerBalancer {
     /// The error given to [`set_error`](Self::set_error), if any.
     pub fn balance(&self, topics: &BTreeMap<String, i32>) -> Result<BalancePlan> {
         let plan = self.balance.balance(self, topics);
-        let mut slot = match self.error.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match slot.take() {
+        match self.error.take() {
             Some(err) => Err(err),
             None => Ok(plan),
         }
@@ -354,11 +373,17 @@ pub fn parse_consumer_sync_assignment(assignment: &[u8]) -> Result<BTreeMap<Stri
 fn java_member_order(l: &GroupMember, r: &GroupMember) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (&l.instance_id, &r.instance_id) {
-        (Some(li), Some(ri)) => li.cmp(ri).then_with(|| l.member_id.cmp(&r.member_id)),
+        (Some(li), Some(ri)) => java_cmp(li, ri).then_with(|| java_cmp(&l.member_id, &r.member_id)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
-        (None, None) => l.member_id.cmp(&r.member_id),
+        (None, None) => java_cmp(&l.member_id, &r.member_id),
     }
+}
+
+/// Compares as Java's `String.compareTo` does: by UTF-16 code unit, which
+/// differs from byte order only above U+FFFF.
+fn java_cmp(l: &str, r: &str) -> std::cmp::Ordering {
+    l.encode_utf16().cmp(r.encode_utf16())
 }
 
 /// Encodes a version 0 subscription carrying only the topics, as the eager
@@ -367,12 +392,54 @@ fn topics_only_metadata(interests: &[String]) -> Result<Vec<u8>> {
     let mut topics = interests.to_vec();
     topics.sort_unstable();
     topics.dedup();
-    let mut s = ConsumerProtocolSubscription::default();
-    s.topics = topics;
-    s.encode(0)
+    ConsumerProtocolSubscription {
+        topics,
+        ..Default::default()
+    }
+    .encode(0)
 }
 
-/// Helpers shared by the balancer tests: table-driven cases and the
+/// Encodes the JoinGroup metadata of both sticky balancers: a version 3
+/// subscription whose user data is the `StickyAssignor` format (prior
+/// assignment and generation, which kgo and Java sticky leaders read) and
+/// whose `generation_id` is set (KIP-792, read by newer leaders). Only the
+/// cooperative balancer reports `owned_partitions`: an eager member has
+/// revoked everything by the time it joins.
+fn sticky_metadata(
+    interests: &[String],
+    current_assignment: &BTreeMap<String, Vec<i32>>,
+    generation: i32,
+    cooperative: bool,
+) -> Result<Vec<u8>> {
+    let mut topics = interests.to_vec();
+    topics.sort_unstable();
+    topics.dedup();
+    let current: Vec<TopicPartitions> = current_assignment
+        .iter()
+        .filter(|(_, partitions)| !partitions.is_empty())
+        .map(|(topic, partitions)| {
+            let mut partitions = partitions.clone();
+            partitions.sort_unstable();
+            partitions.dedup();
+            TopicPartitions::new(topic.as_str(), partitions)
+        })
+        .collect();
+    let user_data = StickyMemberMetadata {
+        current_assignment: current.clone(),
+        generation: Some(generation),
+    }
+    .encode()?;
+    ConsumerProtocolSubscription {
+        topics,
+        user_data: Some(user_data),
+        owned_partitions: if cooperative { current } else { Vec::new() },
+        generation_id: generation,
+        rack_id: None,
+    }
+    .encode(3)
+}
+
+/// Utilities shared by the balancer tests: table-driven cases and the
 /// validity checks Java's assignor tests make.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -383,9 +450,6 @@ pub(crate) mod testing {
 
     /// Member id to topic to sorted partitions, every member present.
     pub(crate) type Assignment = BTreeMap<String, BTreeMap<String, Vec<i32>>>;
-
-    /// Expected plans, written as `&[(member, &[(topic, &[partitions])])]`.
-    pub(crate) type Expected<'a> = &'a [(&'a str, &'a [(&'a str, &'a [i32])])];
 
     #[derive(Debug, Clone)]
     pub(crate) struct Spec {
@@ -403,24 +467,31 @@ pub(crate) mod testing {
         pub(crate) name: String,
         pub(crate) topics: BTreeMap<String, i32>,
         pub(crate) members: Vec<Spec>,
-        expect: Option<Assignment>,
+        expect: Option<String>,
     }
 
-    pub(crate) fn to_assignment(e: Expected<'_>) -> Assignment {
-        e.iter()
-            .map(|(m, topics)| {
-                let topics = topics
-                    .iter()
-                    .filter(|(_, ps)| !ps.is_empty())
-                    .map(|(t, ps)| {
-                        let mut ps = ps.to_vec();
-                        ps.sort_unstable();
-                        (t.to_string(), ps)
-                    })
-                    .collect();
-                (m.to_string(), topics)
-            })
-            .collect()
+    /// Renders an assignment as kgo renders plans: `m0{t[0 1], u[2]}, m1{}`.
+    pub(crate) fn render(a: &Assignment) -> String {
+        let mut plan = super::BalancePlan::with_members(a.keys().map(String::as_str));
+        for (m, ts) in a {
+            for (t, ps) in ts {
+                plan.add_by_id(m, t, ps);
+            }
+        }
+        plan.to_string()
+    }
+
+    /// Parses partitions written as `t[0 1], u[2]`.
+    pub(crate) fn parse_topics(s: &str) -> BTreeMap<String, Vec<i32>> {
+        let mut out = BTreeMap::new();
+        for piece in s.split(']') {
+            let piece = piece.trim_start_matches([',', ' ']);
+            if let Some((topic, ps)) = piece.split_once('[') {
+                let ps = ps.split_whitespace().map(|p| p.parse().unwrap()).collect();
+                out.insert(topic.to_string(), ps);
+            }
+        }
+        out
     }
 
     impl Case {
@@ -438,8 +509,15 @@ pub(crate) mod testing {
             self
         }
 
+        pub(crate) fn topics(mut self, topics: &[(&str, i32)]) -> Self {
+            for &(name, partitions) in topics {
+                self = self.topic(name, partitions);
+            }
+            self
+        }
+
         pub(crate) fn member(self, id: &str, topics: &[&str]) -> Self {
-            self.owner(id, topics, &[], -1)
+            self.owner(id, topics, "", -1)
         }
 
         pub(crate) fn static_member(mut self, id: &str, instance: &str, topics: &[&str]) -> Self {
@@ -450,20 +528,10 @@ pub(crate) mod testing {
             self
         }
 
-        /// A member owning `owned` from `generation`, described by the
-        /// balancer's own JoinGroup metadata.
-        pub(crate) fn owner(
-            self,
-            id: &str,
-            topics: &[&str],
-            owned: &[(&str, &[i32])],
-            generation: i32,
-        ) -> Self {
-            let owned = owned
-                .iter()
-                .map(|(t, ps)| (t.to_string(), ps.to_vec()))
-                .collect();
-            self.owner_map(id, topics, owned, generation)
+        /// A member owning `owned` (`t[0 1], u[2]`) from `generation`,
+        /// described by the balancer's own JoinGroup metadata.
+        pub(crate) fn owner(self, id: &str, topics: &[&str], owned: &str, generation: i32) -> Self {
+            self.owner_map(id, topics, parse_topics(owned), generation)
         }
 
         pub(crate) fn owner_map(
@@ -497,13 +565,21 @@ pub(crate) mod testing {
             self
         }
 
-        pub(crate) fn expect(mut self, e: Expected<'_>) -> Self {
-            self.expect = Some(to_assignment(e));
+        /// The expected plan, one `member{topic[partitions]}` per member.
+        pub(crate) fn expect(mut self, members: &[&str]) -> Self {
+            let plan: Assignment = members
+                .iter()
+                .map(|m| {
+                    let (id, topics) = m.split_once('{').unwrap();
+                    (id.to_string(), parse_topics(topics.trim_end_matches('}')))
+                })
+                .collect();
+            self.expect = Some(render(&plan));
             self
         }
 
-        pub(crate) fn expected(&self) -> Option<&Assignment> {
-            self.expect.as_ref()
+        pub(crate) fn expected(&self) -> Option<&str> {
+            self.expect.as_deref()
         }
 
         /// The next round: every member owns what `got` gave it, from
@@ -559,7 +635,7 @@ pub(crate) mod testing {
         pub(crate) fn check(&self, balancer: &Arc<dyn GroupBalancer>) -> Assignment {
             let got = self.run(balancer);
             if let Some(want) = &self.expect {
-                assert_eq!(&got, want, "{}", self.name);
+                assert_eq!(render(&got), *want, "{}", self.name);
             }
             got
         }
@@ -746,7 +822,13 @@ pub(crate) mod testing {
         }
         assert_valid(&case, &got, true);
         if let Some(want) = case.expected() {
-            assert_eq!(&got, want, "{} ({})", case.name, balancer.protocol_name());
+            assert_eq!(
+                render(&got),
+                want,
+                "{} ({})",
+                case.name,
+                balancer.protocol_name()
+            );
         }
         got
     }
@@ -821,13 +903,14 @@ mod tests {
 
     use super::testing::Case;
     use super::*;
-    use crate::messages::consumer_protocol::TopicPartitions;
 
     #[test]
     fn consumer_balancer_orders_dedups_and_parses() {
         let meta = |topics: &[&str]| {
-            let mut s = ConsumerProtocolSubscription::default();
-            s.topics = topics.iter().map(|t| t.to_string()).collect();
+            let s = ConsumerProtocolSubscription {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            };
             s.encode(0).unwrap()
         };
         let members = [
@@ -874,12 +957,14 @@ mod tests {
 
     #[test]
     fn parse_sync_assignment_merges_and_sorts() {
-        let mut a = ConsumerProtocolAssignment::default();
-        a.assigned_partitions = vec![
-            TopicPartitions::new("t", vec![3, 1]),
-            TopicPartitions::new("s", vec![]),
-            TopicPartitions::new("t", vec![1, 0]),
-        ];
+        let a = ConsumerProtocolAssignment {
+            assigned_partitions: vec![
+                TopicPartitions::new("t", vec![3, 1]),
+                TopicPartitions::new("s", vec![]),
+                TopicPartitions::new("t", vec![1, 0]),
+            ],
+            user_data: None,
+        };
         let got = parse_consumer_sync_assignment(&a.encode(3).unwrap()).unwrap();
         let want: BTreeMap<String, Vec<i32>> =
             [("s".to_string(), vec![]), ("t".to_string(), vec![0, 1, 3])].into();
@@ -897,7 +982,8 @@ mod tests {
             [("b".to_string(), vec![2, 1]), ("a".to_string(), vec![])].into();
         let interests = ["b".to_string(), "a".to_string()];
         // (balancer, name, cooperative, version written, owned written)
-        let cases: [(Arc<dyn GroupBalancer>, &str, bool, i16, bool); 4] = [
+        type Row = (Arc<dyn GroupBalancer>, &'static str, bool, i16, bool);
+        let cases: [Row; 4] = [
             (range_balancer(), "range", false, 0, false),
             (round_robin_balancer(), "roundrobin", false, 0, false),
             (sticky_balancer(), "sticky", false, 3, false),

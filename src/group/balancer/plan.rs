@@ -203,3 +203,85 @@ impl fmt::Display for BalancePlan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::{parse_consumer_sync_assignment, ConsumerBalancerBalance};
+    use super::*;
+    use crate::messages::consumer_protocol::ConsumerProtocolSubscription;
+
+    struct Empty;
+
+    impl ConsumerBalancerBalance for Empty {
+        fn balance(&self, b: &ConsumerBalancer, _: &BTreeMap<String, i32>) -> BalancePlan {
+            b.new_plan()
+        }
+    }
+
+    fn member(id: &str, owned: &[(&str, &[i32])]) -> GroupMember {
+        let s = ConsumerProtocolSubscription {
+            topics: vec!["t".into(), "u".into()],
+            owned_partitions: owned
+                .iter()
+                .map(|(t, ps)| TopicPartitions::new(*t, ps.to_vec()))
+                .collect(),
+            ..Default::default()
+        };
+        GroupMember::new(id, None, s.encode(1).unwrap())
+    }
+
+    #[test]
+    fn display_and_sync_assignment() {
+        let m = |id: &str| GroupMember::new(id, None, Vec::new());
+        let mut plan = BalancePlan::with_members(["m1", "m0"]);
+        plan.add_partitions(&m("m0"), "t1", &[2]);
+        plan.add_partitions(&m("m0"), "t0", &[1, 0, 1]);
+        plan.add_partitions(&m("m1"), "t2", &[]);
+        plan.add_partition(&m("m2"), "t0", 5);
+        assert_eq!(
+            plan.to_string(),
+            "m0{t0[1 0 1], t1[2]}, m1{t2[]}, m2{t0[5]}"
+        );
+        assert_eq!(plan.as_map().len(), 3);
+
+        let boxed: Box<dyn IntoSyncAssignment> = Box::new(plan.clone());
+        assert!(boxed.as_balance_plan().is_some());
+        let out = boxed.into_sync_assignment().unwrap();
+        let ids: Vec<&str> = out.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["m0", "m1", "m2"]);
+        let decoded: Vec<BTreeMap<String, Vec<i32>>> = out
+            .iter()
+            .map(|(_, bytes)| parse_consumer_sync_assignment(bytes).unwrap())
+            .collect();
+        let want0: BTreeMap<String, Vec<i32>> =
+            [("t0".into(), vec![0, 1]), ("t1".into(), vec![2])].into();
+        assert_eq!(decoded[0], want0);
+        assert!(decoded[1].is_empty(), "empty topics are not sent");
+        // An empty member still gets an assignment: version, no topics, null user data.
+        assert_eq!(out[1].1, [0, 0, 0, 0, 0, 0, 255, 255, 255, 255]);
+        assert_eq!(plan.into_sync_assignment().unwrap(), out);
+    }
+
+    #[test]
+    fn adjust_cooperative_withholds_partitions_that_change_hands() {
+        let members = [
+            member("a", &[("t", &[0, 1]), ("u", &[0])]),
+            member("b", &[("t", &[2, 4])]),
+            member("c", &[("t", &[4])]),
+            member("d", &[]),
+        ];
+        let b = ConsumerBalancer::new(Box::new(Empty), &members).unwrap();
+        let mut plan = b.new_plan();
+        let add = |plan: &mut BalancePlan, id: &str, topic: &str, ps: &[i32]| {
+            plan.add_by_id(id, topic, ps)
+        };
+        add(&mut plan, "a", "t", &[0]); // kept
+        add(&mut plan, "b", "t", &[1, 2, 4]); // 1 moves from a; 4 is claimed by b and c
+        add(&mut plan, "c", "u", &[0]); // the whole topic moves from a
+        add(&mut plan, "d", "t", &[3]); // nobody owned it
+        plan.adjust_cooperative(&b);
+        assert_eq!(plan.to_string(), "a{t[0]}, b{t[2 4]}, c{}, d{t[3]}");
+    }
+}

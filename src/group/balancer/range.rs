@@ -113,99 +113,88 @@ mod tests {
         let cases = [
             Case::new("one consumer, no topic")
                 .member("consumer1", &[])
-                .expect(&[("consumer1", &[])]),
+                .expect(&["consumer1{}"]),
             Case::new("one consumer, nonexistent topic")
                 .member("consumer1", &["topic1"])
-                .expect(&[("consumer1", &[])]),
+                .expect(&["consumer1{}"]),
             Case::new("one consumer, one topic")
                 .topic("topic1", 3)
                 .member("consumer1", &["topic1"])
-                .expect(&[("consumer1", &[("topic1", &[0, 1, 2])])]),
+                .expect(&["consumer1{topic1[0 1 2]}"]),
             Case::new("only subscribed topics")
-                .topic("topic1", 3)
-                .topic("other", 3)
+                .topics(&[("topic1", 3), ("other", 3)])
                 .member("consumer1", &["topic1"])
-                .expect(&[("consumer1", &[("topic1", &[0, 1, 2])])]),
+                .expect(&["consumer1{topic1[0 1 2]}"]),
             Case::new("one consumer, multiple topics")
-                .topic("topic1", 1)
-                .topic("topic2", 2)
+                .topics(&[("topic1", 1), ("topic2", 2)])
                 .member("consumer1", &["topic1", "topic2"])
-                .expect(&[("consumer1", &[("topic1", &[0]), ("topic2", &[0, 1])])]),
+                .expect(&["consumer1{topic1[0], topic2[0 1]}"]),
             Case::new("two consumers, one partition")
                 .topic("topic1", 1)
                 .member("consumer1", &["topic1"])
                 .member("consumer2", &["topic1"])
-                .expect(&[("consumer1", &[("topic1", &[0])]), ("consumer2", &[])]),
+                .expect(&["consumer1{topic1[0]}", "consumer2{}"]),
             Case::new("two consumers, two partitions")
                 .topic("topic1", 2)
                 .member("consumer1", &["topic1"])
                 .member("consumer2", &["topic1"])
-                .expect(&[
-                    ("consumer1", &[("topic1", &[0])]),
-                    ("consumer2", &[("topic1", &[1])]),
-                ]),
+                .expect(&["consumer1{topic1[0]}", "consumer2{topic1[1]}"]),
             Case::new("mixed topics")
-                .topic("topic1", 3)
-                .topic("topic2", 2)
+                .topics(&[("topic1", 3), ("topic2", 2)])
                 .member("consumer1", &["topic1"])
                 .member("consumer2", &["topic1", "topic2"])
                 .member("consumer3", &["topic1"])
                 .expect(&[
-                    ("consumer1", &[("topic1", &[0])]),
-                    ("consumer2", &[("topic1", &[1]), ("topic2", &[0, 1])]),
-                    ("consumer3", &[("topic1", &[2])]),
+                    "consumer1{topic1[0]}",
+                    "consumer2{topic1[1], topic2[0 1]}",
+                    "consumer3{topic1[2]}",
                 ]),
             Case::new("two consumers, two topics, six partitions")
-                .topic("topic1", 3)
-                .topic("topic2", 3)
+                .topics(&[("topic1", 3), ("topic2", 3)])
                 .member("consumer1", &["topic1", "topic2"])
                 .member("consumer2", &["topic1", "topic2"])
                 .expect(&[
-                    ("consumer1", &[("topic1", &[0, 1]), ("topic2", &[0, 1])]),
-                    ("consumer2", &[("topic1", &[2]), ("topic2", &[2])]),
+                    "consumer1{topic1[0 1], topic2[0 1]}",
+                    "consumer2{topic1[2], topic2[2]}",
                 ]),
             // Instance ids order static members, whatever their member ids.
             Case::new("two static consumers")
-                .topic("topic1", 3)
-                .topic("topic2", 3)
+                .topics(&[("topic1", 3), ("topic2", 3)])
                 .static_member("consumer-b", "instance1", &["topic1", "topic2"])
                 .static_member("consumer-a", "instance2", &["topic1", "topic2"])
                 .expect(&[
-                    ("consumer-b", &[("topic1", &[0, 1]), ("topic2", &[0, 1])]),
-                    ("consumer-a", &[("topic1", &[2]), ("topic2", &[2])]),
+                    "consumer-b{topic1[0 1], topic2[0 1]}",
+                    "consumer-a{topic1[2], topic2[2]}",
                 ]),
             Case::new("static before dynamic")
-                .topic("topic1", 3)
-                .topic("topic2", 3)
+                .topics(&[("topic1", 3), ("topic2", 3)])
                 .static_member("consumer-b", "instance1", &["topic1", "topic2"])
                 .member("consumer-a", &["topic1", "topic2"])
                 .expect(&[
-                    ("consumer-b", &[("topic1", &[0, 1]), ("topic2", &[0, 1])]),
-                    ("consumer-a", &[("topic1", &[2]), ("topic2", &[2])]),
+                    "consumer-b{topic1[0 1], topic2[0 1]}",
+                    "consumer-a{topic1[2], topic2[2]}",
                 ]),
             Case::new("static member assignment persistent")
-                .topic("topic1", 5)
-                .topic("topic2", 4)
+                .topics(&[("topic1", 5), ("topic2", 4)])
                 .static_member("consumer1", "instance1", &["topic1", "topic2"])
                 .static_member("consumer2", "instance2", &["topic1", "topic2"])
                 .static_member("consumer3", "instance3", &["topic1", "topic2"])
                 .member("consumer5", &["topic1", "topic2"])
                 .expect(&[
-                    ("consumer1", &[("topic1", &[0, 1]), ("topic2", &[0])]),
-                    ("consumer2", &[("topic1", &[2]), ("topic2", &[1])]),
-                    ("consumer3", &[("topic1", &[3]), ("topic2", &[2])]),
-                    ("consumer5", &[("topic1", &[4]), ("topic2", &[3])]),
+                    "consumer1{topic1[0 1], topic2[0]}",
+                    "consumer2{topic1[2], topic2[1]}",
+                    "consumer3{topic1[3], topic2[2]}",
+                    "consumer5{topic1[4], topic2[3]}",
                 ]),
             Case::new("static member ids changed")
-                .topic("topic1", 5)
-                .topic("topic2", 5)
+                .topics(&[("topic1", 5), ("topic2", 5)])
                 .static_member("consumer1", "instance1", &["topic1", "topic2"])
                 .static_member("consumer5", "instance2", &["topic1", "topic2"])
                 .static_member("consumer4", "instance3", &["topic1", "topic2"])
                 .expect(&[
-                    ("consumer1", &[("topic1", &[0, 1]), ("topic2", &[0, 1])]),
-                    ("consumer5", &[("topic1", &[2, 3]), ("topic2", &[2, 3])]),
-                    ("consumer4", &[("topic1", &[4]), ("topic2", &[4])]),
+                    "consumer1{topic1[0 1], topic2[0 1]}",
+                    "consumer5{topic1[2 3], topic2[2 3]}",
+                    "consumer4{topic1[4], topic2[4]}",
                 ]),
         ];
         for case in cases {
