@@ -3,6 +3,7 @@
 //! cargo run --release --example bench -- --mode produce|consume --records 1000000 --size 100
 //!   [--brokers host:port,...] [--topic t] [--partitions 6] [--acks all|1|0]
 //!   [--compression none|gzip|snappy|lz4|zstd] [--linger-ms 0] [--batch-max-bytes 1000012]
+//!   [--group NAME]   (consume mode: consume as the one member of group NAME)
 //!
 //! Without --brokers it starts the fake cluster in benchmark mode (produce is
 //! acknowledged without storing; fetches are served from a pre-built stream
@@ -120,7 +121,7 @@ fn main() -> Result<(), kafka_sync::Error> {
             produce(&client, &topic, records, size, partitions)?;
         }
         client.close();
-        consume(seeds_c, &topic, records)?
+        consume(seeds_c, &topic, records, a.get("group").map(String::as_str))?
     };
     if mode == "produce" {
         client.close();
@@ -183,13 +184,31 @@ fn consume(
     seeds: Vec<String>,
     topic: &str,
     records: u64,
+    group: Option<&str>,
 ) -> Result<(f64, f64, f64), kafka_sync::Error> {
-    let client = Client::builder()
+    let mut b = Client::builder()
         .seed_brokers(seeds)
-        .consume_topics([topic])
-        .build()?;
-    let (u0, s0) = cpu_seconds();
-    let start = Instant::now();
+        .consume_topics([topic]);
+    // In a group, the timed section starts once the member is assigned its
+    // partitions, so joining (which some brokers hold for seconds) is not
+    // counted as consuming.
+    type Mark = Arc<std::sync::Mutex<Option<(Instant, (f64, f64))>>>;
+    let assigned: Mark = Default::default();
+    if let Some(g) = group {
+        let a = assigned.clone();
+        b = b
+            .consumer_group(g)
+            .consume_reset_offset(kafka_sync::Offset::new().at_start())
+            .session_timeout(Duration::from_secs(10))
+            .heartbeat_interval(Duration::from_secs(1))
+            .on_partitions_assigned(move |_, _| {
+                let mut a = a.lock().unwrap_or_else(|e| e.into_inner());
+                a.get_or_insert_with(|| (Instant::now(), cpu_seconds()));
+            });
+    }
+    let client = b.build()?;
+    let (mut u0, mut s0) = cpu_seconds();
+    let mut start = Instant::now();
     let mut n = 0u64;
     let mut bytes = 0u64;
     while n < records {
@@ -203,6 +222,9 @@ fn consume(
             bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
             n += 1;
         }
+    }
+    if let Some((t, (u, s))) = *assigned.lock().unwrap_or_else(|e| e.into_inner()) {
+        (start, u0, s0) = (t, u, s);
     }
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1) = cpu_seconds();
