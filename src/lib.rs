@@ -27,6 +27,7 @@
 //! | `ks-sink-<id>` | broker the producer writes to | produce requests for the partitions that broker leads |
 //! | `ks-prom` | client that produces | produce callbacks, in per-partition order |
 //! | `ks-src-<id>` | broker the consumer reads from | fetch requests (KIP-227 sessions), offset lookups and buffering for the partitions that broker serves |
+//! | `ks-group` | client in a consumer group | join, sync, heartbeats, rebalance callbacks, autocommit |
 //!
 //! # Consuming
 //!
@@ -68,7 +69,7 @@
 //!  top      client   the public Client facade: produce, consume, request; owns the
 //!                    engines and the close order
 //!           config   the builder: every option, validation, each layer's settings
-//!  engines  producer consumer        each holds Arc<Cluster> and its own settings
+//!  engines  producer consumer group  each holds Arc<Cluster> and its own settings
 //!  core     cluster                  brokers, routing, sharding, retries, metadata
 //!                                    triggers and listeners
 //!           metadata  broker  sasl   snapshots and refresh; I/O threads, TLS, SASL
