@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, Message, VersionRange,
+};
 
 use super::cluster::Shared;
 use super::partition::Partition;
@@ -54,6 +56,11 @@ macro_rules! apis {
 
         /// The APIs the fake implements, advertised in ApiVersions.
         pub(crate) const SUPPORTED: &[ApiKey] = &[$(ApiKey::$key,)*];
+
+        /// The versions each request type decodes (kafka-protocol's
+        /// `ApiKey` table can list one more than the request type reads).
+        const DECODABLE: &[(ApiKey, VersionRange)] =
+            &[$((ApiKey::$key, <$req as Message>::VERSIONS),)*];
 
         impl Req {
             fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Option<Result<Req, String>> {
@@ -112,12 +119,12 @@ impl Reply {
 }
 
 /// The version range the fake serves for `key`: everything kafka-protocol
-/// 0.18 can encode.
+/// 0.18 can both decode (the request) and encode (the response), so a
+/// client never negotiates a version whose request closes the connection.
 pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.contains(&key).then(|| {
-        let v = key.valid_versions();
-        (v.min, v.max)
-    })
+    let (_, req) = DECODABLE.iter().find(|(k, _)| *k == key)?;
+    let v = key.valid_versions().intersect(req);
+    Some((v.min, v.max))
 }
 
 /// Java `Partition.getLocalLog`: the client's leader epoch is checked
@@ -481,6 +488,14 @@ mod tests {
             }
             other => panic!("no default for {other:?}"),
         }
+    }
+
+    /// A version is advertised only if its request decodes.
+    #[test]
+    fn versions_stop_where_requests_stop_decoding() {
+        assert_eq!(versions(ApiKey::InitProducerId), Some((0, 5)));
+        assert_eq!(versions(ApiKey::Metadata), Some((0, 13)));
+        assert_eq!(versions(ApiKey::WriteTxnMarkers), None);
     }
 
     #[test]
