@@ -316,6 +316,54 @@ fn session_expiry_removes_a_silent_member() {
     }));
 }
 
+/// Java's `DelayedJoin`: a member that does not rejoin within the
+/// rebalance timeout is dropped from the next generation.
+#[test]
+fn rebalance_timeout_drops_members_that_do_not_rejoin() {
+    let cluster = builder().build().unwrap();
+    let quick = |g: &str| range(g).with_rebalance_timeout_ms(300);
+    let mut ms = form(&cluster, "g", vec![quick("g"), quick("g")]);
+    sync_all("g", &mut ms);
+    let li = ms.iter().position(|m| m.is_leader()).unwrap();
+    let start = Instant::now();
+    let lid = ms[li].id.clone();
+    let r = join(&mut ms[li].c, &quick("g").with_member_id(s(&lid)));
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "held for the rebalance timeout"
+    );
+    assert_eq!((r.error_code, r.generation_id, r.members.len()), (0, 2, 1));
+    let late = &mut ms[1 - li];
+    assert_eq!(
+        heartbeat(&mut late.c, "g", 1, &late.id, None),
+        25,
+        "dropped"
+    );
+}
+
+/// Java's `DelayedSync`: a leader that never sends its SyncGroup is
+/// dropped after the rebalance timeout, and the held follower told to rejoin.
+#[test]
+fn sync_timeout_drops_a_leader_that_never_syncs() {
+    let cluster = builder().build().unwrap();
+    let quick = |g: &str| range(g).with_rebalance_timeout_ms(300);
+    let mut ms = form(&cluster, "g", vec![quick("g"), quick("g")]);
+    let start = Instant::now();
+    let f = ms.iter_mut().find(|m| !m.is_leader()).unwrap();
+    let held = sync(&mut f.c, &sync_req("g", 1, &f.id, &[]));
+    assert_eq!(
+        held.error_code, 27,
+        "REBALANCE_IN_PROGRESS once the leader is dropped"
+    );
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    let snap = cluster.group_state("g").unwrap();
+    assert_eq!(snap.state, GroupState::PreparingRebalance);
+    assert_eq!(snap.members.len(), 1);
+    let fid = f.id.clone();
+    let r = join(&mut f.c, &quick("g").with_member_id(s(&fid)));
+    assert_eq!((r.generation_id, r.leader.as_str()), (2, fid.as_str()));
+}
+
 #[test]
 fn session_timeout_bounds_are_enforced() {
     let cluster = Cluster::builder().brokers(1).build().unwrap();

@@ -708,6 +708,63 @@ mod tests {
         }
     }
 
+    /// Java `InitialDelayedJoin`: the delay runs its course even when all
+    /// have joined, and is extended while new members keep arriving.
+    #[test]
+    fn initial_delay_extends_while_members_arrive() {
+        let mut e = env();
+        e.settings.initial_rebalance_delay = Duration::from_millis(100);
+        let t0 = e.now;
+        let at = |e: &mut Env, ms: u64| e.now = t0 + Duration::from_millis(ms);
+        let mut g = Group::new("g");
+        let a = g.add_member_and_rebalance("a".into(), args(&["r"]), &mut e);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        at(&mut e, 50);
+        g.add_member_and_rebalance("b".into(), args(&["r"]), &mut e);
+        g.try_complete_join(&mut e);
+        assert_eq!(
+            g.state,
+            GroupState::PreparingRebalance,
+            "all joined, delay runs"
+        );
+        at(&mut e, 100);
+        g.sweep(&mut e);
+        assert_eq!(g.state, GroupState::PreparingRebalance, "extended for b");
+        assert_eq!(g.next_deadline(), Some(t0 + Duration::from_millis(200)));
+        at(&mut e, 200);
+        g.sweep(&mut e);
+        assert_eq!(
+            (g.state, g.generation),
+            (GroupState::CompletingRebalance, 1)
+        );
+        assert!(matches!(
+            e.tickets.take(a),
+            super::super::tickets::Taken::Answered(_)
+        ));
+    }
+
+    /// A KIP-394 pending member that never rejoins holds the rebalance
+    /// only until its session timeout.
+    #[test]
+    fn pending_members_expire() {
+        let mut e = env();
+        let t0 = e.now;
+        let mut g = Group::new("g");
+        g.add_member_and_rebalance("a".into(), args(&["r"]), &mut e);
+        g.sweep(&mut e);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        g.add_pending("p".into(), Duration::from_millis(100), &e);
+        g.update_member_and_rebalance("a", args(&["r"]), &mut e);
+        assert_eq!(g.state, GroupState::PreparingRebalance, "waits for p");
+        e.now = t0 + Duration::from_millis(100);
+        g.sweep(&mut e);
+        assert_eq!(
+            (g.state, g.generation),
+            (GroupState::CompletingRebalance, 2)
+        );
+        assert!(!g.is_pending("p"));
+    }
+
     #[test]
     fn protocol_support_checks_type_and_common_protocol() {
         let mut g = Group::new("g");
