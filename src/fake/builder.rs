@@ -5,8 +5,10 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::cluster::{SaslSettings, Settings, Shared};
+use super::coordinator::GroupSettings;
 use super::{api, conn, Cluster};
 
 /// The benchmark mode of a cluster (see [`ClusterBuilder::benchmark_mode`]).
@@ -46,6 +48,7 @@ pub struct ClusterBuilder {
     tls: Option<(Vec<u8>, Vec<u8>)>,
     legacy_producer_state: bool,
     cluster_id: String,
+    group: GroupSettings,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -62,6 +65,7 @@ impl fmt::Debug for ClusterBuilder {
                 &(self.plain_users.len() + self.scram_users.len()),
             )
             .field("tls", &self.tls.is_some())
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +85,7 @@ impl Default for ClusterBuilder {
             tls: None,
             legacy_producer_state: false,
             cluster_id: "kafka-sync-fake-cluster".into(),
+            group: GroupSettings::default(),
         }
     }
 }
@@ -98,6 +103,11 @@ where
 }
 
 impl ClusterBuilder {
+    /// Java's default `group.initial.rebalance.delay.ms` (3 s), for
+    /// [`group_initial_rebalance_delay`](Self::group_initial_rebalance_delay)
+    /// when a test wants the Java broker's timing.
+    pub const JAVA_INITIAL_REBALANCE_DELAY: Duration = Duration::from_secs(3);
+
     /// Sets the number of brokers, ids 0 to n-1. Defaults to 3.
     pub fn brokers(mut self, n: i32) -> Self {
         self.brokers = n;
@@ -196,6 +206,34 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets the shortest session timeout a JoinGroup may ask for; a shorter
+    /// one gets INVALID_SESSION_TIMEOUT. Defaults to 6 s. Corresponds to
+    /// Java `group.min.session.timeout.ms`; lower it to test session
+    /// expiry quickly.
+    pub fn group_min_session_timeout(mut self, timeout: Duration) -> Self {
+        self.group.min_session_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest session timeout a JoinGroup may ask for; a longer
+    /// one gets INVALID_SESSION_TIMEOUT. Defaults to 30 min. Corresponds to
+    /// Java `group.max.session.timeout.ms`.
+    pub fn group_max_session_timeout(mut self, timeout: Duration) -> Self {
+        self.group.max_session_timeout = timeout;
+        self
+    }
+
+    /// Sets how long the first rebalance of a new (or emptied) group waits
+    /// for more members, each new member extending it once more up to the
+    /// rebalance timeout. Defaults to 0, so a lone member's first join is
+    /// answered at once; Java's default is 3 s
+    /// ([`JAVA_INITIAL_REBALANCE_DELAY`](Self::JAVA_INITIAL_REBALANCE_DELAY)).
+    /// Corresponds to Java `group.initial.rebalance.delay.ms`.
+    pub fn group_initial_rebalance_delay(mut self, delay: Duration) -> Self {
+        self.group.initial_rebalance_delay = delay;
+        self
+    }
+
     /// Binds every broker's port and starts the brokers.
     ///
     /// # Errors
@@ -213,6 +251,13 @@ impl ClusterBuilder {
         }
         if self.default_partitions < 1 {
             return Err(invalid("default_partitions must be at least 1".into()));
+        }
+        let g = &self.group;
+        if g.min_session_timeout > g.max_session_timeout {
+            return Err(invalid(format!(
+                "group_min_session_timeout {:?} is above group_max_session_timeout {:?}",
+                g.min_session_timeout, g.max_session_timeout
+            )));
         }
         if let Some(b) = &self.bench {
             if b.records_per_batch < 1 || b.record_size > 16 * 1024 * 1024 {
@@ -252,6 +297,7 @@ impl ClusterBuilder {
             tls,
             legacy_producer_state: self.legacy_producer_state,
             cluster_id: self.cluster_id,
+            group: self.group,
         };
         let rf = settings.default_replication();
         let shared = Arc::new(Shared::new(settings, addrs));
@@ -265,6 +311,8 @@ impl ClusterBuilder {
         let cluster = Cluster {
             shared: Arc::clone(&shared),
         };
+        // On error, dropping `cluster` stops whatever has started.
+        shared.groups.start()?;
         for (id, l) in listeners.into_iter().enumerate() {
             // On error, dropping `cluster` stops the brokers already started.
             conn::start(&shared, id as i32, Some(l))?;

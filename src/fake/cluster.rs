@@ -59,6 +59,7 @@ pub(crate) struct Settings {
     pub tls: Option<TlsAcceptor>,
     pub legacy_producer_state: bool,
     pub cluster_id: String,
+    pub group: super::coordinator::GroupSettings,
 }
 
 impl Settings {
@@ -305,6 +306,8 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     /// The benchmark mode's pre-built batch.
     pub bench_batch: Option<bytes::Bytes>,
+    /// The group coordinator (its lock is a leaf: see `coordinator`).
+    pub groups: super::coordinator::Groups,
 }
 
 impl Shared {
@@ -325,6 +328,7 @@ impl Shared {
             })
         });
         let cache = settings.session_cache_size;
+        let groups = super::coordinator::Groups::new(settings.group);
         Self {
             settings,
             state: Mutex::new(State {
@@ -353,6 +357,7 @@ impl Shared {
             session_counters: SessionCounters::default(),
             closed: AtomicBool::new(false),
             bench_batch,
+            groups,
         }
     }
 

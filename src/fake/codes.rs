@@ -2,6 +2,7 @@
 //! `i16`s keep the fake independent of the client's error types.
 #![allow(dead_code)]
 
+pub(crate) const UNKNOWN_SERVER_ERROR: i16 = -1;
 pub(crate) const NONE: i16 = 0;
 pub(crate) const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub(crate) const CORRUPT_MESSAGE: i16 = 2;
@@ -9,9 +10,18 @@ pub(crate) const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub(crate) const LEADER_NOT_AVAILABLE: i16 = 5;
 pub(crate) const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 pub(crate) const MESSAGE_TOO_LARGE: i16 = 10;
+pub(crate) const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+pub(crate) const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 pub(crate) const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+pub(crate) const NOT_COORDINATOR: i16 = 16;
 pub(crate) const INVALID_TOPIC_EXCEPTION: i16 = 17;
 pub(crate) const INVALID_REQUIRED_ACKS: i16 = 21;
+pub(crate) const ILLEGAL_GENERATION: i16 = 22;
+pub(crate) const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+pub(crate) const INVALID_GROUP_ID: i16 = 24;
+pub(crate) const UNKNOWN_MEMBER_ID: i16 = 25;
+pub(crate) const INVALID_SESSION_TIMEOUT: i16 = 26;
+pub(crate) const REBALANCE_IN_PROGRESS: i16 = 27;
 pub(crate) const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 pub(crate) const ILLEGAL_SASL_STATE: i16 = 34;
 pub(crate) const UNSUPPORTED_VERSION: i16 = 35;
@@ -27,9 +37,15 @@ pub(crate) const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub(crate) const INVALID_TXN_STATE: i16 = 48;
 pub(crate) const SASL_AUTHENTICATION_FAILED: i16 = 58;
 pub(crate) const UNKNOWN_PRODUCER_ID: i16 = 59;
+pub(crate) const NON_EMPTY_GROUP: i16 = 68;
+pub(crate) const GROUP_ID_NOT_FOUND: i16 = 69;
 pub(crate) const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 pub(crate) const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub(crate) const FENCED_LEADER_EPOCH: i16 = 74;
 pub(crate) const UNKNOWN_LEADER_EPOCH: i16 = 75;
+pub(crate) const MEMBER_ID_REQUIRED: i16 = 79;
+pub(crate) const FENCED_INSTANCE_ID: i16 = 82;
+pub(crate) const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 pub(crate) const INVALID_RECORD: i16 = 87;
+pub(crate) const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 pub(crate) const UNKNOWN_TOPIC_ID: i16 = 100;

@@ -82,6 +82,7 @@
 //! | --- | --- | --- |
 //! | `ks-fk-<id>` | running broker | accepts connections |
 //! | `ks-fkc-<id>` | connection | reads a request, answers it, repeats (Kafka serves one request at a time per connection) |
+//! | `ks-fkgroup` | cluster | fires the group coordinator's deadlines: session expiry, rebalance and sync timeouts |
 //!
 //! Fetches waiting for data (`max_wait_ms`) wait on a condition variable
 //! that every produce signals. [`Cluster::close`], or dropping the cluster,
@@ -94,9 +95,14 @@
 //! checks), InitProducerId (idempotent producers), Fetch (KIP-227 sessions,
 //! KIP-74 limits, leader epoch checks), ListOffsets, OffsetForLeaderEpoch,
 //! DeleteRecords, FindCoordinator, DescribeConfigs, SaslHandshake and
-//! SaslAuthenticate, and optional TLS. Consumer groups and transactions are
-//! not implemented yet (`coordinator` is where they will live); requests for
-//! APIs the fake does not list in ApiVersions close the connection.
+//! SaslAuthenticate, and optional TLS. The group coordinator serves the
+//! classic consumer group protocol as Java's does: JoinGroup (KIP-394
+//! member ids, KIP-345 static members), SyncGroup, Heartbeat, LeaveGroup,
+//! OffsetCommit, OffsetFetch, OffsetDelete, DescribeGroups, ListGroups and
+//! DeleteGroups; see [`Cluster::group_state`] and [`Cluster::group_commits`].
+//! Transactions are not implemented yet (`coordinator` is where they will
+//! live); requests for APIs the fake does not list in ApiVersions close the
+//! connection.
 //!
 //! # Limits
 //!
@@ -129,6 +135,7 @@ pub mod sasl_server;
 mod session;
 
 pub use builder::{BenchmarkMode, ClusterBuilder};
+pub use coordinator::{GroupCommit, GroupSnapshot, GroupState, MemberSnapshot};
 
 use cluster::{Intercept, Shared};
 
@@ -229,8 +236,11 @@ pub enum Action {
     /// code where that API reports errors: on every partition (Produce,
     /// Fetch, ListOffsets, OffsetForLeaderEpoch, DeleteRecords), every topic
     /// or resource (Metadata, CreateTopics, DeleteTopics, CreatePartitions,
-    /// DescribeConfigs), or top-level (ApiVersions, InitProducerId,
-    /// FindCoordinator, SASL). For example 6, NOT_LEADER_OR_FOLLOWER, on
+    /// DescribeConfigs, OffsetCommit), every group (DescribeGroups,
+    /// DeleteGroups, OffsetFetch v8+), or top-level (ApiVersions,
+    /// InitProducerId, FindCoordinator, SASL, JoinGroup, SyncGroup,
+    /// Heartbeat, LeaveGroup, ListGroups, OffsetDelete, OffsetFetch v2-7;
+    /// every partition of OffsetFetch v1). For example 6, NOT_LEADER_OR_FOLLOWER, on
     /// every partition of a produce. Exceptions: the fetch session codes 70
     /// and 71 go top-level in Fetch, and Metadata v13 puts the code top-level
     /// when no topic was named. Nothing is written or read.
@@ -289,6 +299,7 @@ impl Cluster {
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.notify_data();
+        self.shared.groups.stop();
         for id in 0..self.shared.brokers.len() {
             conn::stop(&self.shared, id as i32);
         }

@@ -67,6 +67,24 @@ impl Conn {
         self.recv::<R>(version, corr)
     }
 
+    /// Whether no byte arrives for `d` (an answer the broker must hold
+    /// back); the connection stays usable.
+    pub fn quiet_for(&mut self, d: Duration) -> bool {
+        self.s.set_read_timeout(Some(d)).unwrap();
+        let mut b = [0u8; 1];
+        let quiet = match self.s.peek(&mut b) {
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        quiet
+    }
+
     /// Whether the peer closed the connection (EOF or reset) within 5 s.
     pub fn closed(&mut self) -> bool {
         self.s
@@ -215,4 +233,253 @@ pub fn wait_for(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) ->
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     true
+}
+
+// Group coordinator helpers: each request at the newest version
+// kafka-protocol 0.18 serves, unless a test picks another.
+
+/// JoinGroup version the helpers use.
+pub const JOIN_V: i16 = 9;
+/// SyncGroup version the helpers use.
+pub const SYNC_V: i16 = 5;
+/// Heartbeat version the helpers use.
+pub const HEARTBEAT_V: i16 = 4;
+/// LeaveGroup version the helpers use.
+pub const LEAVE_V: i16 = 5;
+/// OffsetCommit version the helpers use.
+pub const COMMIT_V: i16 = 9;
+/// OffsetFetch version the helpers use.
+pub const FETCH_V: i16 = 9;
+
+/// The broker coordinating `group`, asked of broker 0 with FindCoordinator.
+pub fn coordinator_id(cluster: &Cluster, group: &str) -> i32 {
+    let mut c = Conn::connect(&cluster.seeds()[0]).unwrap();
+    let req = FindCoordinatorRequest::default().with_key(s(group));
+    let resp = c.call(3, &req).unwrap();
+    assert_eq!(resp.error_code, 0, "FindCoordinator {group}");
+    resp.node_id.0
+}
+
+/// A connection to the broker coordinating `group`.
+pub fn group_conn(cluster: &Cluster, group: &str) -> Conn {
+    let id = coordinator_id(cluster, group);
+    Conn::connect(&cluster.seeds()[id as usize]).unwrap()
+}
+
+/// A connection to a broker that does not coordinate `group` (the cluster
+/// needs two brokers or more).
+pub fn other_conn(cluster: &Cluster, group: &str) -> Conn {
+    let id = coordinator_id(cluster, group);
+    let other = (id + 1) % cluster.seeds().len() as i32;
+    assert_ne!(other, id, "a second broker is needed");
+    Conn::connect(&cluster.seeds()[other as usize]).unwrap()
+}
+
+/// The metadata a member sends for `protocol`: `meta-<protocol>`.
+pub fn meta(protocol: &str) -> Bytes {
+    Bytes::from(format!("meta-{protocol}"))
+}
+
+/// A consumer JoinGroup: 10 s session, 2 s rebalance timeout, each protocol
+/// with [`meta`] as its metadata.
+pub fn join_req(group: &str, member: &str, protocols: &[&str]) -> JoinGroupRequest {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(2_000)
+        .with_member_id(s(member))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(
+            protocols
+                .iter()
+                .map(|p| {
+                    JoinGroupRequestProtocol::default()
+                        .with_name(s(p))
+                        .with_metadata(meta(p))
+                })
+                .collect(),
+        )
+}
+
+/// Sends a JoinGroup without waiting for the answer; returns the
+/// correlation id for [`recv_join`].
+pub fn send_join(c: &mut Conn, req: &JoinGroupRequest) -> i32 {
+    c.send(JOIN_V, req).unwrap()
+}
+
+/// The answer to a JoinGroup sent with [`send_join`].
+pub fn recv_join(c: &mut Conn, corr: i32) -> JoinGroupResponse {
+    c.recv::<JoinGroupRequest>(JOIN_V, corr).unwrap()
+}
+
+/// A JoinGroup and its answer.
+pub fn join(c: &mut Conn, req: &JoinGroupRequest) -> JoinGroupResponse {
+    c.call(JOIN_V, req).unwrap()
+}
+
+/// KIP-394: joins without a member id, expects MEMBER_ID_REQUIRED, and
+/// sends the join again with the id it got, without waiting for that
+/// answer. Returns (member id, correlation id for [`recv_join`]).
+pub fn send_join_with_id(c: &mut Conn, req: JoinGroupRequest) -> (String, i32) {
+    let first = join(c, &req.clone().with_member_id(s("")));
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    let id = first.member_id.as_str().to_string();
+    let corr = send_join(c, &req.with_member_id(s(&id)));
+    (id, corr)
+}
+
+/// A consumer SyncGroup; the leader passes `(member id, assignment)`s.
+pub fn sync_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: &[(&str, &[u8])],
+) -> SyncGroupRequest {
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    SyncGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id(generation)
+        .with_member_id(s(member))
+        .with_protocol_type(Some(s("consumer")))
+        .with_assignments(
+            assignments
+                .iter()
+                .map(|(m, a)| {
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(s(m))
+                        .with_assignment(Bytes::copy_from_slice(a))
+                })
+                .collect(),
+        )
+}
+
+/// A SyncGroup and its answer.
+pub fn sync(c: &mut Conn, req: &SyncGroupRequest) -> SyncGroupResponse {
+    c.call(SYNC_V, req).unwrap()
+}
+
+/// A Heartbeat's error code.
+pub fn heartbeat(
+    c: &mut Conn,
+    group: &str,
+    generation: i32,
+    member: &str,
+    instance: Option<&str>,
+) -> i16 {
+    let req = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id(generation)
+        .with_member_id(s(member))
+        .with_group_instance_id(instance.map(s));
+    c.call(HEARTBEAT_V, &req).unwrap().error_code
+}
+
+/// A LeaveGroup (v3+ batch) of `(member id, instance id)`s.
+pub fn leave(c: &mut Conn, group: &str, members: &[(&str, Option<&str>)]) -> LeaveGroupResponse {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_members(
+            members
+                .iter()
+                .map(|(m, i)| {
+                    MemberIdentity::default()
+                        .with_member_id(s(m))
+                        .with_group_instance_id(i.map(s))
+                })
+                .collect(),
+        );
+    c.call(LEAVE_V, &req).unwrap()
+}
+
+/// An OffsetCommit of `(topic, partition, offset)`s with leader epoch 7
+/// and metadata `m<offset>`; the error code of each partition in order.
+pub fn commit(
+    c: &mut Conn,
+    group: &str,
+    generation: i32,
+    member: &str,
+    offsets: &[(&str, i32, i64)],
+) -> Vec<i16> {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let topics = offsets
+        .iter()
+        .map(|(t, p, o)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(t)))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(*p)
+                    .with_committed_offset(*o)
+                    .with_committed_leader_epoch(7)
+                    .with_committed_metadata(Some(s(&format!("m{o}"))))])
+        })
+        .collect();
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member))
+        .with_topics(topics);
+    let resp = c.call(COMMIT_V, &req).unwrap();
+    resp.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
+}
+
+/// One partition of an OffsetFetch answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub error: i16,
+}
+
+/// An OffsetFetch (v8+ group form) of `partitions`, or of every committed
+/// partition when `None`; returns the group's error and its partitions.
+pub fn fetch_offsets(
+    c: &mut Conn,
+    group: &str,
+    partitions: Option<&[(&str, i32)]>,
+    require_stable: bool,
+) -> (i16, Vec<FetchedOffset>) {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    let topics = partitions.map(|ps| {
+        ps.iter()
+            .map(|(t, p)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(TopicName(s(t)))
+                    .with_partition_indexes(vec![*p])
+            })
+            .collect()
+    });
+    let req = OffsetFetchRequest::default()
+        .with_require_stable(require_stable)
+        .with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(topics)]);
+    let resp = c.call(FETCH_V, &req).unwrap();
+    let g = &resp.groups[0];
+    let parts = g
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| FetchedOffset {
+                topic: t.name.as_str().to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.metadata.as_ref().map_or("", |m| m.as_str()).to_string(),
+                error: p.error_code,
+            })
+        })
+        .collect();
+    (g.error_code, parts)
 }

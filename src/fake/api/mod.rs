@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable};
+use kafka_protocol::protocol::{
+    decode_request_header_from_buffer, Decodable, Encodable, Message, VersionRange,
+};
 
 use super::cluster::Shared;
 use super::partition::Partition;
@@ -55,6 +57,11 @@ macro_rules! apis {
         /// The APIs the fake implements, advertised in ApiVersions.
         pub(crate) const SUPPORTED: &[ApiKey] = &[$(ApiKey::$key,)*];
 
+        /// The versions each request type decodes (kafka-protocol's
+        /// `ApiKey` table can list one more than the request type reads).
+        const DECODABLE: &[(ApiKey, VersionRange)] =
+            &[$((ApiKey::$key, <$req as Message>::VERSIONS),)*];
+
         impl Req {
             fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Option<Result<Req, String>> {
                 match key {
@@ -88,6 +95,16 @@ apis! {
     DescribeConfigs: DescribeConfigsRequest => DescribeConfigsResponse;
     SaslAuthenticate: SaslAuthenticateRequest => SaslAuthenticateResponse;
     CreatePartitions: CreatePartitionsRequest => CreatePartitionsResponse;
+    JoinGroup: JoinGroupRequest => JoinGroupResponse;
+    SyncGroup: SyncGroupRequest => SyncGroupResponse;
+    Heartbeat: HeartbeatRequest => HeartbeatResponse;
+    LeaveGroup: LeaveGroupRequest => LeaveGroupResponse;
+    OffsetCommit: OffsetCommitRequest => OffsetCommitResponse;
+    OffsetFetch: OffsetFetchRequest => OffsetFetchResponse;
+    OffsetDelete: OffsetDeleteRequest => OffsetDeleteResponse;
+    DescribeGroups: DescribeGroupsRequest => DescribeGroupsResponse;
+    ListGroups: ListGroupsRequest => ListGroupsResponse;
+    DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse;
 }
 
 impl Reply {
@@ -106,18 +123,28 @@ impl Reply {
             Reply::OffsetForLeaderEpoch(r) => r.throttle_time_ms = ms,
             Reply::DescribeConfigs(r) => r.throttle_time_ms = ms,
             Reply::CreatePartitions(r) => r.throttle_time_ms = ms,
+            Reply::JoinGroup(r) => r.throttle_time_ms = ms,
+            Reply::SyncGroup(r) => r.throttle_time_ms = ms,
+            Reply::Heartbeat(r) => r.throttle_time_ms = ms,
+            Reply::LeaveGroup(r) => r.throttle_time_ms = ms,
+            Reply::OffsetCommit(r) => r.throttle_time_ms = ms,
+            Reply::OffsetFetch(r) => r.throttle_time_ms = ms,
+            Reply::OffsetDelete(r) => r.throttle_time_ms = ms,
+            Reply::DescribeGroups(r) => r.throttle_time_ms = ms,
+            Reply::ListGroups(r) => r.throttle_time_ms = ms,
+            Reply::DeleteGroups(r) => r.throttle_time_ms = ms,
             Reply::SaslHandshake(_) | Reply::SaslAuthenticate(_) => {}
         }
     }
 }
 
 /// The version range the fake serves for `key`: everything kafka-protocol
-/// 0.18 can encode.
+/// 0.18 can both decode (the request) and encode (the response), so a
+/// client never negotiates a version whose request closes the connection.
 pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.contains(&key).then(|| {
-        let v = key.valid_versions();
-        (v.min, v.max)
-    })
+    let (_, req) = DECODABLE.iter().find(|(k, _)| *k == key)?;
+    let v = key.valid_versions().intersect(req);
+    Some((v.min, v.max))
 }
 
 /// Java `Partition.getLocalLog`: the client's leader epoch is checked
@@ -216,7 +243,8 @@ pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) ->
             }
         }
     }
-    match dispatch(ctx, conn, req, version) {
+    let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+    match dispatch(ctx, conn, req, version, client_id) {
         Handled::Reply(mut reply) => {
             if let Some(ms) = throttle {
                 reply.set_throttle(ms);
@@ -228,7 +256,14 @@ pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) ->
     }
 }
 
-fn dispatch(ctx: &Ctx<'_>, conn: &mut ConnState, req: Req, version: i16) -> Handled {
+fn dispatch(
+    ctx: &Ctx<'_>,
+    conn: &mut ConnState,
+    req: Req,
+    version: i16,
+    client_id: &str,
+) -> Handled {
+    use super::coordinator as co;
     let reply = match req {
         Req::ApiVersions(r) => Reply::ApiVersions(meta::api_versions(&r, version)),
         Req::Metadata(r) => Reply::Metadata(meta::metadata(ctx, &r, version)),
@@ -249,6 +284,16 @@ fn dispatch(ctx: &Ctx<'_>, conn: &mut ConnState, req: Req, version: i16) -> Hand
         }
         Req::SaslHandshake(r) => return sasl::handshake(ctx, conn, &r, version),
         Req::SaslAuthenticate(r) => return sasl::authenticate(conn, &r),
+        Req::JoinGroup(r) => return co::join_group(ctx, client_id, &r, version),
+        Req::SyncGroup(r) => return co::sync_group(ctx, &r, version),
+        Req::Heartbeat(r) => return co::heartbeat(ctx, &r),
+        Req::LeaveGroup(r) => return co::leave_group(ctx, &r, version),
+        Req::OffsetCommit(r) => return co::offset_commit(ctx, &r, version),
+        Req::OffsetFetch(r) => return co::offset_fetch(ctx, &r, version),
+        Req::OffsetDelete(r) => return co::offset_delete(ctx, &r),
+        Req::DescribeGroups(r) => return co::describe_groups(ctx, &r, version),
+        Req::ListGroups(r) => return co::list_groups(ctx, &r, version),
+        Req::DeleteGroups(r) => return co::delete_groups(ctx, &r),
     };
     Handled::Reply(reply)
 }
@@ -256,6 +301,7 @@ fn dispatch(ctx: &Ctx<'_>, conn: &mut ConnState, req: Req, version: i16) -> Hand
 /// The request's normal response with `code` in every error field
 /// ([`Action::ErrorCode`]).
 fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
+    use super::coordinator as co;
     match req {
         Req::ApiVersions(_) => {
             Reply::ApiVersions(ApiVersionsResponse::default().with_error_code(code))
@@ -286,6 +332,18 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
         Req::SaslAuthenticate(_) => {
             Reply::SaslAuthenticate(SaslAuthenticateResponse::default().with_error_code(code))
         }
+        Req::JoinGroup(r) => Reply::JoinGroup(co::join_group_error(r, version, code)),
+        Req::SyncGroup(_) => Reply::SyncGroup(co::sync_group_error(version, code)),
+        Req::Heartbeat(_) => Reply::Heartbeat(HeartbeatResponse::default().with_error_code(code)),
+        Req::LeaveGroup(_) => Reply::LeaveGroup(co::leave_group_error(version, code)),
+        Req::OffsetCommit(r) => Reply::OffsetCommit(co::offset_commit_error(r, code)),
+        Req::OffsetFetch(r) => Reply::OffsetFetch(co::offset_fetch_error(r, version, code)),
+        Req::OffsetDelete(_) => Reply::OffsetDelete(co::offset_delete_error(code)),
+        Req::DescribeGroups(r) => Reply::DescribeGroups(co::describe_groups_error(r, code)),
+        Req::ListGroups(_) => {
+            Reply::ListGroups(ListGroupsResponse::default().with_error_code(code))
+        }
+        Req::DeleteGroups(r) => Reply::DeleteGroups(co::delete_groups_error(r, code)),
     }
 }
 
@@ -365,7 +423,15 @@ mod tests {
                 if matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {
                     continue;
                 }
-                match dispatch(&ctx, &mut conn, default_req(key), v) {
+                let mut req = default_req(key);
+                if let Req::JoinGroup(r) = &mut req {
+                    // A fresh group per version, so no join waits for
+                    // the members of an earlier version.
+                    r.group_id = GroupId(kafka_protocol::protocol::StrBytes::from_string(format!(
+                        "t{v}"
+                    )));
+                }
+                match dispatch(&ctx, &mut conn, req, v, "test") {
                     Handled::Reply(r) => {
                         let mut b = BytesMut::new();
                         r.encode(&mut b, v)
@@ -479,8 +545,81 @@ mod tests {
                     .with_count(1);
                 Req::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![ct]))
             }
+            ApiKey::JoinGroup => Req::JoinGroup(
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(name()))
+                    .with_session_timeout_ms(10_000)
+                    .with_rebalance_timeout_ms(10_000)
+                    .with_protocol_type(StrBytes::from_static_str("consumer"))
+                    .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                    )
+                    .with_name(StrBytes::from_static_str("range"))]),
+            ),
+            ApiKey::SyncGroup => {
+                Req::SyncGroup(SyncGroupRequest::default().with_group_id(GroupId(name())))
+            }
+            ApiKey::Heartbeat => {
+                Req::Heartbeat(HeartbeatRequest::default().with_group_id(GroupId(name())))
+            }
+            ApiKey::LeaveGroup => Req::LeaveGroup(
+                LeaveGroupRequest::default()
+                    .with_group_id(GroupId(name()))
+                    .with_members(vec![leave_group_request::MemberIdentity::default()]),
+            ),
+            ApiKey::OffsetCommit => {
+                let p = offset_commit_request::OffsetCommitRequestPartition::default();
+                let ot = offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![p]);
+                Req::OffsetCommit(
+                    OffsetCommitRequest::default()
+                        .with_group_id(GroupId(name()))
+                        .with_topics(vec![ot]),
+                )
+            }
+            ApiKey::OffsetFetch => {
+                let ot = offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(t())
+                    .with_partition_indexes(vec![0]);
+                let og = offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(name()));
+                Req::OffsetFetch(
+                    OffsetFetchRequest::default()
+                        .with_group_id(GroupId(name()))
+                        .with_topics(Some(vec![ot]))
+                        .with_groups(vec![og]),
+                )
+            }
+            ApiKey::OffsetDelete => {
+                let p = offset_delete_request::OffsetDeleteRequestPartition::default();
+                let ot = offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![p]);
+                Req::OffsetDelete(
+                    OffsetDeleteRequest::default()
+                        .with_group_id(GroupId(name()))
+                        .with_topics(vec![ot]),
+                )
+            }
+            ApiKey::DescribeGroups => Req::DescribeGroups(
+                DescribeGroupsRequest::default()
+                    .with_groups(vec![GroupId(name())])
+                    .with_include_authorized_operations(true),
+            ),
+            ApiKey::ListGroups => Req::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DeleteGroups => Req::DeleteGroups(
+                DeleteGroupsRequest::default().with_groups_names(vec![GroupId(name())]),
+            ),
             other => panic!("no default for {other:?}"),
         }
+    }
+
+    /// A version is advertised only if its request decodes.
+    #[test]
+    fn versions_stop_where_requests_stop_decoding() {
+        assert_eq!(versions(ApiKey::InitProducerId), Some((0, 5)));
+        assert_eq!(versions(ApiKey::Metadata), Some((0, 13)));
+        assert_eq!(versions(ApiKey::WriteTxnMarkers), None);
     }
 
     #[test]
