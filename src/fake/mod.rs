@@ -416,6 +416,15 @@ impl Cluster {
         Ok(end)
     }
 
+    /// The high watermark (log end offset) of a partition, if it exists.
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let st = self.shared.lock();
+        st.topics
+            .get(topic)
+            .and_then(|t| t.partition(partition))
+            .map(|p| p.high_watermark())
+    }
+
     /// The stored record batches of a partition, as fetchers receive them
     /// (offsets and leader epoch assigned); empty for an unknown partition.
     pub fn partition_log(&self, topic: &str, partition: i32) -> Vec<Bytes> {
