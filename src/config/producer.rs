@@ -26,7 +26,7 @@ impl<T: FromConfig> ConfigBuilder<T> {
 
     /// Disables automatic flushing: records wait for
     /// [`Client::flush`](crate::Client::flush), and producing past
-    /// `max_buffered_records` fails with [`Error::MaxBuffered`] instead of blocking.
+    /// `max_buffered_records` fails with [`Error::MaxBuffered`](crate::Error::MaxBuffered) instead of blocking.
     pub fn manual_flushing(mut self, manual: bool) -> Self {
         self.cfg.producer.manual_flushing = manual;
         self
@@ -107,7 +107,7 @@ impl<T: FromConfig> ConfigBuilder<T> {
     }
 
     /// Sets how long a record may wait to be produced before failing with
-    /// [`Error::RecordTimeout`] (and every later record of its partition).
+    /// [`Error::RecordTimeout`](crate::Error::RecordTimeout) (and every later record of its partition).
     /// Defaults to no limit. Enforced only when safe for sequence numbers.
     ///
     /// Roughly Java `delivery.timeout.ms`.
@@ -127,7 +127,7 @@ impl<T: FromConfig> ConfigBuilder<T> {
     }
 
     /// Sets how many times a batch is tried before its records fail with
-    /// [`Error::RecordRetries`]. Defaults to unlimited.
+    /// [`Error::RecordRetries`](crate::Error::RecordRetries). Defaults to unlimited.
     ///
     /// Corresponds to Java `retries`.
     pub fn record_retries(mut self, n: u32) -> Self {

@@ -6,7 +6,7 @@
 //!                                  \--compile--> reader ops  <-- io::Read
 //! ```
 //!
-//! One parser ([`layout`]) reads the shared language (escapes, verbs, brace
+//! One parser (`layout.rs`) reads the shared language (escapes, verbs, brace
 //! modifiers, the nested `%h{...}` layout); the formatter and the reader
 //! each compile its items into flat operations once, so per record there is
 //! no parsing and, when formatting, no allocation.
