@@ -218,6 +218,13 @@ pub trait Hook: Send + Sync {
     fn on_fetch_record_unbuffered(&self, record: &Record, polled: bool) {
         let _ = (record, polled);
     }
+
+    /// Called when the group member hits an error while managing its
+    /// membership (a failed join, sync or heartbeat), before it retries or
+    /// stops (kgo's `HookGroupManageError`).
+    fn on_group_manage_error(&self, err: &Error) {
+        let _ = err;
+    }
 }
 
 /// Calls `f` for every hook.
@@ -295,5 +302,8 @@ impl<H: Hook + ?Sized> Hook for std::sync::Arc<H> {
     }
     fn on_fetch_record_unbuffered(&self, record: &Record, polled: bool) {
         (**self).on_fetch_record_unbuffered(record, polled)
+    }
+    fn on_group_manage_error(&self, err: &Error) {
+        (**self).on_group_manage_error(err)
     }
 }

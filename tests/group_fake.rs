@@ -531,3 +531,67 @@ fn close_while_polling_returns_client_closed_within_a_second_after_leaving() {
     let members = cluster.group_state(&group).map_or(0, |g| g.members.len());
     assert_eq!(members, 0, "the member did not leave the group");
 }
+
+#[test]
+fn callbacks_may_poll_commit_pause_and_produce_without_deadlock() {
+    let cluster = cluster(3);
+    let group = support::random_topic("cb");
+    cluster.create_topic("cb-out", 1).unwrap();
+    let p = support::fake_builder(&cluster).build().unwrap();
+    support::consume::produce(&p, TOPIC, 0..30);
+    let done = Arc::new(AtomicUsize::new(0));
+    let (d1, d2) = (done.clone(), done.clone());
+    let in_callback = Arc::new(AtomicUsize::new(0));
+    let (p1, p2) = (in_callback.clone(), in_callback.clone());
+    let c = member(&cluster, &group, cooperative_sticky_balancer())
+        .on_partitions_assigned(move |c, m| {
+            if m.is_empty() {
+                return;
+            }
+            let n = c
+                .poll_fetches_timeout(Duration::from_millis(10))
+                .num_records();
+            p1.fetch_add(n, Ordering::AcqRel);
+            c.pause_fetch_topics([TOPIC]);
+            c.resume_fetch_topics([TOPIC]);
+            let _ = c.commit_uncommitted_offsets();
+            let r = c
+                .produce_sync([kafka_sync::Record::string("from a callback").with_topic("cb-out")]);
+            match r.first() {
+                Ok(_) => d1.fetch_add(1, Ordering::AcqRel),
+                Err(e) => panic!("produce from a callback: {e}"),
+            };
+        })
+        .on_partitions_revoked(move |c, _| {
+            let _ = c.commit_uncommitted_offsets();
+            let n = c
+                .poll_fetches_timeout(Duration::from_millis(10))
+                .num_records();
+            p2.fetch_add(n, Ordering::AcqRel);
+            d2.fetch_add(1, Ordering::AcqRel);
+        })
+        .build()
+        .unwrap();
+    let before = in_callback.load(Ordering::Acquire);
+    let want = 30 - before;
+    let (got, _) = support::consume::consume(&c, want, Duration::from_secs(15), |e| panic!("{e}"));
+    let polled = got.values().map(Vec::len).sum::<usize>() + in_callback.load(Ordering::Acquire);
+    assert_eq!(polled, 30, "records polled in and out of callbacks");
+    assert!(
+        done.load(Ordering::Acquire) >= 1,
+        "the assign callback finished"
+    );
+    c.force_rebalance();
+    assert!(support::wait_until(Duration::from_secs(10), || {
+        c.poll_fetches_timeout(Duration::from_millis(20));
+        cluster
+            .group_state(&group)
+            .is_some_and(|g| g.generation >= 1)
+    }));
+    c.close();
+    assert!(
+        done.load(Ordering::Acquire) >= 2,
+        "the revoke callback ran on close"
+    );
+    p.close();
+}

@@ -353,6 +353,25 @@ impl Client {
         on_done(self, req.as_ref(), res.as_ref());
     }
 
+    /// [`commit_offsets_sync`](Self::commit_offsets_sync) until `deadline`:
+    /// past it, `on_done` gets a caller timeout (the commit may still land).
+    pub fn commit_offsets_sync_deadline(
+        &self,
+        offsets: HashMap<String, HashMap<i32, EpochOffset>>,
+        deadline: Instant,
+        on_done: impl FnOnce(
+            &Client,
+            Option<&OffsetCommitRequest>,
+            std::result::Result<&OffsetCommitResponse, &Error>,
+        ),
+    ) {
+        let Ok(g) = self.group() else {
+            return on_done(self, None, Ok(&OffsetCommitResponse::default()));
+        };
+        let (req, res) = g.commit_sync(&to_btree(offsets), Some(deadline));
+        on_done(self, req.as_ref(), res.as_ref());
+    }
+
     /// The latest committed offsets, from commits and from the offsets
     /// fetched on joining (kgo's `CommittedOffsets`); empty outside a group.
     pub fn committed_offsets(&self) -> HashMap<String, HashMap<i32, EpochOffset>> {
@@ -393,6 +412,20 @@ impl Client {
         if let Ok(g) = self.group() {
             g.leave(g.settings().rebalance_timeout);
         }
+    }
+
+    /// [`leave_group`](Self::leave_group), waiting at most `timeout` for the
+    /// member: past it, LeaveGroup is sent from this thread and the member
+    /// stops once its request in flight ends.
+    pub fn leave_group_timeout(&self, timeout: Duration) {
+        if let Ok(g) = self.group() {
+            g.leave(timeout);
+        }
+    }
+
+    /// [`leave_group_timeout`](Self::leave_group_timeout) until `deadline`.
+    pub fn leave_group_deadline(&self, deadline: Instant) {
+        self.leave_group_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
     /// Makes the member rejoin now (kgo's `ForceRebalance`, KIP-568).

@@ -107,6 +107,26 @@ impl Client {
         self.produce_batch(records)
     }
 
+    /// [`produce_sync`](Self::produce_sync) within `timeout`; see
+    /// [`produce_batch_deadline`](Self::produce_batch_deadline).
+    pub fn produce_sync_timeout(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+        timeout: Duration,
+    ) -> ProduceResults {
+        self.produce_batch_timeout(records, timeout)
+    }
+
+    /// [`produce_sync`](Self::produce_sync) until `deadline`; see
+    /// [`produce_batch_deadline`](Self::produce_batch_deadline).
+    pub fn produce_sync_deadline(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+        deadline: Instant,
+    ) -> ProduceResults {
+        self.produce_batch_deadline(records, deadline)
+    }
+
     /// Produces `records` and waits for all of them, returning their results
     /// in the order given (asked for by kgo users as a batch call).
     ///

@@ -125,6 +125,9 @@ impl Member {
         if e.is_client_closed() || self.g.is_closing() {
             return Next::Leave;
         }
+        crate::hooks::each(&self.g.cluster.settings().hooks, |h| {
+            h.on_group_manage_error(&e)
+        });
         match e.kafka_code() {
             Some(ErrorCode::FencedInstanceId) => return Next::Fatal(e),
             Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration) => {
@@ -349,19 +352,22 @@ impl Member {
             if let Some(f) = &g.cfg.adjust_offsets {
                 start = f(start)?;
             }
-            let assign = start
-                .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().collect()))
-                .collect();
-            g.consumer.assign(assign);
             for (t, ps) in &added {
                 let own = self.owned.entry(t.clone()).or_default();
                 own.extend(ps);
                 own.sort_unstable();
                 own.dedup();
             }
+            // kgo: the callback runs before fetching the new partitions begins.
+            g.handler.assigned(&added);
+            let assign = start
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().collect()))
+                .collect();
+            g.consumer.assign(assign);
+        } else {
+            g.handler.assigned(&added);
         }
-        g.handler.assigned(&added);
         Ok(g.cfg.cooperative() && !removed.is_empty())
     }
 
