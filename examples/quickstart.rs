@@ -1,119 +1,198 @@
-//! A first look at kafka-sync: connect, discover the cluster, create a topic,
-//! and ask the brokers about it with raw requests.
+//! A tour of kafka-sync: connect, create a topic, produce (synchronously and
+//! with callbacks), consume directly, then consume in a group of two.
 //!
 //! `cargo run --example quickstart` needs no broker: with `KAFKA_SEEDS` unset
 //! it starts an in-process fake cluster of 3 brokers (`kafka_sync::fake`, the
-//! default `fake` feature) and talks to that. With `KAFKA_SEEDS=host:port,..`
-//! it talks to those brokers instead (`.ci/test-broker.sh start` starts one on
-//! 127.0.0.1:9092).
+//! default `fake` feature). With `KAFKA_SEEDS=host:port,..` it talks to those
+//! brokers instead (`.ci/test-broker.sh start` starts one on 127.0.0.1:9092).
 
 use std::any::Any;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use kafka_sync::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_sync::messages::*;
-use kafka_sync::{Client, ErrorCode, LogCrateLogger};
+use kafka_sync::messages::{create_topics_request::CreatableTopic, CreateTopicsRequest, TopicName};
+use kafka_sync::{Client, Offset, Record};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The seed brokers to use, and whatever must stay alive while we use them.
 fn seeds() -> Result<(Vec<String>, Box<dyn Any>)> {
     let env = std::env::var("KAFKA_SEEDS").unwrap_or_default();
     if !env.trim().is_empty() {
         println!("KAFKA_SEEDS is set: talking to the brokers at {env}.");
-        let seeds = env.split(',').map(|s| s.trim().to_string()).collect();
-        return Ok((seeds, Box::new(())));
+        return Ok((
+            env.split(',').map(|s| s.trim().to_string()).collect(),
+            Box::new(()),
+        ));
     }
     #[cfg(feature = "fake")]
     {
         let cluster = kafka_sync::fake::Cluster::builder().brokers(3).build()?;
         println!(
-            "No KAFKA_SEEDS set: started an in-process fake cluster with 3 brokers at {}.",
+            "No KAFKA_SEEDS: started an in-process fake cluster of 3 brokers at {}.",
             cluster.seeds().join(", ")
         );
-        println!("(Set KAFKA_SEEDS=host:port to talk to a real Kafka cluster instead.)\n");
         Ok((cluster.seeds(), Box::new(cluster)))
     }
     #[cfg(not(feature = "fake"))]
-    {
-        println!("No KAFKA_SEEDS set and the `fake` feature is off: trying 127.0.0.1:9092.");
-        Ok((vec!["127.0.0.1:9092".into()], Box::new(())))
+    Ok((vec!["127.0.0.1:9092".into()], Box::new(())))
+}
+
+fn ms(t: Instant) -> u128 {
+    t.elapsed().as_millis()
+}
+
+/// Polls `clients` until `want` records arrived (or 30 s); counts per client.
+fn consume(clients: &[&Client], want: usize) -> Vec<usize> {
+    let mut n = vec![0; clients.len()];
+    let end = Instant::now() + Duration::from_secs(30);
+    while n.iter().sum::<usize>() < want && Instant::now() < end {
+        for (i, c) in clients.iter().enumerate() {
+            let fetches = c.poll_fetches_timeout(Duration::from_millis(50));
+            fetches.each_error(|t, p, e| eprintln!("fetch error on {t}/{p}: {e}"));
+            n[i] += fetches.num_records();
+        }
     }
+    n
 }
 
 fn main() -> Result<()> {
     env_logger::init();
-    // Dropping `_cluster` at the end of main stops the fake cluster, if any.
+    let tour = Instant::now();
     let (seeds, _cluster) = seeds()?;
-    let client = Client::builder()
-        .seed_brokers(seeds)
-        .with_logger(LogCrateLogger)
-        .request_timeout_overhead(Duration::from_secs(5))
-        .build()?;
+    let topic = format!("tour-{}", std::process::id());
 
+    let t = Instant::now();
+    let client = Client::builder().seed_brokers(seeds.clone()).build()?;
     client.ping()?;
-    println!("Ping: a broker answered an ApiVersions request; the client is connected.");
+    let brokers = client.refresh_metadata(Some(&[]))?.brokers.len();
+    println!("1. Connected: a broker answered ApiVersions and metadata lists {brokers} broker(s) ({} ms).", ms(t));
 
-    let snap = client.refresh_metadata(Some(&[]))?;
-    println!("A Metadata request says the cluster has these brokers:");
-    for b in &snap.brokers {
-        println!("  broker {} at {}", b.node_id, b.addr());
-    }
-    if let Some(id) = snap.controller {
-        println!("Broker {id} is the controller: admin requests such as CreateTopics go to it.");
-    }
-
-    let topic = format!("quickstart-{}", std::process::id());
-    let create = CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(topic.clone().into()))
-            .with_num_partitions(6)
-            .with_replication_factor(1)]);
-    let code = client.request(create)?.topics[0].error_code;
-    match ErrorCode::from_code(code) {
-        None => println!("\nCreated topic {topic} with 6 partitions (the controller answered error code 0: success)."),
-        Some(e) => println!("\nCreating topic {topic} failed with {} ({code}).", e.name()),
-    }
-
-    let snap = client.refresh_metadata(Some(&[topic.as_str()]))?;
-    println!("Every partition has a leader broker that takes its writes and serves its reads:");
-    if let Some(t) = snap.topics.get(&topic) {
-        for p in &t.partitions {
-            println!(
-                "  partition {} is led by broker {} (leader epoch {})",
-                p.partition, p.leader, p.leader_epoch
-            );
-        }
-    }
-
-    // ListOffsets must reach each partition's leader: request_sharded splits
-    // one request into one per leader and shows each broker's answer.
-    let latest = |p| {
-        ListOffsetsPartition::default()
-            .with_partition_index(p)
-            .with_timestamp(-1)
-    };
-    let topics = vec![ListOffsetsTopic::default()
+    let t = Instant::now();
+    let new = CreatableTopic::default()
         .with_name(TopicName(topic.clone().into()))
-        .with_partitions((0..6).map(latest).collect())];
-    // Replica id -1: a consumer's request (the default, 0, would be a follower's).
-    let list = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(topics);
-    let shards = client.request_sharded(list);
-    println!("\nAsked for the end offset of every partition; the client split the request into {} piece(s), one per leader:", shards.len());
-    for shard in shards {
-        let resp = shard.resp?;
-        for p in resp.topics.iter().flat_map(|t| &t.partitions) {
-            println!(
-                "  broker {} says partition {} ends at offset {}",
-                shard.meta.node_id, p.partition_index, p.offset
-            );
-        }
+        .with_num_partitions(6)
+        .with_replication_factor(1);
+    client.request(
+        CreateTopicsRequest::default()
+            .with_topics(vec![new])
+            .with_timeout_ms(10_000),
+    )?;
+    let meta = client.refresh_metadata(Some(&[topic.as_str()]))?;
+    let mut leaders: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for p in meta
+        .topics
+        .get(&topic)
+        .map(|t| t.partitions.clone())
+        .unwrap_or_default()
+    {
+        leaders.entry(p.leader).or_default().push(p.partition);
     }
+    println!("2. Created topic {topic} with 6 partitions; partitions by leader broker: {leaders:?} ({} ms).", ms(t));
 
-    client.close();
-    println!("\nClosed the client; every thread it started has exited.");
+    let t = Instant::now();
+    let first: Vec<Record> = (0..5)
+        .map(|i| {
+            Record::key_string(format!("user-{i}"), format!("signed up #{i}"))
+                .with_topic(&topic)
+                .with_header("source", Some("quickstart".into()))
+        })
+        .collect();
+    let results = client.produce_sync(first);
+    let at: Vec<String> = results
+        .0
+        .iter()
+        .map(|r| format!("{}@{}", r.record.partition, r.record.offset))
+        .collect();
+    println!(
+        "3. produce_sync wrote 5 keyed records with a header, at partition@offset {} ({} ms).",
+        at.join(" "),
+        ms(t)
+    );
+
+    let t = Instant::now();
+    let failed = Arc::new(AtomicUsize::new(0));
+    for i in 5..1000 {
+        let f = failed.clone();
+        let r = Record::key_string(format!("user-{}", i % 50), format!("event #{i}"))
+            .with_topic(&topic);
+        client.produce(r, move |_, res| {
+            if res.is_err() {
+                f.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    client.flush()?;
+    println!("4. produce with callbacks wrote 995 more; flush waited for all of them, {} failed ({} ms).", failed.load(Ordering::Relaxed), ms(t));
+
+    let t = Instant::now();
+    let direct = Client::builder()
+        .seed_brokers(seeds.clone())
+        .consume_topics([topic.as_str()])
+        .consume_reset_offset(Offset::new().at_start())
+        .build()?;
+    let n = consume(&[&direct], 1000)[0];
+    println!(
+        "5. A direct consumer read {n} records from the start of every partition ({} ms).",
+        ms(t)
+    );
+    direct.close();
+
+    let t = Instant::now();
+    let group = format!("tour-group-{}", std::process::id());
+    let owned: Arc<Mutex<BTreeMap<&str, Vec<i32>>>> = Default::default();
+    let member = |name: &'static str| -> Result<Client> {
+        let (o, r) = (owned.clone(), owned.clone());
+        Ok(Client::builder()
+            .seed_brokers(seeds.clone())
+            .consumer_group(&group)
+            .consume_topics([topic.as_str()])
+            .consume_reset_offset(Offset::new().at_start())
+            .session_timeout(Duration::from_secs(6))
+            .heartbeat_interval(Duration::from_millis(500))
+            .on_partitions_assigned(move |_, m| {
+                o.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(name)
+                    .or_default()
+                    .extend(m.values().flatten())
+            })
+            .on_partitions_revoked(move |c, m| {
+                let _ = c.commit_uncommitted_offsets(); // nothing is lost on a move
+                let mut o = r.lock().unwrap_or_else(|e| e.into_inner());
+                o.entry(name)
+                    .or_default()
+                    .retain(|p| !m.values().flatten().any(|q| q == p));
+            })
+            .build()?)
+    };
+    let (a, b) = (member("member a")?, member("member b")?);
+    // The split happens without polling (callbacks run on the group thread);
+    // consuming starts once both members hold partitions.
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        let o = owned.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if o.len() == 2 && o.values().all(|ps| !ps.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let counts = consume(&[&a, &b], 1000);
+    a.commit_uncommitted_offsets()?;
+    b.commit_uncommitted_offsets()?;
+    let committed: i64 = [&a, &b]
+        .iter()
+        .flat_map(|c| c.committed_offsets().remove(&topic).unwrap_or_default())
+        .map(|(_, eo)| eo.offset)
+        .sum();
+    let split = owned.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    println!("6. Two members of group {group} split the partitions {split:?}, read {} and {} records, and committed offsets adding up to {committed} ({} ms).", counts[0], counts[1], ms(t));
+
+    let t = Instant::now();
+    for c in [a, b, client] {
+        c.close();
+    }
+    println!("7. Closed the clients (the members left the group) and every thread exited ({} ms); the tour took {} ms.", ms(t), ms(tour));
     Ok(())
 }
