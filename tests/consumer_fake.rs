@@ -362,16 +362,29 @@ fn pause_stops_a_partition_within_one_fetch_and_resume_restarts_it() {
         .filter(|(p, _)| **p != 0)
         .map(|(_, v)| v.len())
         .sum();
+    // Data of partition 0 buffered before the pause is still returned (kgo:
+    // pausing does not clear what is buffered), at most one fetch's worth;
+    // nothing is fetched for it after that.
     let end = Instant::now() + Duration::from_secs(20);
+    let mut p0_after = 0;
     while n_others < others && Instant::now() < end {
         for r in c.poll_fetches_deadline(end).record_iter() {
-            assert_ne!(r.partition, 0, "a paused partition returned records");
             let i = support::consume::check_record(r);
             got.entry(r.partition).or_default().push((r.offset, i));
-            n_others += 1;
+            if r.partition == 0 {
+                p0_after += 1;
+            } else {
+                n_others += 1;
+            }
         }
     }
     assert_eq!(n_others, others);
+    // 8 KiB of fetch for the partition: well under 100 records of this size.
+    assert!(
+        p0_after < 100,
+        "partition 0 kept fetching while paused ({p0_after} records)"
+    );
+    let at_pause = at_pause + p0_after;
     assert_eq!(
         c.poll_fetches_timeout(Duration::from_millis(300))
             .num_records(),

@@ -99,7 +99,8 @@ impl Client {
     }
 
     /// Stops fetching `topics` until resumed; partitions found later are
-    /// paused too. Returns every paused topic (kgo's `PauseFetchTopics`).
+    /// paused too. Data already buffered for them is still returned by
+    /// polls, as kgo does. Returns every paused topic (kgo's `PauseFetchTopics`).
     pub fn pause_fetch_topics<I, S>(&self, topics: I) -> Vec<String>
     where
         I: IntoIterator<Item = S>,
@@ -111,7 +112,8 @@ impl Client {
     }
 
     /// Stops fetching the given partitions until resumed (kgo's
-    /// `PauseFetchPartitions`). Returns every paused partition.
+    /// `PauseFetchPartitions`); data already buffered for them is still
+    /// returned by polls. Returns every paused partition.
     pub fn pause_fetch_partitions(
         &self,
         partitions: HashMap<String, Vec<i32>>,

@@ -676,11 +676,10 @@ impl Consumer {
                 };
                 if let Some(cur) = &part.cursor {
                     let mut st = cur.st.lock();
-                    if st.gen != part.gen
-                        || st.offset != part.from
-                        || st.paused
-                        || st.pending.is_some()
-                    {
+                    // A paused partition's buffered data is still returned
+                    // (kgo.md: pausing "does not clear anything currently
+                    // buffered"); pausing only stops new fetches.
+                    if st.gen != part.gen || st.offset != part.from || st.pending.is_some() {
                         // Stale: the data no longer starts at the cursor.
                         taken_records += part.records.len();
                         if hooks {
