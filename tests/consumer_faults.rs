@@ -502,3 +502,48 @@ fn preferred_read_replica_is_used_and_falls_back_to_the_leader() {
     assert!(racks.lock().unwrap().iter().all(|r| r == "rack-a"));
     c.close();
 }
+
+#[test]
+fn a_fatal_partition_error_is_returned_once_and_the_partition_waits_for_the_user() {
+    // One partition, so the intercepted error lands on it alone.
+    let cluster = cluster(1, 1, 100);
+    let c = builder(&cluster).consume_topics([TOPIC]).build().unwrap();
+    // TOPIC_AUTHORIZATION_FAILED (29) is not retriable.
+    cluster.intercept(ApiKey::Fetch, None, Some(1), |_| Action::ErrorCode(29));
+    let mut errors = 0;
+    let end = Instant::now() + Duration::from_secs(10);
+    while errors == 0 && Instant::now() < end {
+        let fs = c.poll_fetches_timeout(Duration::from_millis(100));
+        fs.each_error(|_, _, e| {
+            assert_eq!(
+                e.kafka_code(),
+                Some(kafka_sync::ErrorCode::TopicAuthorizationFailed)
+            );
+            errors += 1;
+        });
+        assert_eq!(fs.num_records(), 0);
+    }
+    assert_eq!(errors, 1, "the error was returned once");
+    // Not fetched again: no errors, no records, no fetch requests.
+    let fetches = cluster.request_count(ApiKey::Fetch);
+    let fs = c.poll_fetches_timeout(Duration::from_millis(600));
+    assert!(fs.errors().is_empty() && fs.num_records() == 0);
+    assert!(
+        cluster.request_count(ApiKey::Fetch) <= fetches + 1,
+        "the partition kept being fetched"
+    );
+    // Moving it restarts fetching.
+    c.set_offsets(HashMap::from([(
+        TOPIC.to_string(),
+        HashMap::from([(
+            0,
+            EpochOffset {
+                epoch: -1,
+                offset: 0,
+            },
+        )]),
+    )]));
+    let (got, _) = consume(&c, 100, Duration::from_secs(10), |e| panic!("{e}"));
+    check_exactly(&got, &(0..100).collect::<BTreeSet<u64>>());
+    c.close();
+}

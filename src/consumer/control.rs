@@ -75,6 +75,7 @@ impl Consumer {
         c.each_cursor(|cur, st| {
             if set.contains(&*cur.topic) && !pp.contains(&(cur.topic.to_string(), cur.partition)) {
                 st.paused = false;
+                st.stopped = false;
             }
         });
     }
@@ -94,6 +95,7 @@ impl Consumer {
                     .is_some_and(|ps| ps.contains(&cur.partition))
             {
                 st.paused = false;
+                st.stopped = false;
             }
         });
     }
@@ -111,6 +113,7 @@ impl Consumer {
             {
                 st.gen += 1;
                 st.backoff_until = None;
+                st.stopped = false;
                 if eo.offset < 0 {
                     st.pending = Some(Offset::new().at(eo.offset).with_epoch(eo.epoch));
                 } else {

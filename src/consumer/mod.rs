@@ -84,12 +84,17 @@ pub(crate) struct CursorState {
     /// Not fetched before this instant (after an error).
     pub(crate) backoff_until: Option<Instant>,
     pub(crate) failures: u32,
+    /// A non-retriable partition error was returned: not fetched again until
+    /// the user moves the partition (set_offsets, or resume after a pause),
+    /// as kgo's `FetchPartition.Err` documents.
+    pub(crate) stopped: bool,
 }
 
 impl CursorState {
     pub(crate) fn fetchable(&self, broker: i32, now: Instant) -> bool {
         self.source == broker
             && !self.paused
+            && !self.stopped
             && self.pending.is_none()
             && !self.validate
             && self.backoff_until.is_none_or(|t| now >= t)
@@ -334,6 +339,7 @@ impl Consumer {
                 gen: 0,
                 backoff_until: None,
                 failures: 0,
+                stopped: false,
             }),
         })
     }

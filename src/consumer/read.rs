@@ -170,6 +170,11 @@ impl Reader<'_> {
         } else {
             cursor_backoff(self.cluster(), cur);
             if let Some(e) = Error::from_code(pd.error_code) {
+                if !e.is_retriable() {
+                    // Returned once; the partition waits for the user to
+                    // move it (kgo's FetchPartition.Err).
+                    cur.st.lock().stopped = true;
+                }
                 self.out.parts.push(error_part(topic, pd, e));
             }
         }
