@@ -576,7 +576,7 @@ impl Consumer {
     }
 
     /// Buffers a source's fetch (or injected errors) and wakes a poller.
-    pub(crate) fn push(&self, b: Buffered, hooks: &[Arc<dyn crate::Hook>]) {
+    pub(crate) fn push(&self, b: Buffered, hooks: &[Arc<dyn crate::hooks::Hook>]) {
         if !hooks.is_empty() {
             for p in &b.parts {
                 for r in &p.records {

@@ -39,7 +39,7 @@ pub(crate) enum BufferWait {
 pub(crate) struct Producer {
     pub(crate) cluster: Arc<Cluster>,
     pub(crate) cfg: ProducerSettings,
-    pub(crate) hooks: Vec<Arc<dyn crate::Hook>>,
+    pub(crate) hooks: Vec<Arc<dyn crate::hooks::Hook>>,
     pub(crate) topics: RwLock<HashMap<String, Arc<TopicBuf>>>,
     pub(crate) buffered_records: AtomicI64,
     pub(crate) buffered_bytes: AtomicI64,

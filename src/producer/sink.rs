@@ -110,7 +110,7 @@ struct SinkLoop {
 }
 
 impl SinkLoop {
-    fn logger(&self) -> Option<&dyn crate::Logger> {
+    fn logger(&self) -> Option<&dyn crate::logger::Logger> {
         self.p.cluster.logger()
     }
 

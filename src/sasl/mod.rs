@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::Result;
+use crate::error::Result;
 
 // base64 and scram are crate-visible for the fake cluster's SASL verifier
 // (`fake::sasl_server`), which shares their primitives.

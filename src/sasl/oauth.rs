@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::scram::server_text;
 use super::{Mechanism, Session};
-use crate::Result;
+use crate::error::Result;
 
 /// A bearer token and what to send with it, as returned by an
 /// [`OAuthBearer`] token callback.
@@ -94,8 +94,8 @@ fn is_b64token(token: &str) -> bool {
         })
 }
 
-fn oauth_err(msg: impl fmt::Display) -> crate::Error {
-    crate::Error::Sasl(format!("OAUTHBEARER: {msg}").into())
+fn oauth_err(msg: impl fmt::Display) -> crate::error::Error {
+    crate::error::Error::Sasl(format!("OAUTHBEARER: {msg}").into())
 }
 
 /// The callback an [`OAuthBearer`] calls for a token.
@@ -139,7 +139,7 @@ impl Mechanism for OAuthBearer {
 
     fn authenticate(&self, _host: &str) -> Result<(Box<dyn Session>, Vec<u8>)> {
         let token = (self.callback)().map_err(|e| match e {
-            crate::Error::Sasl(m) => crate::Error::Sasl(m),
+            crate::error::Error::Sasl(m) => crate::error::Error::Sasl(m),
             other => oauth_err(format_args!("the token callback failed: {other}")),
         })?;
         Ok((Box::new(OAuthSession { done: false }), token.message()?))
@@ -218,15 +218,17 @@ mod tests {
 
     #[test]
     fn callback_error_is_sasl() {
-        let bearer = OAuthBearer::new(|| Err(crate::Error::Config("no token file".into())));
+        let bearer = OAuthBearer::new(|| Err(crate::error::Error::Config("no token file".into())));
         let err = bearer.authenticate("h").err().unwrap();
         assert!(
-            matches!(&err, crate::Error::Sasl(m) if m.contains("no token file")),
+            matches!(&err, crate::error::Error::Sasl(m) if m.contains("no token file")),
             "{err}"
         );
 
-        let bearer = OAuthBearer::new(|| Err(crate::Error::Sasl("expired".into())));
-        assert!(matches!(bearer.authenticate("h"), Err(crate::Error::Sasl(m)) if &*m == "expired"));
+        let bearer = OAuthBearer::new(|| Err(crate::error::Error::Sasl("expired".into())));
+        assert!(
+            matches!(bearer.authenticate("h"), Err(crate::error::Error::Sasl(m)) if &*m == "expired")
+        );
     }
 
     #[test]
@@ -236,7 +238,7 @@ mod tests {
         let err = session
             .challenge(br#"{"status":"invalid_token"}"#)
             .unwrap_err();
-        assert!(matches!(err, crate::Error::Sasl(_)));
+        assert!(matches!(err, crate::error::Error::Sasl(_)));
         assert!(err.to_string().contains("invalid_token"), "{err}");
 
         let (mut session, _) = bearer.authenticate("h").unwrap();

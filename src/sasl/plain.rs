@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{Mechanism, Session};
-use crate::Result;
+use crate::error::Result;
 
 /// SASL/PLAIN: sends the user name and password in one message.
 ///
@@ -43,7 +43,7 @@ impl Plain {
     /// The message `authzid NUL user NUL pass`.
     fn message(&self) -> Result<Vec<u8>> {
         if self.user.is_empty() || self.pass.is_empty() {
-            return Err(crate::Error::Sasl(
+            return Err(crate::error::Error::Sasl(
                 "PLAIN requires a non-empty user name and password".into(),
             ));
         }
@@ -51,7 +51,7 @@ impl Plain {
             .iter()
             .any(|s| s.contains('\0'))
         {
-            return Err(crate::Error::Sasl(
+            return Err(crate::error::Error::Sasl(
                 "PLAIN user name, password and authzid must not contain NUL".into(),
             ));
         }
@@ -133,11 +133,11 @@ mod tests {
     fn rejects_nul_and_empty() {
         assert!(matches!(
             Plain::new("a\0b", "p").authenticate("h"),
-            Err(crate::Error::Sasl(_))
+            Err(crate::error::Error::Sasl(_))
         ));
         assert!(matches!(
             Plain::new("a", "p\0").authenticate("h"),
-            Err(crate::Error::Sasl(_))
+            Err(crate::error::Error::Sasl(_))
         ));
         assert!(Plain::new("a", "p")
             .with_authzid("\0")

@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::{base64, Mechanism, Session};
-use crate::Result;
+use crate::error::Result;
 
 /// The fewest PBKDF2 iterations accepted from a server (Kafka's minimum).
 pub(crate) const MIN_ITERATIONS: u32 = 4096;
@@ -103,8 +103,8 @@ pub(crate) struct ScramKeys {
     pub(crate) server_key: Vec<u8>,
 }
 
-fn sasl_err(msg: impl fmt::Display) -> crate::Error {
-    crate::Error::Sasl(msg.to_string().into())
+fn sasl_err(msg: impl fmt::Display) -> crate::error::Error {
+    crate::error::Error::Sasl(msg.to_string().into())
 }
 
 fn hmac_with<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
@@ -426,7 +426,7 @@ struct ServerFirst<'a> {
 }
 
 impl ScramSession {
-    fn err(&self, msg: impl fmt::Display) -> crate::Error {
+    fn err(&self, msg: impl fmt::Display) -> crate::error::Error {
         sasl_err(format_args!("{}: {msg}", self.algorithm.name()))
     }
 
@@ -621,7 +621,7 @@ mod tests {
         let err = session
             .challenge(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=")
             .unwrap_err();
-        assert!(matches!(err, crate::Error::Sasl(_)));
+        assert!(matches!(err, crate::error::Error::Sasl(_)));
         assert!(err.to_string().contains("signature"), "{err}");
 
         let (mut session, _) = rfc_session();
@@ -672,7 +672,7 @@ mod tests {
             let (mut session, _) = rfc_session();
             let result = session.challenge(&msg);
             assert!(
-                matches!(result, Err(crate::Error::Sasl(_))),
+                matches!(result, Err(crate::error::Error::Sasl(_))),
                 "accepted {:?}",
                 String::from_utf8_lossy(&msg)
             );
