@@ -16,7 +16,11 @@ pub struct EpochOffset {
 /// [`Offset::new`] starts at the end; [`at_start`](Offset::at_start),
 /// [`at`](Offset::at), [`relative`](Offset::relative),
 /// [`with_epoch`](Offset::with_epoch) and
-/// [`at_timestamp`](Offset::at_timestamp) adjust a copy.
+/// [`at_timestamp`](Offset::at_timestamp) adjust a copy. As in kgo, each
+/// changes only its own part, so the order of calls does not matter:
+/// `Offset::new().relative(-5).at_end()` starts 5 before the end, like
+/// `Offset::new().at_end().relative(-5)`. The exception is `at_timestamp`,
+/// which none of the others combine with (see there).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Offset {
     pub(crate) at: i64,
@@ -58,11 +62,11 @@ impl Offset {
     }
 
     /// Starts at exactly `at`. -2 is the start and -1 the end; anything
-    /// below -2 is the start.
+    /// below -2 is the start. Keeps the relative amount and the epoch (kgo's
+    /// `At`); clears [`at_timestamp`](Self::at_timestamp).
     #[must_use]
     pub fn at(mut self, at: i64) -> Offset {
         self.at = at.max(-2);
-        self.relative = 0;
         self.timestamp = None;
         self
     }
@@ -80,28 +84,38 @@ impl Offset {
     }
 
     /// Moves the offset by `n` from its base: `at_end().relative(-100)`
-    /// starts 100 before the end. Ignored when the result is outside the log.
+    /// starts 100 before the end. Replaces any earlier relative amount (kgo's
+    /// `Relative`); clears [`at_timestamp`](Self::at_timestamp). Ignored when
+    /// the result is outside the log.
     #[must_use]
     pub fn relative(mut self, n: i64) -> Offset {
         self.relative = n;
+        self.timestamp = None;
         self
     }
 
     /// Sets the leader epoch of the offset, for truncation detection (KIP-320).
-    /// -1, the default, means none.
+    /// -1, the default, means none; any negative epoch is -1 (kgo's
+    /// `WithEpoch`). Clears [`at_timestamp`](Self::at_timestamp).
     #[must_use]
     pub fn with_epoch(mut self, epoch: i32) -> Offset {
-        self.epoch = epoch;
+        self.epoch = epoch.max(-1);
+        self.timestamp = None;
         self
     }
 
     /// Starts at the first record whose timestamp is at or after `millis`
     /// (since the Unix epoch), or at the end when there is none. (Later kgo
-    /// versions call this `AfterMilli`.)
+    /// versions call this `AfterMilli`.) Resets the relative amount and the
+    /// epoch; a later [`at`](Self::at), [`at_start`](Self::at_start),
+    /// [`at_end`](Self::at_end), [`relative`](Self::relative) or
+    /// [`with_epoch`](Self::with_epoch) turns this back into an offset
+    /// from where it began before.
     #[must_use]
     pub fn at_timestamp(mut self, millis: i64) -> Offset {
         self.timestamp = Some(millis);
         self.relative = 0;
+        self.epoch = -1;
         self
     }
 
@@ -225,6 +239,43 @@ mod tests {
         for (o, s, j) in table {
             assert_eq!(o.to_string(), s);
             assert_eq!(o.to_json(), j);
+        }
+    }
+
+    /// Builder orders against kgo's documented meaning (kgo.md, `Offset`):
+    /// `At`, `AtStart` and `AtEnd` change only where the offset begins,
+    /// `Relative` replaces the relative amount, `WithEpoch` only the epoch
+    /// (negative means -1); `at_timestamp` (kgo's later `AfterMilli`) resets
+    /// the relative amount and epoch, and any of the others clears it again.
+    #[test]
+    fn builder_orders_table() {
+        use OffsetKind::{End, Exact, Start, Timestamp};
+        macro_rules! case {
+            ($o:expr => $kind:expr, $epoch:expr) => {
+                (stringify!($o), $o, $kind, $epoch)
+            };
+        }
+        let o = Offset::new;
+        let table: [(&str, Offset, OffsetKind, i32); 16] = [
+            case!(o() => End(0), -1),
+            case!(o().relative(-5).at_end() => End(-5), -1),
+            case!(o().at_end().relative(-5) => End(-5), -1),
+            case!(o().relative(3).at_start() => Start(3), -1),
+            case!(o().relative(3).at(10) => Exact(13), -1),
+            case!(o().at(10).relative(3) => Exact(13), -1),
+            case!(o().relative(2).at(-9) => Start(2), -1),
+            case!(o().relative(1).relative(4) => End(4), -1),
+            case!(o().at_start().relative(-1).at_end() => End(-1), -1),
+            case!(o().with_epoch(7).at(3) => Exact(3), 7),
+            case!(o().at(3).with_epoch(7) => Exact(3), 7),
+            case!(o().at(3).with_epoch(-9) => Exact(3), -1),
+            case!(o().relative(2).with_epoch(4).at_timestamp(99) => Timestamp(99), -1),
+            case!(o().at_timestamp(99).at(5) => Exact(5), -1),
+            case!(o().at_start().at_timestamp(99).relative(2) => Start(2), -1),
+            case!(o().at_timestamp(99).with_epoch(3) => End(0), 3),
+        ];
+        for (name, off, kind, epoch) in table {
+            assert_eq!((off.kind(), off.epoch()), (kind, epoch), "{name}: {off}");
         }
     }
 
