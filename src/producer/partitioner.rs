@@ -106,14 +106,16 @@ pub fn fnv32a(data: &[u8]) -> u32 {
 }
 
 /// Kafka's mapping from a hash to a partition: mask the sign bit, then
-/// modulo (kgo's `KafkaHasher`).
-pub fn kafka_hasher(hash: fn(&[u8]) -> u32) -> PartitionerHasher {
+/// modulo (kgo's `KafkaHasher`). `hash` is any function or closure, such as
+/// [`murmur2`] (Java's default) or one that captures a seed.
+pub fn kafka_hasher(hash: impl Fn(&[u8]) -> u32 + Send + Sync + 'static) -> PartitionerHasher {
     Arc::new(move |key, n| ((hash(key) & 0x7fff_ffff) as usize) % n.max(1))
 }
 
 /// Sarama's mapping: the hash as an `i32`, modulo, negated if negative
-/// (kgo's `SaramaHasher`). `sarama_hasher(fnv32a)` matches Sarama's default.
-pub fn sarama_hasher(hash: fn(&[u8]) -> u32) -> PartitionerHasher {
+/// (kgo's `SaramaHasher`). `sarama_hasher(fnv32a)` matches Sarama's default;
+/// `hash` may be any function or closure, as for [`kafka_hasher`].
+pub fn sarama_hasher(hash: impl Fn(&[u8]) -> u32 + Send + Sync + 'static) -> PartitionerHasher {
     Arc::new(move |key, n| {
         let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
         let p = (hash(key) as i32) % n;
@@ -431,6 +433,32 @@ mod tests {
         // 0xe40c292c as i32 = -468965076; % 10 = -6 -> 6; % 4 = 0.
         assert_eq!(h(b"a", 10), 6);
         assert_eq!(h(b"a", 4), 0);
+    }
+
+    #[test]
+    fn hashers_take_capturing_closures() {
+        // A hash that captures state: murmur2 of a salted key, counting calls.
+        let salt = b"salt-".to_vec();
+        let calls = Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        let salted = move |key: &[u8]| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            murmur2(&[salt.as_slice(), key].concat())
+        };
+        let want = (murmur2(b"salt-foobar") & 0x7fff_ffff) as usize % 10;
+        let k = kafka_hasher(salted.clone());
+        assert_eq!(k(b"foobar", 10), want);
+        let s = sarama_hasher(salted);
+        let sarama_want = (murmur2(b"salt-foobar") as i32 % 7).unsigned_abs() as usize;
+        assert_eq!(s(b"foobar", 7), sarama_want);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // Plain functions still work, and the hasher is shareable across threads.
+        let h = kafka_hasher(fnv32a);
+        let t = std::thread::spawn(move || h(b"a", 4));
+        assert_eq!(
+            t.join().unwrap(),
+            (0xe40c_292c_u32 & 0x7fff_ffff) as usize % 4
+        );
     }
 
     #[test]
