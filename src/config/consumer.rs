@@ -64,12 +64,19 @@ impl<T: FromConfig> ConfigBuilder<T> {
 
     /// Sets the most bytes a broker should return in one fetch. Defaults to
     /// 50 MiB. A broker returns a first batch larger than this anyway, so
-    /// that consuming progresses. Each fetch is also capped by the free part
-    /// of [`max_buffered_fetch_bytes`](Self::max_buffered_fetch_bytes).
+    /// that consuming progresses.
+    ///
+    /// A fetch never asks for more than a quarter of
+    /// [`max_buffered_fetch_bytes`](Self::max_buffered_fetch_bytes) (the rest
+    /// is room to decompress), and only when that much of the budget is
+    /// free. Setting this above a quarter of that budget is therefore an
+    /// [`Error::Config`](crate::Error::Config) from `build()`, naming both
+    /// options; left at its default, it is capped at that quarter.
     ///
     /// Corresponds to Java `fetch.max.bytes`.
     pub fn fetch_max_bytes(mut self, n: i32) -> Self {
         self.cfg.consumer.max_bytes = n;
+        self.cfg.consumer.max_bytes_set = true;
         self
     }
 
@@ -157,6 +164,10 @@ impl<T: FromConfig> ConfigBuilder<T> {
     /// partition even when it is larger than the fetch's `max_bytes`
     /// (KIP-74); such a response is held by the I/O layer until it is
     /// decided whether it fits.
+    ///
+    /// An explicitly set [`fetch_max_bytes`](Self::fetch_max_bytes) above a
+    /// quarter of this budget is an [`Error::Config`](crate::Error::Config)
+    /// from `build()`: no fetch could ask for that much.
     pub fn max_buffered_fetch_bytes(mut self, n: usize) -> Self {
         self.cfg.consumer.max_buffered_bytes = n;
         self
@@ -201,6 +212,14 @@ mod tests {
             ("max_buffered_fetch_bytes", |b| {
                 b.max_buffered_fetch_bytes(10)
             }),
+            ("fetch_max_bytes", |b| {
+                b.max_buffered_fetch_bytes(4 << 20)
+                    .fetch_max_bytes((1 << 20) + 1)
+            }),
+            ("max_buffered_fetch_bytes", |b| {
+                b.fetch_max_bytes((1 << 20) + 1)
+                    .max_buffered_fetch_bytes(4 << 20)
+            }),
             ("consume_topics", |b| b.consume_topics([""])),
             ("consume_topics", |b| {
                 b.consume_topics(["("]).consume_regex(true)
@@ -227,6 +246,17 @@ mod tests {
             .consume_regex(true)
             .fetch_max_wait(Duration::from_millis(10))
             .max_buffered_fetch_bytes(1 << 10)
+            .build()
+            .is_ok());
+        // A fetch_max_bytes of exactly a quarter of the budget can be honoured;
+        // the default one is capped silently when only the budget is lowered.
+        assert!(Config::builder()
+            .fetch_max_bytes(1 << 20)
+            .max_buffered_fetch_bytes(4 << 20)
+            .build()
+            .is_ok());
+        assert!(Config::builder()
+            .max_buffered_fetch_bytes(4 << 20)
             .build()
             .is_ok());
     }

@@ -37,6 +37,9 @@ pub(crate) struct ConsumerSettings {
     pub(crate) regex: bool,
     pub(crate) reset_offset: Offset,
     pub(crate) max_bytes: i32,
+    /// Whether the user set `max_bytes` (only then is it checked against
+    /// the per-fetch cap of a quarter of `max_buffered_bytes`).
+    pub(crate) max_bytes_set: bool,
     pub(crate) max_partition_bytes: i32,
     pub(crate) max_wait: Duration,
     pub(crate) min_bytes: i32,
@@ -56,6 +59,7 @@ impl Default for ConsumerSettings {
             regex: false,
             reset_offset: Offset::new().at_start(),
             max_bytes: 50 << 20,
+            max_bytes_set: false,
             max_partition_bytes: 10 << 20,
             max_wait: Duration::from_secs(5),
             min_bytes: 1,
@@ -107,6 +111,7 @@ impl ConsumerSettings {
                 "max_buffered_fetch_bytes: must be at least 1 KiB",
             ));
         }
+        self.check_max_bytes_fits()?;
         for (t, ps) in &self.partitions {
             if t.is_empty() {
                 return Err(Error::config("consume_partitions: empty topic name"));
@@ -121,5 +126,22 @@ impl ConsumerSettings {
             return Err(Error::config("consume_topics: empty topic name"));
         }
         Ok(())
+    }
+
+    /// A fetch asks for at most a quarter of the buffer budget
+    /// (`Consumer::reserve`), so a `fetch_max_bytes` the user set above that
+    /// could never be honoured: an error rather than a silent cap.
+    fn check_max_bytes_fits(&self) -> Result<()> {
+        let cap = self.max_buffered_bytes / 4;
+        match usize::try_from(self.max_bytes) {
+            Ok(n) if self.max_bytes_set && n > cap => Err(Error::config(format!(
+                "fetch_max_bytes: {n} is above a quarter of max_buffered_fetch_bytes ({}), \
+                 the most one fetch may ask for; lower fetch_max_bytes to at most {cap} \
+                 or raise max_buffered_fetch_bytes to at least {}",
+                self.max_buffered_bytes,
+                n.saturating_mul(4)
+            ))),
+            _ => Ok(()),
+        }
     }
 }
