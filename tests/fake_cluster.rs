@@ -232,13 +232,21 @@ fn dropped_connection_is_retriable_and_request_retries() {
     c.close();
 }
 
+/// ApiVersions with a software name and version, which Kafka requires from
+/// v3 on (Java `ApiVersionsRequest.isValid`); a raw request is sent as given.
+fn api_versions() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("raw-test"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"))
+}
+
 #[test]
 fn stopped_broker_refuses_then_returns_on_same_port() {
     let cluster = three_brokers("stop", 3);
     let c = client(&cluster);
     c.refresh_metadata(Some(&["stop"])).unwrap();
     let addr = cluster.seeds()[1].clone();
-    c.broker(1).request(ApiVersionsRequest::default()).unwrap();
+    c.broker(1).request(api_versions()).unwrap();
 
     cluster.stop_broker(1).unwrap();
     // The open connection is closed under the client, and a new dial is
@@ -250,10 +258,7 @@ fn stopped_broker_refuses_then_returns_on_same_port() {
     let mut last = None;
     assert!(
         wait_until(Duration::from_secs(2), || {
-            let e = c
-                .broker(1)
-                .request(ApiVersionsRequest::default())
-                .unwrap_err();
+            let e = c.broker(1).request(api_versions()).unwrap_err();
             assert!(matches!(e, Error::Io(_)), "{e:?}");
             assert!(e.is_retriable(), "{e:?}");
             let done = refused(&e);
@@ -282,7 +287,7 @@ fn stopped_broker_refuses_then_returns_on_same_port() {
         snap.brokers.iter().find(|b| b.node_id == 1).unwrap().addr(),
         addr
     );
-    let v = c.broker(1).request(ApiVersionsRequest::default()).unwrap();
+    let v = c.broker(1).request(api_versions()).unwrap();
     assert_eq!(v.error_code, 0);
     c.close();
 }

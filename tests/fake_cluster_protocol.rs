@@ -284,12 +284,7 @@ fn acks_zero_gets_no_response() {
     c.send(11, &produce_req("a0", 0, batch(1, None), 0))
         .unwrap();
     // The next response on this connection answers the next request.
-    assert_eq!(
-        c.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .error_code,
-        0
-    );
+    assert_eq!(c.call(3, &api_versions_req()).unwrap().error_code, 0);
     assert_eq!(cluster.partition_log("a0", 0).len(), 1);
     // An acks=0 error closes the connection instead.
     c.send(11, &produce_req("a0", 9, batch(1, None), 0))

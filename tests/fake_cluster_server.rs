@@ -137,12 +137,7 @@ fn intercept_delay_throttle_respond_and_remove() {
         Action::Delay(Duration::from_millis(300))
     });
     let t = Instant::now();
-    assert_eq!(
-        c.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .error_code,
-        0
-    );
+    assert_eq!(c.call(3, &api_versions_req()).unwrap().error_code, 0);
     assert!(t.elapsed() >= Duration::from_millis(300));
     assert!(cluster.remove_intercept(id));
     assert!(!cluster.remove_intercept(id));
@@ -150,9 +145,7 @@ fn intercept_delay_throttle_respond_and_remove() {
         Action::Throttle(Duration::from_millis(1234))
     });
     assert_eq!(
-        c.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .throttle_time_ms,
+        c.call(3, &api_versions_req()).unwrap().throttle_time_ms,
         1234
     );
     let canned = MetadataResponse::default().with_controller_id(BrokerId(42));
@@ -210,12 +203,7 @@ fn stopped_broker_refuses_and_restarts_on_same_port() {
     cluster.start_broker(1).unwrap();
     assert_eq!(cluster.seeds()[1], addr);
     let mut back = Conn::connect(&addr).unwrap();
-    assert_eq!(
-        back.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .error_code,
-        0
-    );
+    assert_eq!(back.call(3, &api_versions_req()).unwrap().error_code, 0);
     assert_eq!(metadata(&mut c, &["stop"]).brokers.len(), 3);
 }
 
@@ -225,7 +213,7 @@ fn request_counters_count_per_broker() {
     let mut a = Conn::connect(&cluster.seeds()[0]).unwrap();
     let mut b = Conn::connect(&cluster.seeds()[1]).unwrap();
     for _ in 0..3 {
-        a.call(3, &ApiVersionsRequest::default()).unwrap();
+        a.call(3, &api_versions_req()).unwrap();
     }
     b.call(0, &ApiVersionsRequest::default()).unwrap();
     metadata(&mut b, &[]);
@@ -268,12 +256,7 @@ fn malformed_requests_close_or_error_and_broker_keeps_serving() {
         2,
         "length field disagrees: corrupt"
     );
-    assert_eq!(
-        c.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .error_code,
-        0
-    );
+    assert_eq!(c.call(3, &api_versions_req()).unwrap().error_code, 0);
     // Unknown API key.
     let mut c = Conn::connect(addr).unwrap();
     c.raw(&[0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff]).unwrap();
@@ -306,7 +289,7 @@ fn api_versions_unknown_version_gets_v0_unsupported() {
         .api_keys
         .iter()
         .any(|k| k.api_key == 18 && k.max_version >= 3));
-    let ok = c.call(3, &ApiVersionsRequest::default()).unwrap();
+    let ok = c.call(3, &api_versions_req()).unwrap();
     assert!(ok
         .api_keys
         .iter()
@@ -323,12 +306,7 @@ fn sasl_plain_gates_requests() {
     let addr = &cluster.seeds()[0];
     // Before authentication only ApiVersions and SaslHandshake are allowed.
     let mut c = Conn::connect(addr).unwrap();
-    assert_eq!(
-        c.call(3, &ApiVersionsRequest::default())
-            .unwrap()
-            .error_code,
-        0
-    );
+    assert_eq!(c.call(3, &api_versions_req()).unwrap().error_code, 0);
     c.send(12, &MetadataRequest::default()).unwrap();
     assert!(c.closed());
     let login = |password: &str| {
@@ -436,8 +414,9 @@ fn tls_listener_serves_requests() {
     let tcp = TcpStream::connect(&cluster.seeds()[0]).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = connector.connect("localhost", tcp).unwrap();
-    // ApiVersions v3 by hand: header v2, empty client software fields.
-    let body = [0, 18, 0, 3, 0, 0, 0, 9, 0, 0, 0, 1, 1, 0];
+    // ApiVersions v3 by hand: header v2, client software "a" version "1"
+    // (compact strings: length + 1, then the bytes).
+    let body = [0, 18, 0, 3, 0, 0, 0, 9, 0, 0, 0, 2, b'a', 2, b'1', 0];
     tls.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
     tls.write_all(&body).unwrap();
     let mut len = [0u8; 4];
@@ -451,7 +430,7 @@ fn tls_listener_serves_requests() {
     assert!(!resp.api_keys.is_empty());
     // A plaintext client gets at most a TLS alert, then EOF.
     let mut plain = Conn::connect(&cluster.seeds()[0]).unwrap();
-    let _ = plain.send(3, &ApiVersionsRequest::default());
+    let _ = plain.send(3, &api_versions_req());
     let mut got = Vec::new();
     assert!(
         plain.s.read_to_end(&mut got).is_ok(),

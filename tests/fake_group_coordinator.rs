@@ -871,7 +871,7 @@ fn offset_delete_spares_subscribed_topics() {
 fn api_versions_advertise_the_group_apis() {
     let cluster = Cluster::builder().brokers(1).build().unwrap();
     let mut c = Conn::connect(&cluster.seeds()[0]).unwrap();
-    let v = c.call(3, &ApiVersionsRequest::default()).unwrap();
+    let v = c.call(3, &api_versions_req()).unwrap();
     let range_of = |k: ApiKey| {
         v.api_keys
             .iter()

@@ -106,6 +106,14 @@ pub fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// An ApiVersions request with a software name and version, which Kafka
+/// requires from v3 on (Java `ApiVersionsRequest.isValid`).
+pub fn api_versions_req() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(s("raw-test"))
+        .with_client_software_version(s("1.0"))
+}
+
 pub fn metadata(c: &mut Conn, topics: &[&str]) -> MetadataResponse {
     let topics = topics
         .iter()

@@ -34,8 +34,33 @@ pub(crate) fn topic_name(v: &str) -> TopicName {
     TopicName(s(v))
 }
 
+/// Java `ApiVersionsRequest.isValid`: from v3 on, the client's software name
+/// and version must each match `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn valid_software_field(s: &str) -> bool {
+    let b = s.as_bytes();
+    let inner = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.';
+    match (b.first(), b.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() && b.iter().all(inner)
+        }
+        _ => false,
+    }
+}
+
 /// ApiVersions: every implemented API at the versions kafka-protocol knows.
-pub(super) fn api_versions(_req: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+///
+/// A v3+ request with an invalid software name or version gets
+/// INVALID_REQUEST, as `KafkaApis.handleApiVersionsRequest` answers it: with
+/// `ApiVersionsRequest.getErrorResponse`, which lists versions only for
+/// UNSUPPORTED_VERSION, so this answer carries the error code alone. The
+/// connection stays open.
+pub(super) fn api_versions(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+    if version >= 3
+        && !(valid_software_field(req.client_software_name.as_str())
+            && valid_software_field(req.client_software_version.as_str()))
+    {
+        return ApiVersionsResponse::default().with_error_code(codes::INVALID_REQUEST);
+    }
     let api_keys = super::SUPPORTED
         .iter()
         .filter_map(|&k| {
@@ -414,6 +439,28 @@ pub(super) fn describe_configs_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn software_fields_follow_the_java_pattern() {
+        for ok in ["a", "9", "kafka-sync", "0.1.0", "A.b-9", "a..b", "a--b"] {
+            assert!(valid_software_field(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "-",
+            ".",
+            "-a",
+            "a-",
+            ".a",
+            "a.",
+            "a b",
+            "a_b",
+            "a+b",
+            "caf\u{e9}",
+        ] {
+            assert!(!valid_software_field(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn config_types() {
