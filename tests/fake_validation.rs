@@ -1,15 +1,22 @@
 //! The fake cluster rejects what the Java broker rejects, with Java's error
-//! codes: ApiVersions software names. One test per rule, driven by the raw
-//! client in `support/fake_raw.rs`, not the crate's client.
+//! codes: ApiVersions software names, and CreateTopics and CreatePartitions
+//! arguments. One test per rule, driven by the raw client in
+//! `support/fake_raw.rs`, not the crate's client.
 #![cfg(feature = "fake")]
 
 mod support;
 
 use support::fake_raw::*;
 
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::*;
 use kafka_sync::fake::Cluster;
 
+const INVALID_TOPIC_EXCEPTION: i16 = 17;
+const INVALID_PARTITIONS: i16 = 37;
+const INVALID_REPLICATION_FACTOR: i16 = 38;
+const INVALID_CONFIG: i16 = 40;
 const INVALID_REQUEST: i16 = 42;
 
 fn cluster(brokers: i32) -> Cluster {
@@ -18,6 +25,24 @@ fn cluster(brokers: i32) -> Cluster {
 
 fn conn(cluster: &Cluster) -> Conn {
     Conn::connect(&cluster.seeds()[0]).unwrap()
+}
+
+fn new_topic(name: &str, partitions: i32, rf: i16) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(TopicName(s(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(rf)
+}
+
+/// CreateTopics v7 of one topic: (error code, error message).
+fn create(c: &mut Conn, topic: CreatableTopic, validate_only: bool) -> (i16, String) {
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_validate_only(validate_only);
+    let r = c.call(7, &req).unwrap();
+    let t = &r.topics[0];
+    let msg = t.error_message.as_ref().map(|m| m.to_string());
+    (t.error_code, msg.unwrap_or_default())
 }
 
 fn software(name: &str, version: &str) -> ApiVersionsRequest {
@@ -66,4 +91,148 @@ fn api_versions_below_v3_carries_no_software_name_to_check() {
         assert_eq!(r.error_code, 0, "v{v}");
         assert!(!r.api_keys.is_empty(), "v{v}");
     }
+}
+
+#[test]
+fn create_topics_rejects_illegal_characters() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    for name in ["bad topic", "a/b", "t\u{e9}", "a:b", "x*"] {
+        let (code, msg) = create(&mut c, new_topic(name, 1, 1), false);
+        assert_eq!(code, INVALID_TOPIC_EXCEPTION, "{name:?}");
+        assert!(msg.contains("ASCII alphanumerics"), "{name:?}: {msg}");
+    }
+    assert_eq!(create(&mut c, new_topic("Ok.name_9-x", 1, 1), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_names_longer_than_249() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    let (code, msg) = create(&mut c, new_topic(&"x".repeat(250), 1, 1), false);
+    assert_eq!(code, INVALID_TOPIC_EXCEPTION);
+    assert!(msg.contains("longer than 249"), "{msg}");
+    assert_eq!(
+        create(&mut c, new_topic(&"x".repeat(249), 1, 1), false).0,
+        0
+    );
+}
+
+#[test]
+fn create_topics_rejects_empty_dot_and_dot_dot() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    for name in ["", ".", ".."] {
+        let (code, _) = create(&mut c, new_topic(name, 1, 1), false);
+        assert_eq!(code, INVALID_TOPIC_EXCEPTION, "{name:?}");
+    }
+    assert_eq!(create(&mut c, new_topic("...", 1, 1), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_names_colliding_on_dot_and_underscore() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    assert_eq!(create(&mut c, new_topic("metrics.a", 1, 1), false).0, 0);
+    let (code, msg) = create(&mut c, new_topic("metrics_a", 1, 1), false);
+    assert_eq!(code, INVALID_TOPIC_EXCEPTION);
+    assert!(
+        msg.contains("collides with existing topic: metrics.a"),
+        "{msg}"
+    );
+    assert_eq!(create(&mut c, new_topic("metrics_b", 1, 1), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_replication_above_the_live_brokers() {
+    let cluster = cluster(3);
+    let mut c = conn(&cluster);
+    let (code, msg) = create(&mut c, new_topic("four", 1, 4), false);
+    assert_eq!(code, INVALID_REPLICATION_FACTOR);
+    assert!(msg.contains("only 3 broker(s)"), "{msg}");
+    cluster.stop_broker(2).unwrap();
+    for validate_only in [true, false] {
+        let (code, msg) = create(&mut c, new_topic("three", 1, 3), validate_only);
+        assert_eq!(
+            code, INVALID_REPLICATION_FACTOR,
+            "validate_only {validate_only}"
+        );
+        assert!(msg.contains("only 2 broker(s)"), "{msg}");
+        // -1 is the default, 3 on a cluster of 3: too many with one down.
+        let (code, _) = create(&mut c, new_topic("default", 1, -1), validate_only);
+        assert_eq!(code, INVALID_REPLICATION_FACTOR);
+    }
+    assert_eq!(create(&mut c, new_topic("two", 1, 2), false).0, 0);
+    cluster.start_broker(2).unwrap();
+    assert_eq!(create(&mut c, new_topic("three", 1, 3), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_non_positive_partition_counts() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    for n in [0, -2, i32::MIN] {
+        let (code, _) = create(
+            &mut c,
+            new_topic(&format!("p{}", n.unsigned_abs()), n, 1),
+            false,
+        );
+        assert_eq!(code, INVALID_PARTITIONS, "{n}");
+    }
+    // -1 is the broker's default.
+    assert_eq!(create(&mut c, new_topic("p-default", -1, 1), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_replication_factor_zero_or_below_minus_one() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    for rf in [0, -2, i16::MIN] {
+        let (code, msg) = create(&mut c, new_topic("rf", 1, rf), false);
+        assert_eq!(code, INVALID_REPLICATION_FACTOR, "{rf}");
+        assert!(msg.contains("-1 to use the default"), "{msg}");
+    }
+    // ReplicationControlManager checks the replication factor first.
+    assert_eq!(
+        create(&mut c, new_topic("both", 0, 0), false).0,
+        INVALID_REPLICATION_FACTOR
+    );
+    assert_eq!(create(&mut c, new_topic("rf", 1, -1), false).0, 0);
+}
+
+#[test]
+fn create_topics_rejects_null_config_values() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    let cfg = CreatableTopicConfig::default()
+        .with_name(s("retention.ms"))
+        .with_value(None);
+    let (code, msg) = create(
+        &mut c,
+        new_topic("cfg", 1, 1).with_configs(vec![cfg]),
+        false,
+    );
+    assert_eq!(code, INVALID_CONFIG);
+    assert!(msg.contains("retention.ms"), "{msg}");
+    assert!(cluster.leader("cfg", 0).is_none(), "not created");
+}
+
+#[test]
+fn create_partitions_rejects_replication_above_the_live_brokers() {
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .topic("grow", 1)
+        .build()
+        .unwrap();
+    let mut c = conn(&cluster);
+    let grow =
+        CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(TopicName(s("grow")))
+            .with_count(2)]);
+    cluster.stop_broker(2).unwrap();
+    let r = c.call(3, &grow).unwrap();
+    assert_eq!(r.results[0].error_code, INVALID_REPLICATION_FACTOR);
+    assert!(cluster.leader("grow", 1).is_none(), "not grown");
+    cluster.start_broker(2).unwrap();
+    assert_eq!(c.call(3, &grow).unwrap().results[0].error_code, 0);
 }
