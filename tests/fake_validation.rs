@@ -1,23 +1,28 @@
 //! The fake cluster rejects what the Java broker rejects, with Java's error
-//! codes: ApiVersions software names, and CreateTopics and CreatePartitions
-//! arguments. One test per rule, driven by the raw client in
-//! `support/fake_raw.rs`, not the crate's client.
+//! codes: ApiVersions software names, CreateTopics and CreatePartitions
+//! arguments, and produce requests. One test per rule, driven by the raw
+//! client in `support/fake_raw.rs`, not the crate's client.
 #![cfg(feature = "fake")]
 
 mod support;
 
 use support::fake_raw::*;
 
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::*;
 use kafka_sync::fake::Cluster;
 
+const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
+const INVALID_REQUIRED_ACKS: i16 = 21;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_PARTITIONS: i16 = 37;
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 const INVALID_CONFIG: i16 = 40;
 const INVALID_REQUEST: i16 = 42;
+const INVALID_RECORD: i16 = 87;
 
 fn cluster(brokers: i32) -> Cluster {
     Cluster::builder().brokers(brokers).build().unwrap()
@@ -235,4 +240,91 @@ fn create_partitions_rejects_replication_above_the_live_brokers() {
     assert!(cluster.leader("grow", 1).is_none(), "not grown");
     cluster.start_broker(2).unwrap();
     assert_eq!(c.call(3, &grow).unwrap().results[0].error_code, 0);
+}
+
+/// Produce v11 of `records` with `acks`; the partition's error code.
+fn produce_acks(c: &mut Conn, topic: &str, partition: i32, records: Bytes, acks: i16) -> i16 {
+    let resp = c
+        .call(11, &produce_req(topic, partition, records, acks))
+        .unwrap();
+    resp.responses[0].partition_responses[0].error_code
+}
+
+#[test]
+fn produce_rejects_acks_outside_minus_one_zero_one() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("acks", 1)
+        .build()
+        .unwrap();
+    let mut c = conn(&cluster);
+    for acks in [2, -2, 3, i16::MAX] {
+        assert_eq!(
+            produce_acks(&mut c, "acks", 0, batch(1, None), acks),
+            INVALID_REQUIRED_ACKS,
+            "acks {acks}"
+        );
+        // KafkaApis answers unknown partitions before ReplicaManager looks at acks.
+        assert_eq!(
+            produce_acks(&mut c, "acks", 7, batch(1, None), acks),
+            UNKNOWN_TOPIC_OR_PARTITION,
+            "acks {acks}"
+        );
+        assert_eq!(
+            produce_acks(&mut c, "nope", 0, batch(1, None), acks),
+            UNKNOWN_TOPIC_OR_PARTITION,
+            "acks {acks}"
+        );
+    }
+    assert!(cluster.partition_log("acks", 0).is_empty());
+    assert_eq!(produce_acks(&mut c, "acks", 0, batch(1, None), 1), 0);
+}
+
+#[test]
+fn produce_rejects_batches_over_the_default_max_message_bytes() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("big", 1)
+        .build()
+        .unwrap();
+    let mut c = conn(&cluster);
+    // Java's default max.message.bytes: 1 MiB + 12 bytes of log overhead.
+    assert_eq!(
+        produce(&mut c, "big", 0, batch_of_size(1_048_589)).0,
+        MESSAGE_TOO_LARGE
+    );
+    assert!(cluster.partition_log("big", 0).is_empty());
+    assert_eq!(produce(&mut c, "big", 0, batch_of_size(1_048_588)).0, 0);
+}
+
+#[test]
+fn produce_rejects_batches_over_the_topic_max_message_bytes() {
+    let cluster = cluster(1);
+    let mut c = conn(&cluster);
+    let cfg = CreatableTopicConfig::default()
+        .with_name(s("max.message.bytes"))
+        .with_value(Some(s("200")));
+    let topic = new_topic("small", 1, 1).with_configs(vec![cfg]);
+    assert_eq!(create(&mut c, topic, false).0, 0);
+    assert_eq!(
+        produce(&mut c, "small", 0, batch_of_size(201)).0,
+        MESSAGE_TOO_LARGE
+    );
+    assert_eq!(produce(&mut c, "small", 0, batch_of_size(200)).0, 0);
+}
+
+#[test]
+fn produce_rejects_a_batch_whose_base_offset_is_not_zero() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("based", 1)
+        .build()
+        .unwrap();
+    let mut c = conn(&cluster);
+    // The base offset is outside the CRC, so the batch stays otherwise valid.
+    let mut b = BytesMut::from(&batch(2, None)[..]);
+    b[..8].copy_from_slice(&5i64.to_be_bytes());
+    assert_eq!(produce(&mut c, "based", 0, b.freeze()).0, INVALID_RECORD);
+    assert!(cluster.partition_log("based", 0).is_empty());
+    assert_eq!(produce(&mut c, "based", 0, batch(2, None)).0, 0);
 }

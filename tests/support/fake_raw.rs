@@ -132,6 +132,13 @@ pub fn leader_of(cluster: &Cluster, topic: &str, partition: i32) -> Conn {
 
 /// An uncompressed v2 batch of `n` records "v<i>", optionally idempotent.
 pub fn batch(n: i32, producer: Option<(i64, i16, i32)>) -> Bytes {
+    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
+    batch_of(&values, producer)
+}
+
+/// An uncompressed v2 batch of one record per value (null keys, record `i`
+/// at timestamp 1000 + i), optionally idempotent.
+pub fn batch_of(values: &[Vec<u8>], producer: Option<(i64, i16, i32)>) -> Bytes {
     fn varint(b: &mut BytesMut, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;
         while z >= 0x80 {
@@ -140,16 +147,16 @@ pub fn batch(n: i32, producer: Option<(i64, i16, i32)>) -> Bytes {
         }
         b.put_u8(z as u8);
     }
+    let n = values.len() as i32;
     let mut recs = BytesMut::new();
-    for i in 0..n {
-        let value = format!("v{i}");
+    for (i, value) in values.iter().enumerate() {
         let mut r = BytesMut::new();
         r.put_u8(0);
-        varint(&mut r, i64::from(i)); // timestamp delta
-        varint(&mut r, i64::from(i)); // offset delta
+        varint(&mut r, i as i64); // timestamp delta
+        varint(&mut r, i as i64); // offset delta
         varint(&mut r, -1);
         varint(&mut r, value.len() as i64);
-        r.put_slice(value.as_bytes());
+        r.put_slice(value);
         varint(&mut r, 0);
         varint(&mut recs, r.len() as i64);
         recs.put_slice(&r);
@@ -173,6 +180,24 @@ pub fn batch(n: i32, producer: Option<(i64, i16, i32)>) -> Bytes {
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b.freeze()
+}
+
+/// An uncompressed v2 batch of one record whose whole size, length prefix
+/// included, is exactly `size` bytes (at least 80).
+pub fn batch_of_size(size: usize) -> Bytes {
+    let build = |len: usize| batch_of(&[vec![b'v'; len]], None);
+    let mut len = size.saturating_sub(80);
+    // The record's varint lengths grow with the value: converge on `size`.
+    for _ in 0..4 {
+        let got = build(len).len();
+        if got == size {
+            break;
+        }
+        len = (len + size).saturating_sub(got);
+    }
+    let b = build(len);
+    assert_eq!(b.len(), size, "batch size");
+    b
 }
 
 pub fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -10,7 +11,7 @@ use kafka_protocol::messages::*;
 use super::meta::{s, HOST};
 use super::{Ctx, Handled, Reply};
 use crate::fake::batch;
-use crate::fake::cluster::Shared;
+use crate::fake::cluster::{Shared, State};
 use crate::fake::codes;
 
 /// Why a partition failed, with the leader to report (KIP-951).
@@ -31,9 +32,12 @@ impl From<i16> for Failure {
 /// connection instead, which is how the Java broker tells such a producer.
 pub(super) fn produce(ctx: &Ctx<'_>, req: &ProduceRequest, version: i16) -> Handled {
     let shared = ctx.shared;
-    let bench = shared.settings.bench.is_some();
-    let legacy = shared.settings.legacy_producer_state;
-    let acks_ok = matches!(req.acks, -1..=1);
+    let how = Append {
+        broker: ctx.broker,
+        acks_ok: matches!(req.acks, -1..=1),
+        bench: shared.settings.bench.is_some(),
+        legacy: shared.settings.legacy_producer_state,
+    };
     let mut any_error = false;
     let mut appended = false;
     let mut leaders = BTreeSet::new();
@@ -63,38 +67,7 @@ pub(super) fn produce(ctx: &Ctx<'_>, req: &ProduceRequest, version: i16) -> Hand
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
                     .with_log_start_offset(-1);
-                let result = (|| -> Result<(i64, i64), Failure> {
-                    if !acks_ok {
-                        return Err(codes::INVALID_REQUIRED_ACKS.into());
-                    }
-                    let topic = name
-                        .as_ref()
-                        .and_then(|n| st.topics.get_mut(n))
-                        .ok_or(unknown)?;
-                    let max = topic.max_message_bytes();
-                    let part = topic
-                        .partition_mut(pd.index)
-                        .ok_or(codes::UNKNOWN_TOPIC_OR_PARTITION)?;
-                    if part.leader != ctx.broker {
-                        return Err(Failure {
-                            code: codes::NOT_LEADER_OR_FOLLOWER,
-                            leader: Some((part.leader, part.leader_epoch)),
-                        });
-                    }
-                    let records = pd.records.as_deref().unwrap_or(&[]);
-                    if records.is_empty() {
-                        // "...only allowed to contain exactly one record batch".
-                        return Err(codes::INVALID_RECORD.into());
-                    }
-                    let h = batch::validate_produce(records, max, !bench)?;
-                    if bench {
-                        let base = part.end;
-                        part.end += i64::from(h.record_count);
-                        return Ok((base, part.log_start));
-                    }
-                    let a = part.append(&h, records, legacy)?;
-                    Ok((a.base_offset, part.log_start))
-                })();
+                let result = append_one(&mut st, name.as_deref(), unknown, pd, &how);
                 match result {
                     Ok((base, start)) => {
                         appended = true;
@@ -132,6 +105,61 @@ pub(super) fn produce(ctx: &Ctx<'_>, req: &ProduceRequest, version: i16) -> Hand
         resp.node_endpoints = node_endpoints(shared, &leaders);
     }
     Handled::Reply(Reply::Produce(resp))
+}
+
+/// What a produce request fixes for every partition in it.
+struct Append {
+    broker: i32,
+    acks_ok: bool,
+    bench: bool,
+    legacy: bool,
+}
+
+/// Validates one partition's batch and appends it: returns its base offset
+/// and the log start offset.
+fn append_one(
+    st: &mut State,
+    name: Option<&str>,
+    unknown: i16,
+    pd: &PartitionProduceData,
+    how: &Append,
+) -> Result<(i64, i64), Failure> {
+    let topic = name.and_then(|n| st.topics.get_mut(n)).ok_or(unknown)?;
+    let max = topic.max_message_bytes();
+    let part = topic
+        .partition_mut(pd.index)
+        .ok_or(codes::UNKNOWN_TOPIC_OR_PARTITION)?;
+    // KafkaApis.handleProduceRequest answers unknown partitions itself;
+    // ReplicaManager.appendRecords then refuses every other partition for
+    // bad acks.
+    if !how.acks_ok {
+        return Err(codes::INVALID_REQUIRED_ACKS.into());
+    }
+    if part.leader != how.broker {
+        return Err(Failure {
+            code: codes::NOT_LEADER_OR_FOLLOWER,
+            leader: Some((part.leader, part.leader_epoch)),
+        });
+    }
+    let records = pd.records.as_deref().unwrap_or(&[]);
+    if records.is_empty() {
+        // "...only allowed to contain exactly one record batch".
+        return Err(codes::INVALID_RECORD.into());
+    }
+    let h = batch::validate_produce(records, max, !how.bench)?;
+    // UnifiedLog.analyzeAndValidateRecords: a client's v2 batch starts at
+    // offset 0. Java checks this before the size and the CRC; here a batch
+    // failing those as well gets their code instead.
+    if h.base_offset != 0 {
+        return Err(codes::INVALID_RECORD.into());
+    }
+    if how.bench {
+        let base = part.end;
+        part.end += i64::from(h.record_count);
+        return Ok((base, part.log_start));
+    }
+    let a = part.append(&h, records, how.legacy)?;
+    Ok((a.base_offset, part.log_start))
 }
 
 /// KIP-951 endpoints of the given running brokers.
