@@ -328,3 +328,17 @@ fn produce_rejects_a_batch_whose_base_offset_is_not_zero() {
     assert!(cluster.partition_log("based", 0).is_empty());
     assert_eq!(produce(&mut c, "based", 0, batch(2, None)).0, 0);
 }
+
+#[test]
+fn a_raw_api_versions_request_gets_the_clients_software_name() {
+    let cluster = Cluster::builder().brokers(1).build().unwrap();
+    let c = kafka_sync::Client::builder()
+        .seed_brokers(cluster.seeds())
+        .build()
+        .unwrap();
+    // Left empty by the caller: the client fills in its name, as kgo does,
+    // so the broker's KIP-511 validation passes.
+    let resp = c.request(ApiVersionsRequest::default()).unwrap();
+    assert_eq!(resp.error_code, 0);
+    c.close();
+}

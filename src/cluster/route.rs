@@ -241,11 +241,18 @@ impl Cluster {
     /// Issues a request, routed the way kgo routes it, with retries.
     pub(crate) fn request<R: Request>(
         &self,
-        req: R,
+        mut req: R,
         deadline: Option<Instant>,
     ) -> Result<R::Response> {
         if self.is_closed() {
             return Err(Error::ClientClosed);
+        }
+        // As kgo: a raw ApiVersions without a software name gets the client's
+        // (Kafka rejects an empty one, KIP-511).
+        if let Some(av) = (&mut req as &mut dyn Any).downcast_mut::<ApiVersionsRequest>() {
+            if av.client_software_name.is_empty() {
+                *av = self.api_versions_request();
+            }
         }
         let route = route(&req);
         if let Route::Sharded = route {
