@@ -313,6 +313,12 @@ impl Cluster {
         let mut to_close = Vec::new();
         {
             let mut b = self.brokers.write();
+            // Checked again under the lock: close_brokers empties the set
+            // under it after the closed flag is set, so nothing spawned here
+            // can outlive close.
+            if self.is_closed() {
+                return;
+            }
             let ids: std::collections::HashSet<i32> = latest.iter().map(|m| m.node_id).collect();
             let gone: Vec<i32> = b
                 .discovered
@@ -364,7 +370,7 @@ impl Cluster {
             return;
         }
         let mut b = self.brokers.write();
-        if b.discovered.contains_key(&meta.node_id) {
+        if b.discovered.contains_key(&meta.node_id) || self.is_closed() {
             return;
         }
         if let Ok(h) = self.spawn_broker(&meta) {
