@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
-use super::conn::{Conn, Phase, Purpose};
+use super::conn::{Conn, InFlight, Phase, Purpose};
 use super::dial::{self, Stream};
 use super::sasl_flow::{self, Next, SaslState};
 use super::{BrokerE2E, BrokerShared, Cmd, ConnClass, QueuedReq, RawResponse};
@@ -33,7 +33,8 @@ struct Io {
     poll: Poll,
     rx: Receiver<Cmd>,
     conns: [Option<Conn>; 4],
-    frames: Vec<Bytes>,
+    /// Complete responses of one read, with when each began to arrive.
+    frames: Vec<(Bytes, Instant)>,
 }
 
 pub(super) fn run(shared: Arc<BrokerShared>, poll: Poll, rx: Receiver<Cmd>) {
@@ -280,8 +281,8 @@ impl Io {
             let read = c.read_frames(self.shared.cfg.broker_max_read_bytes, &mut frames);
             let got = !frames.is_empty();
             let mut res = Ok(());
-            for f in frames.drain(..) {
-                if let Err(e) = self.on_frame(c, f) {
+            for (f, started) in frames.drain(..) {
+                if let Err(e) = self.on_frame(c, f, started) {
                     res = Err(e);
                     break;
                 }
@@ -291,9 +292,7 @@ impl Io {
             if let Err(e) = read {
                 // The response that failed to frame belongs to the oldest request.
                 if let Some(front) = c.inflight.pop_front() {
-                    if let Purpose::User(r) = front.purpose {
-                        r.resolve(Err(e.clone()));
-                    }
+                    self.fail_inflight(front, &e, c.written_total, c.read_started.take());
                 }
                 return Err(e);
             }
@@ -423,7 +422,7 @@ impl Io {
         }
     }
 
-    fn on_frame(&mut self, c: &mut Conn, frame: Bytes) -> Result<()> {
+    fn on_frame(&mut self, c: &mut Conn, frame: Bytes, started: Instant) -> Result<()> {
         let Some(front) = c.inflight.pop_front() else {
             return Err(Error::protocol(format!(
                 "broker sent a response (correlation id {:?}) when none was expected",
@@ -435,24 +434,29 @@ impl Io {
         let body = if matches!(front.purpose, Purpose::SaslRaw) {
             frame
         } else {
-            let (corr, body) = frame::parse_response(
+            let parsed = frame::parse_response(
                 frame,
                 frame::response_header_version(front.key, front.version),
-            )?;
-            if corr != front.corr {
-                let e = Error::protocol(format!(
+            )
+            .and_then(|(corr, body)| {
+                if corr == front.corr {
+                    return Ok(body);
+                }
+                Err(Error::protocol(format!(
                     "response correlation id {corr} does not match the oldest request's {}",
                     front.corr
-                ));
-                if let Purpose::User(r) = front.purpose {
-                    r.resolve(Err(e.clone()));
+                )))
+            });
+            match parsed {
+                Ok(body) => body,
+                Err(e) => {
+                    self.fail_inflight(front, &e, c.written_total, Some(started));
+                    return Err(e);
                 }
-                return Err(e);
             }
-            body
         };
         let now = Instant::now();
-        let written = front.written_at.unwrap_or(now);
+        let written = front.written_at.unwrap_or(started);
         match front.purpose {
             Purpose::User(r) => {
                 let meta = &self.shared.meta;
@@ -463,8 +467,8 @@ impl Io {
                         bytes_read,
                         write_wait: front.write_start - front.enqueued,
                         time_to_write: written - front.write_start,
-                        read_wait: now.saturating_duration_since(written),
-                        time_to_read: Duration::ZERO,
+                        read_wait: started.saturating_duration_since(written),
+                        time_to_read: now.saturating_duration_since(started),
                         write_err: None,
                         read_err: None,
                     };
@@ -628,9 +632,14 @@ impl Io {
                 let late = c.inflight.remove(pos);
                 if let Some(f) = late {
                     klog!(self.logger(), Warn, "request timed out, closing connection", "broker" => self.shared.meta.node_id, "key" => f.key);
-                    if let Purpose::User(r) = f.purpose {
-                        r.resolve(Err(Error::Timeout(TimeoutKind::Request)));
-                    }
+                    // Only the oldest request can be partway through its response.
+                    let started = if pos == 0 {
+                        c.read_started.take()
+                    } else {
+                        None
+                    };
+                    let e = Error::Timeout(TimeoutKind::Request);
+                    self.fail_inflight(f, &e, c.written_total, started);
                 }
                 self.kill(c, Error::Timeout(TimeoutKind::Request));
                 continue;
@@ -673,27 +682,20 @@ impl Io {
     fn kill(&mut self, mut c: Conn, err: Error) {
         klog!(self.logger(), Warn, "connection failed", "broker" => self.shared.meta.node_id,
             "class" => format!("{:?}", c.class), "err" => err);
-        let first_meta = &self.shared.meta;
+        let mut started = c.read_started.take();
         for f in c.inflight.drain(..) {
-            if let Purpose::User(r) = f.purpose {
-                let e2e = BrokerE2E {
-                    bytes_written: f.bytes,
-                    write_wait: f.write_start - f.enqueued,
-                    read_err: f.written_at.map(|_| err.clone()),
-                    write_err: if f.written_at.is_none() {
-                        Some(err.clone())
-                    } else {
-                        None
-                    },
-                    ..Default::default()
-                };
-                hooks::each(&self.shared.cfg.hooks, |h| {
-                    h.on_broker_e2e(first_meta, f.key, &e2e)
-                });
-                r.resolve(Err(err.clone()));
-            }
+            // Only the oldest request can be partway through its response.
+            self.fail_inflight(f, &err, c.written_total, started.take());
         }
+        let ready = c.is_ready();
         for q in c.pending.drain(..) {
+            // A request queued on a serving connection was due to be written
+            // on it, so its write failed; one queued behind a dial or a
+            // handshake never reached a connection (kgo's loadConnection
+            // error), so it gets no write hook.
+            if ready {
+                self.fail_unwritten(q.key, q.enqueued, &err);
+            }
             q.resolver.resolve(Err(err.clone()));
         }
         if matches!(c.phase, Phase::Connecting | Phase::Tls) {
@@ -703,6 +705,84 @@ impl Io {
             });
         }
         self.close_conn(c);
+    }
+
+    /// Fails one in-flight user request with `err`, calling the write hook
+    /// when its write had not finished, else the read hook, then the E2E hook
+    /// (kgo's HookBrokerWrite or HookBrokerRead with the error, then
+    /// HookBrokerE2E). `read_started` is when its response began to arrive.
+    fn fail_inflight(
+        &self,
+        f: InFlight,
+        err: &Error,
+        written_total: u64,
+        read_started: Option<Instant>,
+    ) {
+        let Purpose::User(r) = f.purpose else {
+            return;
+        };
+        let hooks = &self.shared.cfg.hooks;
+        if !hooks.is_empty() {
+            let (meta, key, now) = (&self.shared.meta, f.key, Instant::now());
+            let write_wait = f.write_start.saturating_duration_since(f.enqueued);
+            let mut e2e = BrokerE2E {
+                bytes_written: f.bytes,
+                write_wait,
+                ..Default::default()
+            };
+            match f.written_at {
+                None => {
+                    // The request's frame ends at f.end in the write stream.
+                    let begin = f.end.saturating_sub(f.bytes as u64);
+                    let done = written_total.saturating_sub(begin).min(f.bytes as u64);
+                    e2e.bytes_written = done as usize;
+                    e2e.time_to_write = now.saturating_duration_since(f.write_start);
+                    e2e.write_err = Some(err.clone());
+                    hooks::each(hooks, |h| {
+                        h.on_broker_write(
+                            meta,
+                            key,
+                            e2e.bytes_written,
+                            write_wait,
+                            e2e.time_to_write,
+                            Some(err),
+                        )
+                    });
+                }
+                Some(w) => {
+                    let began = read_started.unwrap_or(now);
+                    e2e.time_to_write = w.saturating_duration_since(f.write_start);
+                    e2e.read_wait = began.saturating_duration_since(w);
+                    e2e.time_to_read = now.saturating_duration_since(began);
+                    e2e.read_err = Some(err.clone());
+                    hooks::each(hooks, |h| {
+                        h.on_broker_read(meta, key, 0, e2e.read_wait, e2e.time_to_read, Some(err))
+                    });
+                }
+            }
+            hooks::each(hooks, |h| h.on_broker_e2e(meta, key, &e2e));
+        }
+        r.resolve(Err(err.clone()));
+    }
+
+    /// The write and E2E hooks for a request that failed before any of it
+    /// was buffered for writing.
+    fn fail_unwritten(&self, key: i16, enqueued: Instant, err: &Error) {
+        let hooks = &self.shared.cfg.hooks;
+        if hooks.is_empty() {
+            return;
+        }
+        let meta = &self.shared.meta;
+        let write_wait = enqueued.elapsed();
+        hooks::each(hooks, |h| {
+            h.on_broker_write(meta, key, 0, write_wait, Duration::ZERO, Some(err))
+        });
+        let e2e = BrokerE2E {
+            write_wait,
+            write_err: Some(err.clone()),
+            ..Default::default()
+        };
+        hooks::each(hooks, |h| h.on_broker_e2e(meta, key, &e2e));
     }
 
     fn close_conn(&mut self, mut c: Conn) {
