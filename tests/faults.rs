@@ -611,11 +611,14 @@ fn brokers_that_leave_metadata_are_closed() {
     c.close();
 }
 
-/// Broker I/O hook calls for one key: (hook, bytes, wait, took, error).
+/// One broker I/O hook call: (hook, bytes, wait, took, error).
+type IoCall = (&'static str, usize, Duration, Duration, Option<String>);
+
+/// Broker I/O hook calls for one key.
 #[derive(Default)]
 struct IoHooks {
     key: i16,
-    calls: Mutex<Vec<(&'static str, usize, Duration, Duration, Option<String>)>>,
+    calls: Mutex<Vec<IoCall>>,
     e2e: Mutex<Vec<kafka_sync::BrokerE2E>>,
 }
 
@@ -627,7 +630,7 @@ impl IoHooks {
         })
     }
 
-    fn calls(&self) -> Vec<(&'static str, usize, Duration, Duration, Option<String>)> {
+    fn calls(&self) -> Vec<IoCall> {
         self.calls.lock().unwrap().clone()
     }
 

@@ -14,8 +14,9 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
-use super::conn::{Conn, InFlight, Phase, Purpose};
+use super::conn::{Conn, Phase, Purpose};
 use super::dial::{self, Stream};
+use super::report;
 use super::sasl_flow::{self, Next, SaslState};
 use super::{BrokerE2E, BrokerShared, Cmd, ConnClass, QueuedReq, RawResponse};
 use crate::error::{Error, Result, TimeoutKind};
@@ -292,7 +293,13 @@ impl Io {
             if let Err(e) = read {
                 // The response that failed to frame belongs to the oldest request.
                 if let Some(front) = c.inflight.pop_front() {
-                    self.fail_inflight(front, &e, c.written_total, c.read_started.take());
+                    report::failed(
+                        &self.shared,
+                        front,
+                        &e,
+                        c.written_total,
+                        c.read_started.take(),
+                    );
                 }
                 return Err(e);
             }
@@ -450,40 +457,16 @@ impl Io {
             match parsed {
                 Ok(body) => body,
                 Err(e) => {
-                    self.fail_inflight(front, &e, c.written_total, Some(started));
+                    report::failed(&self.shared, front, &e, c.written_total, Some(started));
                     return Err(e);
                 }
             }
         };
-        let now = Instant::now();
-        let written = front.written_at.unwrap_or(started);
+        if matches!(front.purpose, Purpose::User(_)) {
+            report::read(&self.shared, &front, bytes_read, started);
+        }
         match front.purpose {
             Purpose::User(r) => {
-                let meta = &self.shared.meta;
-                let hooks = &self.shared.cfg.hooks;
-                if !hooks.is_empty() {
-                    let e2e = BrokerE2E {
-                        bytes_written: front.bytes,
-                        bytes_read,
-                        write_wait: front.write_start - front.enqueued,
-                        time_to_write: written - front.write_start,
-                        read_wait: started.saturating_duration_since(written),
-                        time_to_read: now.saturating_duration_since(started),
-                        write_err: None,
-                        read_err: None,
-                    };
-                    hooks::each(hooks, |h| {
-                        h.on_broker_read(
-                            meta,
-                            front.key,
-                            bytes_read,
-                            e2e.read_wait,
-                            e2e.time_to_read,
-                            None,
-                        )
-                    });
-                    hooks::each(hooks, |h| h.on_broker_e2e(meta, front.key, &e2e));
-                }
                 r.resolve(Ok(RawResponse {
                     version: front.version,
                     body: Some(body),
@@ -639,7 +622,7 @@ impl Io {
                         None
                     };
                     let e = Error::Timeout(TimeoutKind::Request);
-                    self.fail_inflight(f, &e, c.written_total, started);
+                    report::failed(&self.shared, f, &e, c.written_total, started);
                 }
                 self.kill(c, Error::Timeout(TimeoutKind::Request));
                 continue;
@@ -685,7 +668,7 @@ impl Io {
         let mut started = c.read_started.take();
         for f in c.inflight.drain(..) {
             // Only the oldest request can be partway through its response.
-            self.fail_inflight(f, &err, c.written_total, started.take());
+            report::failed(&self.shared, f, &err, c.written_total, started.take());
         }
         let ready = c.is_ready();
         for q in c.pending.drain(..) {
@@ -694,7 +677,7 @@ impl Io {
             // handshake never reached a connection (kgo's loadConnection
             // error), so it gets no write hook.
             if ready {
-                self.fail_unwritten(q.key, q.enqueued, &err);
+                report::unwritten(&self.shared, q.key, q.enqueued, &err);
             }
             q.resolver.resolve(Err(err.clone()));
         }
@@ -705,84 +688,6 @@ impl Io {
             });
         }
         self.close_conn(c);
-    }
-
-    /// Fails one in-flight user request with `err`, calling the write hook
-    /// when its write had not finished, else the read hook, then the E2E hook
-    /// (kgo's HookBrokerWrite or HookBrokerRead with the error, then
-    /// HookBrokerE2E). `read_started` is when its response began to arrive.
-    fn fail_inflight(
-        &self,
-        f: InFlight,
-        err: &Error,
-        written_total: u64,
-        read_started: Option<Instant>,
-    ) {
-        let Purpose::User(r) = f.purpose else {
-            return;
-        };
-        let hooks = &self.shared.cfg.hooks;
-        if !hooks.is_empty() {
-            let (meta, key, now) = (&self.shared.meta, f.key, Instant::now());
-            let write_wait = f.write_start.saturating_duration_since(f.enqueued);
-            let mut e2e = BrokerE2E {
-                bytes_written: f.bytes,
-                write_wait,
-                ..Default::default()
-            };
-            match f.written_at {
-                None => {
-                    // The request's frame ends at f.end in the write stream.
-                    let begin = f.end.saturating_sub(f.bytes as u64);
-                    let done = written_total.saturating_sub(begin).min(f.bytes as u64);
-                    e2e.bytes_written = done as usize;
-                    e2e.time_to_write = now.saturating_duration_since(f.write_start);
-                    e2e.write_err = Some(err.clone());
-                    hooks::each(hooks, |h| {
-                        h.on_broker_write(
-                            meta,
-                            key,
-                            e2e.bytes_written,
-                            write_wait,
-                            e2e.time_to_write,
-                            Some(err),
-                        )
-                    });
-                }
-                Some(w) => {
-                    let began = read_started.unwrap_or(now);
-                    e2e.time_to_write = w.saturating_duration_since(f.write_start);
-                    e2e.read_wait = began.saturating_duration_since(w);
-                    e2e.time_to_read = now.saturating_duration_since(began);
-                    e2e.read_err = Some(err.clone());
-                    hooks::each(hooks, |h| {
-                        h.on_broker_read(meta, key, 0, e2e.read_wait, e2e.time_to_read, Some(err))
-                    });
-                }
-            }
-            hooks::each(hooks, |h| h.on_broker_e2e(meta, key, &e2e));
-        }
-        r.resolve(Err(err.clone()));
-    }
-
-    /// The write and E2E hooks for a request that failed before any of it
-    /// was buffered for writing.
-    fn fail_unwritten(&self, key: i16, enqueued: Instant, err: &Error) {
-        let hooks = &self.shared.cfg.hooks;
-        if hooks.is_empty() {
-            return;
-        }
-        let meta = &self.shared.meta;
-        let write_wait = enqueued.elapsed();
-        hooks::each(hooks, |h| {
-            h.on_broker_write(meta, key, 0, write_wait, Duration::ZERO, Some(err))
-        });
-        let e2e = BrokerE2E {
-            write_wait,
-            write_err: Some(err.clone()),
-            ..Default::default()
-        };
-        hooks::each(hooks, |h| h.on_broker_e2e(meta, key, &e2e));
     }
 
     fn close_conn(&mut self, mut c: Conn) {
