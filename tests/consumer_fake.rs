@@ -643,3 +643,41 @@ fn old_fetch_and_list_offsets_versions_still_consume() {
         c.close();
     }
 }
+
+/// A gauge of buffered records kept from the fetch record hooks.
+#[derive(Default)]
+struct BufferedGauge {
+    now: std::sync::atomic::AtomicI64,
+    dropped: std::sync::atomic::AtomicUsize,
+}
+
+impl kafka_sync::Hook for BufferedGauge {
+    fn on_fetch_record_buffered(&self, _r: &kafka_sync::Record) {
+        self.now.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_fetch_record_unbuffered(&self, _r: &kafka_sync::Record, polled: bool) {
+        self.now.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if !polled {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn records_buffered_at_close_are_unbuffered_unpolled() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cluster = cluster_with_data();
+    let gauge = std::sync::Arc::new(BufferedGauge::default());
+    let c = builder(&cluster)
+        .consume_topics([TOPIC])
+        .with_hooks(gauge.clone())
+        .build()
+        .unwrap();
+    assert!(support::wait_until(Duration::from_secs(10), || {
+        c.buffered_fetch_records() > 0
+    }));
+    c.close();
+    assert_eq!(gauge.now.load(Relaxed), 0);
+    assert!(gauge.dropped.load(Relaxed) > 0);
+}

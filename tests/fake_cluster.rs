@@ -369,3 +369,71 @@ fn sharded_list_offsets_goes_one_shard_per_broker() {
     assert_eq!(n, 6);
     c.close();
 }
+
+/// Two group names whose coordinators are different brokers.
+fn groups_on_two_coordinators(c: &Client) -> [(String, i32); 2] {
+    let coordinator = |g: &str| {
+        let req = FindCoordinatorRequest::default().with_key(g.to_string().into());
+        c.request(req).unwrap().node_id.0
+    };
+    let first = ("g0".to_string(), coordinator("g0"));
+    for i in 1..50 {
+        let g = format!("g{i}");
+        let id = coordinator(&g);
+        if id != first.1 {
+            return [first, (g, id)];
+        }
+    }
+    panic!("every group has coordinator {}", first.1);
+}
+
+#[test]
+fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
+    use offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    use offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+    let cluster = three_brokers("t", 1);
+    let c = client(&cluster);
+    let groups = groups_on_two_coordinators(&c);
+    for (i, (g, _)) in groups.iter().enumerate() {
+        let part = OffsetCommitRequestPartition::default()
+            .with_partition_index(0)
+            .with_committed_offset(10 + i as i64);
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(GroupId(g.clone().into()))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(name("t"))
+                .with_partitions(vec![part])]);
+        let resp = c.request(commit).unwrap();
+        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    }
+    let before: Vec<u64> = groups
+        .iter()
+        .map(|(_, id)| cluster.request_count_on(*id, ApiKey::OffsetFetch))
+        .collect();
+    let fetch = OffsetFetchRequest::default().with_groups(
+        groups
+            .iter()
+            .map(|(g, _)| {
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(g.clone().into()))
+                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(vec![0])]))
+            })
+            .collect(),
+    );
+    let resp = c.request(fetch).unwrap();
+    assert_eq!(resp.groups.len(), 2);
+    for (i, (g, id)) in groups.iter().enumerate() {
+        let got = resp.groups.iter().find(|x| *x.group_id.0 == **g).unwrap();
+        assert_eq!(got.error_code, 0, "group {g}");
+        let offset = got.topics[0].partitions[0].committed_offset;
+        assert_eq!(offset, 10 + i as i64, "group {g}");
+        assert_eq!(
+            cluster.request_count_on(*id, ApiKey::OffsetFetch),
+            before[i] + 1
+        );
+    }
+    c.close();
+}

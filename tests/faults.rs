@@ -610,3 +610,168 @@ fn brokers_that_leave_metadata_are_closed() {
     ));
     c.close();
 }
+
+/// One broker I/O hook call: (hook, bytes, wait, took, error).
+type IoCall = (&'static str, usize, Duration, Duration, Option<String>);
+
+/// Broker I/O hook calls for one key.
+#[derive(Default)]
+struct IoHooks {
+    key: i16,
+    calls: Mutex<Vec<IoCall>>,
+    e2e: Mutex<Vec<kafka_sync::BrokerE2E>>,
+}
+
+impl IoHooks {
+    fn for_key(key: i16) -> Arc<IoHooks> {
+        Arc::new(IoHooks {
+            key,
+            ..Default::default()
+        })
+    }
+
+    fn calls(&self) -> Vec<IoCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn push(
+        &self,
+        what: &'static str,
+        key: i16,
+        n: usize,
+        w: Duration,
+        t: Duration,
+        e: Option<&Error>,
+    ) {
+        if key == self.key {
+            let e = e.map(|e| e.to_string());
+            self.calls.lock().unwrap().push((what, n, w, t, e));
+        }
+    }
+}
+
+impl kafka_sync::Hook for IoHooks {
+    fn on_broker_write(
+        &self,
+        _m: &kafka_sync::BrokerMetadata,
+        key: i16,
+        n: usize,
+        w: Duration,
+        t: Duration,
+        e: Option<&Error>,
+    ) {
+        self.push("write", key, n, w, t, e);
+    }
+    fn on_broker_read(
+        &self,
+        _m: &kafka_sync::BrokerMetadata,
+        key: i16,
+        n: usize,
+        w: Duration,
+        t: Duration,
+        e: Option<&Error>,
+    ) {
+        self.push("read", key, n, w, t, e);
+    }
+    fn on_broker_e2e(
+        &self,
+        _m: &kafka_sync::BrokerMetadata,
+        key: i16,
+        e2e: &kafka_sync::BrokerE2E,
+    ) {
+        if key == self.key {
+            self.e2e.lock().unwrap().push(e2e.clone());
+        }
+    }
+}
+
+#[test]
+fn time_to_read_runs_from_the_first_byte_of_a_response_to_the_last() {
+    let s = ScriptServer::start(|r| match r.key {
+        18 => vec![Action::Raw(api_versions(r))],
+        3 => {
+            let full = reply(r, &metadata_resp(1));
+            vec![
+                Action::Sleep(Duration::from_millis(100)),
+                Action::Raw(full[..10].to_vec()),
+                Action::Sleep(Duration::from_millis(300)),
+                Action::Raw(full[10..].to_vec()),
+            ]
+        }
+        _ => vec![Action::Drop],
+    });
+    let hook = IoHooks::for_key(3);
+    let c = client_for(&s).with_hooks(hook.clone()).build().unwrap();
+    c.seed_brokers()[0].request(meta_req()).unwrap();
+    let calls = hook.calls();
+    let read = calls.iter().find(|c| c.0 == "read").unwrap();
+    assert!(read.4.is_none(), "{read:?}");
+    // read_wait: the 100 ms before the first byte; time_to_read: the 300 ms gap.
+    assert!(
+        read.2 >= Duration::from_millis(80),
+        "read_wait {:?}",
+        read.2
+    );
+    assert!(
+        read.3 >= Duration::from_millis(280),
+        "time_to_read {:?}",
+        read.3
+    );
+    assert!(read.3 < Duration::from_secs(2), "time_to_read {:?}", read.3);
+    let e2e = hook.e2e.lock().unwrap()[0].clone();
+    assert_eq!(e2e.time_to_read, read.3);
+    assert_eq!(e2e.read_wait, read.2);
+    c.close();
+}
+
+#[test]
+fn a_connection_dying_during_a_request_calls_the_read_hook_with_the_error() {
+    let s = ScriptServer::start(|r| match r.key {
+        18 => vec![Action::Raw(api_versions(r))],
+        3 => {
+            let full = reply(r, &metadata_resp(1));
+            vec![Action::Raw(full[..full.len() / 2].to_vec()), Action::Drop]
+        }
+        _ => vec![Action::Drop],
+    });
+    let hook = IoHooks::for_key(3);
+    let c = client_for(&s).with_hooks(hook.clone()).build().unwrap();
+    let err = c.seed_brokers()[0].request(meta_req()).unwrap_err();
+    let calls = hook.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].0, "write");
+    assert!(calls[0].4.is_none(), "{calls:?}");
+    assert_eq!(calls[1].0, "read");
+    assert_eq!(calls[1].4.as_deref(), Some(err.to_string().as_str()));
+    let e2e = hook.e2e.lock().unwrap().clone();
+    assert_eq!(e2e.len(), 1);
+    assert!(e2e[0].read_err.is_some() && e2e[0].write_err.is_none());
+    c.close();
+}
+
+#[test]
+fn a_connection_dying_before_a_queued_request_is_written_calls_the_write_hook() {
+    // The first response throttles the client for 2 s, so the second request
+    // waits on the connection; the broker then closes it.
+    let s = ScriptServer::start(|r| match r.key {
+        18 => vec![Action::Raw(api_versions(r))],
+        3 => vec![
+            Action::Raw(reply(r, &metadata_resp(1).with_throttle_time_ms(2000))),
+            Action::Sleep(Duration::from_millis(300)),
+            Action::Drop,
+        ],
+        _ => vec![Action::Drop],
+    });
+    let hook = IoHooks::for_key(3);
+    let c = client_for(&s).with_hooks(hook.clone()).build().unwrap();
+    let b = c.seed_brokers()[0].clone();
+    b.request(meta_req()).unwrap();
+    let err = b.request(meta_req()).unwrap_err();
+    let calls = hook.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!((calls[2].0, calls[2].1), ("write", 0));
+    assert_eq!(calls[2].4.as_deref(), Some(err.to_string().as_str()));
+    let e2e = hook.e2e.lock().unwrap().clone();
+    assert!(e2e[1].write_err.is_some(), "{e2e:?}");
+    c.close();
+}

@@ -239,9 +239,14 @@ impl Conn {
     }
 
     /// Reads what the socket has, returning complete frames (without their
-    /// size prefix). A frame whose size prefix is invalid or over
-    /// `max_read` is an error; memory stays bounded by `max_read`.
-    pub(super) fn read_frames(&mut self, max_read: i32, out: &mut Vec<Bytes>) -> Result<()> {
+    /// size prefix), each with when its first byte arrived. A frame whose
+    /// size prefix is invalid or over `max_read` is an error; memory stays
+    /// bounded by `max_read`.
+    pub(super) fn read_frames(
+        &mut self,
+        max_read: i32,
+        out: &mut Vec<(Bytes, Instant)>,
+    ) -> Result<()> {
         loop {
             // Split complete frames first.
             loop {
@@ -258,8 +263,15 @@ impl Conn {
                     break;
                 }
                 self.rbuf.advance(4);
-                out.push(self.rbuf.split_to(size).freeze());
-                self.read_started = None;
+                let started = self.read_started.unwrap_or(self.last_active);
+                out.push((self.rbuf.split_to(size).freeze(), started));
+                // Bytes left over arrived with the last read, so the next
+                // response began then.
+                self.read_started = if self.rbuf.is_empty() {
+                    None
+                } else {
+                    Some(self.last_active)
+                };
             }
             // Then read more, sized to the frame in progress.
             let need = if self.rbuf.len() >= 4 {

@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, Phase, Purpose};
 use super::dial::{self, Stream};
+use super::report;
 use super::sasl_flow::{self, Next, SaslState};
 use super::{BrokerE2E, BrokerShared, Cmd, ConnClass, QueuedReq, RawResponse};
 use crate::error::{Error, Result, TimeoutKind};
@@ -33,7 +34,8 @@ struct Io {
     poll: Poll,
     rx: Receiver<Cmd>,
     conns: [Option<Conn>; 4],
-    frames: Vec<Bytes>,
+    /// Complete responses of one read, with when each began to arrive.
+    frames: Vec<(Bytes, Instant)>,
 }
 
 pub(super) fn run(shared: Arc<BrokerShared>, poll: Poll, rx: Receiver<Cmd>) {
@@ -280,8 +282,8 @@ impl Io {
             let read = c.read_frames(self.shared.cfg.broker_max_read_bytes, &mut frames);
             let got = !frames.is_empty();
             let mut res = Ok(());
-            for f in frames.drain(..) {
-                if let Err(e) = self.on_frame(c, f) {
+            for (f, started) in frames.drain(..) {
+                if let Err(e) = self.on_frame(c, f, started) {
                     res = Err(e);
                     break;
                 }
@@ -291,9 +293,13 @@ impl Io {
             if let Err(e) = read {
                 // The response that failed to frame belongs to the oldest request.
                 if let Some(front) = c.inflight.pop_front() {
-                    if let Purpose::User(r) = front.purpose {
-                        r.resolve(Err(e.clone()));
-                    }
+                    report::failed(
+                        &self.shared,
+                        front,
+                        &e,
+                        c.written_total,
+                        c.read_started.take(),
+                    );
                 }
                 return Err(e);
             }
@@ -423,7 +429,7 @@ impl Io {
         }
     }
 
-    fn on_frame(&mut self, c: &mut Conn, frame: Bytes) -> Result<()> {
+    fn on_frame(&mut self, c: &mut Conn, frame: Bytes, started: Instant) -> Result<()> {
         let Some(front) = c.inflight.pop_front() else {
             return Err(Error::protocol(format!(
                 "broker sent a response (correlation id {:?}) when none was expected",
@@ -435,51 +441,32 @@ impl Io {
         let body = if matches!(front.purpose, Purpose::SaslRaw) {
             frame
         } else {
-            let (corr, body) = frame::parse_response(
+            let parsed = frame::parse_response(
                 frame,
                 frame::response_header_version(front.key, front.version),
-            )?;
-            if corr != front.corr {
-                let e = Error::protocol(format!(
+            )
+            .and_then(|(corr, body)| {
+                if corr == front.corr {
+                    return Ok(body);
+                }
+                Err(Error::protocol(format!(
                     "response correlation id {corr} does not match the oldest request's {}",
                     front.corr
-                ));
-                if let Purpose::User(r) = front.purpose {
-                    r.resolve(Err(e.clone()));
+                )))
+            });
+            match parsed {
+                Ok(body) => body,
+                Err(e) => {
+                    report::failed(&self.shared, front, &e, c.written_total, Some(started));
+                    return Err(e);
                 }
-                return Err(e);
             }
-            body
         };
-        let now = Instant::now();
-        let written = front.written_at.unwrap_or(now);
+        if matches!(front.purpose, Purpose::User(_)) {
+            report::read(&self.shared, &front, bytes_read, started);
+        }
         match front.purpose {
             Purpose::User(r) => {
-                let meta = &self.shared.meta;
-                let hooks = &self.shared.cfg.hooks;
-                if !hooks.is_empty() {
-                    let e2e = BrokerE2E {
-                        bytes_written: front.bytes,
-                        bytes_read,
-                        write_wait: front.write_start - front.enqueued,
-                        time_to_write: written - front.write_start,
-                        read_wait: now.saturating_duration_since(written),
-                        time_to_read: Duration::ZERO,
-                        write_err: None,
-                        read_err: None,
-                    };
-                    hooks::each(hooks, |h| {
-                        h.on_broker_read(
-                            meta,
-                            front.key,
-                            bytes_read,
-                            e2e.read_wait,
-                            e2e.time_to_read,
-                            None,
-                        )
-                    });
-                    hooks::each(hooks, |h| h.on_broker_e2e(meta, front.key, &e2e));
-                }
                 r.resolve(Ok(RawResponse {
                     version: front.version,
                     body: Some(body),
@@ -628,9 +615,14 @@ impl Io {
                 let late = c.inflight.remove(pos);
                 if let Some(f) = late {
                     klog!(self.logger(), Warn, "request timed out, closing connection", "broker" => self.shared.meta.node_id, "key" => f.key);
-                    if let Purpose::User(r) = f.purpose {
-                        r.resolve(Err(Error::Timeout(TimeoutKind::Request)));
-                    }
+                    // Only the oldest request can be partway through its response.
+                    let started = if pos == 0 {
+                        c.read_started.take()
+                    } else {
+                        None
+                    };
+                    let e = Error::Timeout(TimeoutKind::Request);
+                    report::failed(&self.shared, f, &e, c.written_total, started);
                 }
                 self.kill(c, Error::Timeout(TimeoutKind::Request));
                 continue;
@@ -673,27 +665,20 @@ impl Io {
     fn kill(&mut self, mut c: Conn, err: Error) {
         klog!(self.logger(), Warn, "connection failed", "broker" => self.shared.meta.node_id,
             "class" => format!("{:?}", c.class), "err" => err);
-        let first_meta = &self.shared.meta;
+        let mut started = c.read_started.take();
         for f in c.inflight.drain(..) {
-            if let Purpose::User(r) = f.purpose {
-                let e2e = BrokerE2E {
-                    bytes_written: f.bytes,
-                    write_wait: f.write_start - f.enqueued,
-                    read_err: f.written_at.map(|_| err.clone()),
-                    write_err: if f.written_at.is_none() {
-                        Some(err.clone())
-                    } else {
-                        None
-                    },
-                    ..Default::default()
-                };
-                hooks::each(&self.shared.cfg.hooks, |h| {
-                    h.on_broker_e2e(first_meta, f.key, &e2e)
-                });
-                r.resolve(Err(err.clone()));
-            }
+            // Only the oldest request can be partway through its response.
+            report::failed(&self.shared, f, &err, c.written_total, started.take());
         }
+        let ready = c.is_ready();
         for q in c.pending.drain(..) {
+            // A request queued on a serving connection was due to be written
+            // on it, so its write failed; one queued behind a dial or a
+            // handshake never reached a connection (kgo's loadConnection
+            // error), so it gets no write hook.
+            if ready {
+                report::unwritten(&self.shared, q.key, q.enqueued, &err);
+            }
             q.resolver.resolve(Err(err.clone()));
         }
         if matches!(c.phase, Phase::Connecting | Phase::Tls) {

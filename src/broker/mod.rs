@@ -24,6 +24,7 @@
 mod conn;
 mod dial;
 mod io;
+mod report;
 mod sasl_flow;
 mod settings;
 mod tls_config;

@@ -4,7 +4,9 @@
 //! DescribeProducers) go to each partition's leader; broker config resources
 //! to their broker; ListGroups, ListTransactions and DescribeLogDirs to every
 //! broker; DescribeGroups and DeleteGroups to each group's coordinator;
-//! DescribeTransactions to each transactional id's coordinator. Pieces whose
+//! DescribeTransactions to each transactional id's coordinator; a batched
+//! OffsetFetch (v8+, KIP-709) naming several groups to each group's
+//! coordinator. Pieces whose
 //! broker is unknown are grouped into one request to the first seed broker,
 //! as kgo does, so their errors come back in a shard.
 
@@ -29,8 +31,15 @@ pub struct ResponseShard<R: Request> {
     pub resp: Result<R::Response>,
 }
 
-pub(super) fn is_sharded<R: Request>(_req: &R) -> bool {
-    crate::protocol::api::facts(R::KEY).routing == crate::protocol::api::Routing::Sharded
+pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
+    if crate::protocol::api::facts(R::KEY).routing == crate::protocol::api::Routing::Sharded {
+        return true;
+    }
+    // A batched OffsetFetch is a coordinator request per group; with one
+    // group it keeps the coordinator route (and its NOT_COORDINATOR retry).
+    let any: &dyn Any = req;
+    any.downcast_ref::<OffsetFetchRequest>()
+        .is_some_and(|r| r.group_id.0.is_empty() && r.groups.len() > 1)
 }
 
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
@@ -207,6 +216,7 @@ fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
         DescribeGroupsResponse => [groups],
         DeleteGroupsResponse => [results],
         DescribeTransactionsResponse => [transaction_states],
+        OffsetFetchResponse => [groups],
     );
     resps
         .into_iter()
@@ -266,12 +276,12 @@ macro_rules! coordinator_split {
     ($client:expr, $deadline:expr, $r:expr, $field:ident, $kind:expr) => {{
         let r = $r;
         let mut by: BTreeMap<i32, Vec<_>> = BTreeMap::new();
-        for key in &r.$field {
+        for entry in &r.$field {
             let id = $client
-                .coordinator($kind, &key.0, $deadline)
+                .coordinator($kind, CoordinatorKey::key(entry), $deadline)
                 .map(|h| h.meta().node_id)
                 .unwrap_or(first_seed($client));
-            by.entry(id).or_default().push(key.clone());
+            by.entry(id).or_default().push(entry.clone());
         }
         by.into_iter()
             .map(|(id, keys)| {
@@ -281,6 +291,29 @@ macro_rules! coordinator_split {
             })
             .collect::<Result<Vec<Piece<R>>>>()?
     }};
+}
+
+/// The group or transactional id an entry of a coordinator request names.
+trait CoordinatorKey {
+    fn key(&self) -> &str;
+}
+
+impl CoordinatorKey for GroupId {
+    fn key(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CoordinatorKey for TransactionalId {
+    fn key(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CoordinatorKey for offset_fetch_request::OffsetFetchRequestGroup {
+    fn key(&self) -> &str {
+        &self.group_id.0
+    }
 }
 
 fn split<R: Request>(
@@ -317,6 +350,8 @@ fn split<R: Request>(
         coordinator_split!(client, deadline, r, groups_names, 0)
     } else if let Some(r) = any.downcast_ref::<DescribeTransactionsRequest>() {
         coordinator_split!(client, deadline, r, transactional_ids, 1)
+    } else if let Some(r) = any.downcast_ref::<OffsetFetchRequest>() {
+        coordinator_split!(client, deadline, r, groups, 0)
     } else {
         vec![(None, req.clone())]
     };

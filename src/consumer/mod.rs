@@ -471,8 +471,19 @@ impl Consumer {
             s.join();
         }
         let mut b = self.buf.lock();
-        b.queue.clear();
+        let left = std::mem::take(&mut b.queue);
         b.records = 0;
+        drop(b);
+        // Records dropped at close leave the buffer unpolled, so a gauge kept
+        // from the buffered and unbuffered hooks returns to zero. The hooks
+        // run without the buffer lock (they are user code).
+        let hooks = &self.cluster.settings().hooks;
+        if hooks.is_empty() {
+            return;
+        }
+        for r in left.iter().flat_map(|e| &e.parts).flat_map(|p| &p.records) {
+            crate::hooks::each(hooks, |h| h.on_fetch_record_unbuffered(r, false));
+        }
     }
 
     /// Takes a fetch slot for `broker`'s source (always, when
