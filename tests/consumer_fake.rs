@@ -379,10 +379,10 @@ fn pause_stops_a_partition_within_one_fetch_and_resume_restarts_it() {
         }
     }
     assert_eq!(n_others, others);
-    // 8 KiB of fetch for the partition: well under 100 records of this size.
+    // What was buffered at the pause, not the rest of the partition.
     assert!(
-        p0_after < 100,
-        "partition 0 kept fetching while paused ({p0_after} records)"
+        at_pause + p0_after < p0_total,
+        "partition 0 kept fetching while paused ({p0_after} records after the pause)"
     );
     let at_pause = at_pause + p0_after;
     assert_eq!(
