@@ -437,3 +437,41 @@ fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
     }
     c.close();
 }
+
+#[test]
+fn a_raw_produce_request_gets_the_clients_acks_and_with_acks_0_its_timeout() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("raw", 1)
+        .build()
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    cluster.intercept(ApiKey::Produce, None, None, move |req| {
+        if let Some(p) = req.decode::<ProduceRequest>() {
+            s2.lock().unwrap().push((p.acks, p.timeout_ms));
+        }
+        Action::PassThrough
+    });
+    let raw = || ProduceRequest::default().with_acks(1).with_timeout_ms(1234);
+    // The default client: acks all (-1); the caller's timeout stays.
+    let c = client(&cluster);
+    c.request(raw()).unwrap();
+    c.close();
+    // Acks 0: the acks and the timeout become the client's.
+    let c0 = Client::builder()
+        .seed_brokers(cluster.seeds())
+        .disable_idempotent_write(true)
+        .required_acks(kafka_sync::Acks::None)
+        .produce_request_timeout(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    c0.request(raw()).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || seen
+        .lock()
+        .unwrap()
+        .len()
+        == 2));
+    c0.close();
+    assert_eq!(*seen.lock().unwrap(), vec![(-1, 1234), (0, 7000)]);
+}

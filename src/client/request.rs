@@ -139,6 +139,11 @@ impl Client {
     /// or controller moves are retried up to `request_retries` times within
     /// `retry_timeout`.
     ///
+    /// As in kgo, a raw `ProduceRequest` is sent with the client's
+    /// [`required_acks`](crate::ConfigBuilder::required_acks), and with acks 0
+    /// also with its [`produce_request_timeout`](crate::ConfigBuilder::produce_request_timeout);
+    /// a raw `ApiVersionsRequest` without a software name gets the client's.
+    ///
     /// # Errors
     ///
     /// The last error after retries; [`Error::ClientClosed`] after close.

@@ -254,6 +254,15 @@ impl Cluster {
                 *av = self.api_versions_request();
             }
         }
+        // kgo's Request: a raw produce gets the client's acks, and with acks
+        // 0 its timeout too (the client cannot wait for an answer otherwise
+        // bounded by the request).
+        if let Some(p) = (&mut req as &mut dyn Any).downcast_mut::<ProduceRequest>() {
+            p.acks = self.settings.produce_acks;
+            if p.acks == 0 {
+                p.timeout_ms = self.settings.produce_timeout_ms;
+            }
+        }
         let route = route(&req);
         if let Route::Sharded = route {
             return super::shard::request_merged(self, req, deadline);

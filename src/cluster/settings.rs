@@ -31,6 +31,10 @@ pub(crate) struct ClusterSettings {
     pub(crate) logger: Option<Arc<dyn Logger>>,
     pub(crate) on_thread_start: Option<ThreadStartFn>,
     pub(crate) broker: Arc<BrokerSettings>,
+    /// The producer's acks (-1, 0, 1) and request timeout: kgo rewrites a
+    /// raw ProduceRequest's acks to them, and its timeout when acks is 0.
+    pub(crate) produce_acks: i16,
+    pub(crate) produce_timeout_ms: i32,
 }
 
 impl fmt::Debug for ClusterSettings {

@@ -203,6 +203,9 @@ impl Config {
             logger: self.logger.clone(),
             on_thread_start: self.on_thread_start.clone(),
             broker: Arc::new(self.broker_settings()),
+            produce_acks: self.producer.acks.value(),
+            produce_timeout_ms: i32::try_from(self.producer.request_timeout.as_millis())
+                .unwrap_or(i32::MAX),
         }
     }
 }
