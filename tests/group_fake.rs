@@ -111,67 +111,39 @@ fn churn(balancer: fn() -> Arc<dyn GroupBalancer>, cooperative: bool) {
     let changes = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let group = support::random_topic("churn");
-    let mut threads = Vec::new();
-    for who in 0..3usize {
-        let (cluster_seeds, seen, fresh, owners, changes, stop, group) = (
-            cluster.seeds(),
-            seen.clone(),
-            fresh.clone(),
-            owners.clone(),
-            changes.clone(),
-            stop.clone(),
-            group.clone(),
-        );
-        threads.push(std::thread::spawn(move || {
-            let mut round = 0u32;
-            while !stop.load(Ordering::Acquire) {
-                let (oa, or) = (owners.clone(), owners.clone());
-                let c = Client::builder()
-                    .seed_brokers(cluster_seeds.clone())
-                    .consumer_group(&group)
-                    .consume_topics([TOPIC])
-                    .consume_reset_offset(Offset::new().at_start())
-                    .balancers([balancer()])
-                    .session_timeout(Duration::from_secs(3))
-                    .heartbeat_interval(Duration::from_millis(200))
-                    .rebalance_timeout(Duration::from_secs(5))
-                    .auto_commit_interval(Duration::from_millis(300))
-                    .fetch_max_wait(Duration::from_millis(100))
-                    .retry_backoff_fn(|_| Duration::from_millis(10))
-                    .metadata_min_age(Duration::from_millis(50))
-                    .on_partitions_assigned(move |_, m| record_owner(&oa, who, m, true))
-                    .on_partitions_revoked(move |c, m| {
-                        record_owner(&or, who, m, false);
-                        // Replacing the default revoke: commit what was polled.
-                        let _ = c.commit_uncommitted_offsets();
-                    })
-                    .on_partitions_lost_as_revoked()
-                    .build()
-                    .unwrap();
-                changes.fetch_add(1, Ordering::AcqRel);
-                // Member 0 stays long enough to finish; 1 and 2 come and go.
-                let life = Duration::from_millis(2000 + 250 * (who as u64 + round as u64 % 3));
-                run_member(&c, life, &seen, &fresh);
-                if who == 0 && stop.load(Ordering::Acquire) {
+    std::thread::scope(|scope| {
+        for who in 0..3usize {
+            let (cluster, seen, fresh, owners, changes, stop, group) =
+                (&cluster, &seen, &fresh, &owners, &changes, &stop, &group);
+            scope.spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(Ordering::Acquire) {
+                    let (oa, or) = (owners.clone(), owners.clone());
+                    let c = member(cluster, group, balancer())
+                        .on_partitions_assigned(move |_, m| record_owner(&oa, who, m, true))
+                        .on_partitions_revoked(move |c, m| {
+                            record_owner(&or, who, m, false);
+                            // Replacing the default revoke: commit what was polled.
+                            let _ = c.commit_uncommitted_offsets();
+                        })
+                        .on_partitions_lost_as_revoked()
+                        .build()
+                        .unwrap();
+                    changes.fetch_add(1, Ordering::AcqRel);
+                    // Every member comes and goes, each on its own rhythm.
+                    let life = Duration::from_millis(2000 + 250 * (who as u64 + round % 3));
+                    run_member(&c, life, seen, fresh);
                     c.close();
-                    break;
+                    changes.fetch_add(1, Ordering::AcqRel);
+                    round += 1;
                 }
-                c.close();
-                changes.fetch_add(1, Ordering::AcqRel);
-                round += 1;
-            }
-        }));
-    }
-    let end = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < end
-        && (fresh.load(Ordering::Relaxed) < n as usize || changes.load(Ordering::Acquire) < 8)
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.store(true, Ordering::Release);
-    for t in threads {
-        t.join().unwrap();
-    }
+            });
+        }
+        support::wait_until(Duration::from_secs(120), || {
+            fresh.load(Ordering::Relaxed) >= n as usize && changes.load(Ordering::Acquire) >= 8
+        });
+        stop.store(true, Ordering::Release);
+    });
     assert_eq!(
         fresh.load(Ordering::Relaxed),
         n as usize,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::{Client, ClientInner};
-use crate::config::group::Opaque;
+use crate::config::group::{GroupCallbacks, Opaque};
 use crate::config::{ConfigBuilder, FromConfig};
 use crate::consumer::{EpochOffset, Fetches};
 use crate::error::{Error, Result};
@@ -41,9 +41,9 @@ impl<T: FromConfig> ConfigBuilder<T> {
         self,
         f: impl Fn(&Client, &BTreeMap<String, Vec<i32>>) + Send + Sync + 'static,
     ) -> Self {
-        let f: Arc<PartitionsFn> = Arc::new(f);
-        self.with_group_callbacks(|c| c.on_assigned = Some(opaque(f)))
-            .mark_group_option("on_partitions_assigned")
+        self.partitions_callback("on_partitions_assigned", Arc::new(f), |c| {
+            &mut c.on_assigned
+        })
     }
 
     /// Calls `f` with the partitions being revoked (kgo's
@@ -56,9 +56,7 @@ impl<T: FromConfig> ConfigBuilder<T> {
         self,
         f: impl Fn(&Client, &BTreeMap<String, Vec<i32>>) + Send + Sync + 'static,
     ) -> Self {
-        let f: Arc<PartitionsFn> = Arc::new(f);
-        self.with_group_callbacks(|c| c.on_revoked = Some(opaque(f)))
-            .mark_group_option("on_partitions_revoked")
+        self.partitions_callback("on_partitions_revoked", Arc::new(f), |c| &mut c.on_revoked)
     }
 
     /// Calls `f` with partitions lost to a fatal group error
@@ -69,9 +67,18 @@ impl<T: FromConfig> ConfigBuilder<T> {
         self,
         f: impl Fn(&Client, &BTreeMap<String, Vec<i32>>) + Send + Sync + 'static,
     ) -> Self {
-        let f: Arc<PartitionsFn> = Arc::new(f);
-        self.with_group_callbacks(|c| c.on_lost = Some(opaque(f)))
-            .mark_group_option("on_partitions_lost")
+        self.partitions_callback("on_partitions_lost", Arc::new(f), |c| &mut c.on_lost)
+    }
+
+    /// Stores a rebalance callback in the slot `slot` picks.
+    fn partitions_callback(
+        self,
+        name: &'static str,
+        f: Arc<PartitionsFn>,
+        slot: fn(&mut GroupCallbacks) -> &mut Option<Opaque>,
+    ) -> Self {
+        self.with_group_callbacks(|c| *slot(c) = Some(opaque(f)))
+            .mark_group_option(name)
     }
 
     /// Sends lost partitions to the `on_partitions_revoked` callback too

@@ -476,6 +476,19 @@ impl Cluster {
         !known
     }
 
+    /// Makes sure broker `id`'s API versions are known, connecting (the
+    /// connection negotiates them) and waiting up to `timeout`; returns
+    /// whether they are.
+    pub(crate) fn ensure_versions(&self, id: i32, timeout: Duration) -> bool {
+        let Some(h) = self.handle(id) else {
+            return false;
+        };
+        if h.versions().is_none() {
+            let _ = h.send(self.api_versions_request(), Some(Instant::now() + timeout));
+        }
+        h.versions().is_some()
+    }
+
     /// The version the client would use for `key` with broker `broker`:
     /// `min(ours, broker max, user max)`, once the broker's versions are known.
     pub(crate) fn version_for(&self, broker: i32, key: i16, ours: i16) -> Option<i16> {

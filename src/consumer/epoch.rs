@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use super::source::{cursor_backoff, is_leader_error, version_for, Reply};
+use super::source::{cursor_backoff, is_leader_error, Reply};
 use super::{BufPart, Buffered, Consumer, Cursor, DataLoss};
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorCode, Result};
@@ -30,7 +30,7 @@ use crate::messages::{
 /// Whether fetches to `broker` carry the diverging epoch (Fetch v12+).
 fn fetch_detects_divergence(client: &Cluster, broker: i32) -> bool {
     let key = ApiKey::Fetch as i16;
-    version_for(client, broker, key, 12).is_some_and(|v| v >= 12)
+    client.version_for(broker, key, 12).is_some_and(|v| v >= 12)
 }
 
 /// A cursor to validate: its position, epochs and generation when asked.
@@ -71,7 +71,7 @@ pub(crate) fn start(
         return None;
     }
     let key = ApiKey::OffsetForLeaderEpoch as i16;
-    let version = version_for(client, broker, key, i16::MAX).unwrap_or(0);
+    let version = client.version_for(broker, key, i16::MAX).unwrap_or(0);
     let tx = tx.clone();
     // Every version the schemas know; negotiation picks the broker's.
     h.submit(request(version, &todo), (0, i16::MAX), move |res| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::offset::{resolve, OffsetKind};
 use crossbeam_channel::Sender;
 
-use super::source::{cursor_backoff, is_leader_error, version_for, Reply};
+use super::source::{cursor_backoff, is_leader_error, Reply};
 use super::{Consumer, Cursor, Offset};
 use crate::cluster::Cluster;
 use crate::error::{ErrorCode, Result};
@@ -65,7 +65,9 @@ pub(crate) fn start(
         return None;
     };
     // Fields newer than the version sent stay at their defaults.
-    let version = version_for(client, broker, ApiKey::ListOffsets as i16, i16::MAX).unwrap_or(1);
+    let version = client
+        .version_for(broker, ApiKey::ListOffsets as i16, i16::MAX)
+        .unwrap_or(1);
     let by_time = |p: &Pending| match p.offset.kind() {
         OffsetKind::Timestamp(ts) => Some(ts),
         _ => None,

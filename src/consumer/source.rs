@@ -195,7 +195,7 @@ impl SourceLoop {
     fn step(&mut self) {
         let client = self.c.cluster.clone();
         let me = self.src.broker;
-        if !ensure_versions(&client, me) {
+        if !client.ensure_versions(me, Duration::from_secs(10)) {
             self.backoff();
             if !self.stopped() {
                 client.trigger_metadata();
@@ -280,8 +280,9 @@ impl SourceLoop {
             sp.max_bytes = part_max;
         }
         // Fields newer than the version sent stay at their defaults.
-        let version =
-            version_for(client, me, FETCH_KEY, FETCH_VERSIONS.1).unwrap_or(FETCH_VERSIONS.1);
+        let version = client
+            .version_for(me, FETCH_KEY, FETCH_VERSIONS.1)
+            .unwrap_or(FETCH_VERSIONS.1);
         let sessions = !self.c.cfg.disable_fetch_sessions && version >= 7;
         let full = !sessions || self.session.id == 0;
         let req = self.request(version, sessions, full, max_bytes, &want);
@@ -478,29 +479,6 @@ impl SourceLoop {
             &self.c.cluster.settings().hooks,
         );
     }
-}
-
-/// The version a request with key `key` will be sent at to `broker`: our
-/// highest, capped by the broker's and the user's `max_versions`. `None`
-/// until the broker's versions are known. Fields newer than this version
-/// must stay at their defaults, or the request does not encode.
-pub(crate) fn version_for(client: &Cluster, broker: i32, key: i16, ours: i16) -> Option<i16> {
-    client.version_for(broker, key, ours)
-}
-
-/// Connects to `broker` so its versions are known (a no-op once they are).
-pub(crate) fn ensure_versions(client: &Cluster, broker: i32) -> bool {
-    let Some(h) = client.handle(broker) else {
-        return false;
-    };
-    if h.versions().is_some() {
-        return true;
-    }
-    let _ = h.send(
-        client.api_versions_request(),
-        Some(Instant::now() + Duration::from_secs(10)),
-    );
-    h.versions().is_some()
 }
 
 /// Whether a partition error means the cursor should wait for fresh

@@ -43,13 +43,9 @@ impl Group {
         let Ok(h) = self.cluster.coordinator(0, &self.cfg.group, None) else {
             return ours;
         };
-        if h.versions().is_none() {
-            let dl = Some(Instant::now() + Duration::from_secs(10));
-            let _ = h.send(self.cluster.api_versions_request(), dl);
-        }
-        self.cluster
-            .version_for(h.meta().node_id, key, ours)
-            .unwrap_or(ours)
+        let id = h.meta().node_id;
+        self.cluster.ensure_versions(id, Duration::from_secs(10));
+        self.cluster.version_for(id, key, ours).unwrap_or(ours)
     }
 
     /// Fetches the committed offsets of `parts` (OffsetFetch, with

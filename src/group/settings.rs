@@ -47,7 +47,6 @@ pub(crate) struct GroupSettings {
     pub(crate) protocol: String,
     pub(crate) require_stable: bool,
     pub(crate) autocommit: AutoCommit,
-    /// Whether autocommitting was set to greedy or marks (they need it on).
     pub(crate) autocommit_interval: Duration,
     pub(crate) adjust_offsets: Option<AdjustOffsetsFn>,
     /// Whether the user set an OnPartitionsRevoked (which replaces the

@@ -142,7 +142,11 @@ impl SinkLoop {
                 g.batches.len() > g.inflight
             });
             if has_work && !versions_known {
-                versions_known = self.ensure_versions();
+                // The codec choice needs the broker's versions.
+                versions_known = self
+                    .p
+                    .cluster
+                    .ensure_versions(self.sink.broker, Duration::from_secs(5));
             }
             if has_work
                 && self.p.cfg.idempotent
@@ -167,24 +171,6 @@ impl SinkLoop {
                 default(wait) => {}
             }
         }
-    }
-
-    /// Opens a connection so the broker's versions (for the codec choice)
-    /// are known before the first batch is encoded.
-    fn ensure_versions(&self) -> bool {
-        let c = &self.p.cluster;
-        let Some(h) = c.handle(self.sink.broker) else {
-            return false;
-        };
-        if h.versions().is_some() {
-            return true;
-        }
-        h.send(
-            c.api_versions_request(),
-            Some(Instant::now() + Duration::from_secs(5)),
-        )
-        .is_ok()
-            && h.versions().is_some()
     }
 
     /// Loads or bumps the producer id once nothing is in flight anywhere.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::sticky::{assign, Member};
 use super::{
-    parse_consumer_sync_assignment, sticky_metadata, BalancePlan, ConsumerBalancer,
-    ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
+    consumer_member_balancer, parse_consumer_sync_assignment, sticky_metadata, BalancePlan,
+    ConsumerBalancer, ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
 };
 use crate::error::Result;
 use crate::messages::consumer_protocol::{ConsumerProtocolSubscription, StickyMemberMetadata};
@@ -68,9 +68,7 @@ impl GroupBalancer for CooperativeStickyBalancer {
         &self,
         members: &[GroupMember],
     ) -> Result<(Box<dyn GroupMemberBalancer>, BTreeSet<String>)> {
-        let b = ConsumerBalancer::new(Box::new(*self), members)?;
-        let topics = b.member_topics().clone();
-        Ok((Box::new(b), topics))
+        consumer_member_balancer(Box::new(*self), members)
     }
 }
 

@@ -388,6 +388,17 @@ fn java_cmp(l: &str, r: &str) -> std::cmp::Ordering {
 
 /// Encodes a version 0 subscription carrying only the topics, as the eager
 /// range and round-robin balancers send (kgo does the same).
+/// The `member_balancer` of the built-in balancers: a [`ConsumerBalancer`]
+/// over `members` that balances with `balance`, and the topics they want.
+fn consumer_member_balancer(
+    balance: Box<dyn ConsumerBalancerBalance>,
+    members: &[GroupMember],
+) -> Result<(Box<dyn GroupMemberBalancer>, BTreeSet<String>)> {
+    let b = ConsumerBalancer::new(balance, members)?;
+    let topics = b.member_topics().clone();
+    Ok((Box::new(b), topics))
+}
+
 fn topics_only_metadata(interests: &[String]) -> Result<Vec<u8>> {
     let mut topics = interests.to_vec();
     topics.sort_unstable();

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{
-    parse_consumer_sync_assignment, topics_only_metadata, BalancePlan, ConsumerBalancer,
-    ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
+    consumer_member_balancer, parse_consumer_sync_assignment, topics_only_metadata, BalancePlan,
+    ConsumerBalancer, ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
 };
 use crate::error::Result;
 
@@ -59,9 +59,7 @@ impl GroupBalancer for RoundRobinBalancer {
         &self,
         members: &[GroupMember],
     ) -> Result<(Box<dyn GroupMemberBalancer>, BTreeSet<String>)> {
-        let b = ConsumerBalancer::new(Box::new(*self), members)?;
-        let topics = b.member_topics().clone();
-        Ok((Box::new(b), topics))
+        consumer_member_balancer(Box::new(*self), members)
     }
 }
 

@@ -32,8 +32,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::{
-    java_cmp, parse_consumer_sync_assignment, sticky_metadata, BalancePlan, ConsumerBalancer,
-    ConsumerBalancerBalance, GroupBalancer, GroupMember, GroupMemberBalancer,
+    consumer_member_balancer, java_cmp, parse_consumer_sync_assignment, sticky_metadata,
+    BalancePlan, ConsumerBalancer, ConsumerBalancerBalance, GroupBalancer, GroupMember,
+    GroupMemberBalancer,
 };
 use crate::error::Result;
 use crate::messages::consumer_protocol::{
@@ -98,9 +99,7 @@ impl GroupBalancer for StickyBalancer {
         &self,
         members: &[GroupMember],
     ) -> Result<(Box<dyn GroupMemberBalancer>, BTreeSet<String>)> {
-        let b = ConsumerBalancer::new(Box::new(*self), members)?;
-        let topics = b.member_topics().clone();
-        Ok((Box::new(b), topics))
+        consumer_member_balancer(Box::new(*self), members)
     }
 }
 
