@@ -281,6 +281,59 @@ pub(crate) fn encode_batch(
     b.freeze()
 }
 
+/// Encodes a transaction marker as the coordinator writes it (Java
+/// `MemoryRecords.withEndTransactionMarker`): a v2 batch with the
+/// transactional and control attributes, the producer's id and epoch, no
+/// sequence, and one record whose key is the control record key (version
+/// 0, type 0 abort / 1 commit) and whose value is the `EndTxnMarker`
+/// (version 0, coordinator epoch).
+pub(crate) fn encode_marker(
+    base_offset: i64,
+    leader_epoch: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(i16::from(commit));
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let mut body = BytesMut::new();
+    body.put_u8(0); // attributes
+    put_varint(&mut body, 0); // timestamp delta
+    put_varint(&mut body, 0); // offset delta
+    put_varint(&mut body, key.len() as i64);
+    body.put_slice(&key);
+    put_varint(&mut body, value.len() as i64);
+    body.put_slice(&value);
+    put_varint(&mut body, 0); // no headers
+    let mut recs = BytesMut::new();
+    put_varint(&mut recs, body.len() as i64);
+    recs.put_slice(&body);
+    let mut b = BytesMut::with_capacity(HEADER_LEN + recs.len());
+    b.put_i64(base_offset);
+    b.put_i32((HEADER_LEN - LOG_OVERHEAD + recs.len()) as i32);
+    b.put_i32(leader_epoch);
+    b.put_i8(2);
+    b.put_u32(0); // crc, patched below
+    b.put_i16(0x30); // transactional | control
+    b.put_i32(0); // last offset delta
+    b.put_i64(timestamp);
+    b.put_i64(timestamp);
+    b.put_i64(producer_id);
+    b.put_i16(producer_epoch);
+    b.put_i32(-1); // no sequence
+    b.put_i32(1);
+    b.put_slice(&recs);
+    let crc = compute_crc(&b);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +398,20 @@ mod tests {
             let got = validate_produce(&bytes, max, true).map(|_| ());
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn markers_are_control_batches() {
+        let b = encode_marker(7, 3, 1000, 2, true, 5, 99);
+        let h = parse_header(&b).unwrap();
+        assert!(h.is_control() && h.is_transactional());
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (7, 3));
+        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (1000, 2, -1));
+        assert_eq!(compute_crc(&b), h.crc);
+        assert_eq!(h.size(), b.len());
+        // key: version 0, type 1 (commit); value: version 0, epoch 5.
+        assert_eq!(&b[HEADER_LEN + 5..HEADER_LEN + 9], &[0, 0, 0, 1]);
+        assert_eq!(&b[HEADER_LEN + 10..HEADER_LEN + 16], &[0, 0, 0, 0, 0, 5]);
     }
 
     #[test]

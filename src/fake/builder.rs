@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cluster::{SaslSettings, Settings, Shared};
-use super::coordinator::GroupSettings;
+use super::coordinator::{GroupSettings, TxnSettings};
 use super::{api, conn, Cluster};
 
 /// The benchmark mode of a cluster (see [`ClusterBuilder::benchmark_mode`]).
@@ -49,6 +49,7 @@ pub struct ClusterBuilder {
     legacy_producer_state: bool,
     cluster_id: String,
     group: GroupSettings,
+    txn: TxnSettings,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -66,6 +67,7 @@ impl fmt::Debug for ClusterBuilder {
             )
             .field("tls", &self.tls.is_some())
             .field("group", &self.group)
+            .field("txn", &self.txn)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +88,7 @@ impl Default for ClusterBuilder {
             legacy_producer_state: false,
             cluster_id: "kafka-sync-fake-cluster".into(),
             group: GroupSettings::default(),
+            txn: TxnSettings::default(),
         }
     }
 }
@@ -234,6 +237,24 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets the longest transaction timeout an InitProducerId may ask for;
+    /// a longer one gets INVALID_TRANSACTION_TIMEOUT. Defaults to 15 min.
+    /// Corresponds to Java `transaction.max.timeout.ms`.
+    pub fn transaction_max_timeout(mut self, timeout: Duration) -> Self {
+        self.txn.max_timeout = timeout;
+        self
+    }
+
+    /// Sets how often the transaction coordinator looks for transactions
+    /// older than their timeout, and aborts them (fencing their producer's
+    /// epoch). Defaults to 10 s; tests lower it to see timeouts quickly.
+    /// Corresponds to Java
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub fn transaction_abort_interval(mut self, interval: Duration) -> Self {
+        self.txn.abort_interval = interval;
+        self
+    }
+
     /// Binds every broker's port and starts the brokers.
     ///
     /// # Errors
@@ -258,6 +279,9 @@ impl ClusterBuilder {
                 "group_min_session_timeout {:?} is above group_max_session_timeout {:?}",
                 g.min_session_timeout, g.max_session_timeout
             )));
+        }
+        if self.txn.abort_interval.is_zero() {
+            return Err(invalid("transaction_abort_interval must be positive".into()));
         }
         if let Some(b) = &self.bench {
             if b.records_per_batch < 1 || b.record_size > 16 * 1024 * 1024 {
@@ -298,6 +322,7 @@ impl ClusterBuilder {
             legacy_producer_state: self.legacy_producer_state,
             cluster_id: self.cluster_id,
             group: self.group,
+            txn: self.txn,
         };
         let rf = settings.default_replication();
         let shared = Arc::new(Shared::new(settings, addrs));
@@ -313,6 +338,7 @@ impl ClusterBuilder {
         };
         // On error, dropping `cluster` stops whatever has started.
         shared.groups.start()?;
+        crate::fake::coordinator::start_txn_timer(&shared)?;
         for (id, l) in listeners.into_iter().enumerate() {
             // On error, dropping `cluster` stops the brokers already started.
             conn::start(&shared, id as i32, Some(l))?;

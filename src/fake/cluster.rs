@@ -60,6 +60,7 @@ pub(crate) struct Settings {
     pub legacy_producer_state: bool,
     pub cluster_id: String,
     pub group: super::coordinator::GroupSettings,
+    pub txn: super::coordinator::TxnSettings,
 }
 
 impl Settings {
@@ -108,6 +109,8 @@ pub(crate) struct State {
     pub topics: BTreeMap<String, Topic>,
     pub ids: HashMap<u128, String>,
     pub next_producer_id: i64,
+    /// The transaction coordinator's transactional ids.
+    pub txns: super::coordinator::Txns,
     topics_created: usize,
 }
 
@@ -308,6 +311,10 @@ pub(crate) struct Shared {
     pub bench_batch: Option<bytes::Bytes>,
     /// The group coordinator (its lock is a leaf: see `coordinator`).
     pub groups: super::coordinator::Groups,
+    /// Coordinators a test moved off their hashed broker (a leaf lock).
+    pub moved_coordinators: Mutex<HashMap<(super::coordinator::CoordinatorType, String), i32>>,
+    /// The transaction timeout thread (`ks-fktxn`).
+    pub txn_timer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -358,6 +365,8 @@ impl Shared {
             closed: AtomicBool::new(false),
             bench_batch,
             groups,
+            moved_coordinators: Mutex::new(HashMap::new()),
+            txn_timer: Mutex::new(None),
         }
     }
 

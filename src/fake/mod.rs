@@ -135,7 +135,9 @@ pub mod sasl_server;
 mod session;
 
 pub use builder::{BenchmarkMode, ClusterBuilder};
-pub use coordinator::{GroupCommit, GroupSnapshot, GroupState, MemberSnapshot};
+pub use coordinator::{
+    CoordinatorType, GroupCommit, GroupSnapshot, GroupState, MemberSnapshot, TxnSnapshot, TxnState,
+};
 
 use cluster::{Intercept, Shared};
 
@@ -300,6 +302,7 @@ impl Cluster {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.notify_data();
         self.shared.groups.stop();
+        coordinator::stop_txn_timer(&self.shared);
         for id in 0..self.shared.brokers.len() {
             conn::stop(&self.shared, id as i32);
         }

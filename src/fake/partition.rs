@@ -1,11 +1,12 @@
-//! One partition's log: stored batches, offsets, the leader epoch cache and
-//! idempotent producer state.
+//! One partition's log: stored batches, offsets, the leader epoch cache,
+//! idempotent producer state and transaction state.
 //!
 //! Offsets follow Java's `UnifiedLog` with every replica in sync: the high
-//! watermark equals the log end offset, and with no transactions the last
-//! stable offset equals the high watermark.
+//! watermark equals the log end offset, and the last stable offset is the
+//! first offset of the earliest open transaction, else the high watermark
+//! (`ProducerStateManager.firstUnstableOffset`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
@@ -50,6 +51,15 @@ impl ProducerEntry {
     }
 }
 
+/// A transaction aborted in this partition (Java `AbortedTxn`): its
+/// producer, its first offset and the offset of its abort marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
 /// What a produce append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Appended {
@@ -72,6 +82,11 @@ pub(crate) struct Partition {
     /// Leader epoch cache: (epoch, start offset), ascending (Java `LeaderEpochFileCache`).
     pub epochs: Vec<(i32, i64)>,
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id -> first offset (Java
+    /// `ProducerStateEntry.currentTxnFirstOffset`).
+    ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions in offset order (Java's transaction index).
+    aborted: Vec<AbortedTxn>,
 }
 
 impl Partition {
@@ -86,6 +101,112 @@ impl Partition {
             batches: Vec::new(),
             epochs: vec![(0, 0)],
             producers: HashMap::new(),
+            ongoing: BTreeMap::new(),
+            aborted: Vec::new(),
+        }
+    }
+
+    /// The last stable offset: the first offset of the earliest open
+    /// transaction, else the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.ongoing
+            .values()
+            .copied()
+            .min()
+            .map_or(self.end, |first| first.min(self.end))
+    }
+
+    /// Java `UnifiedLog.hasOngoingTransaction(producerId, epoch)`: whether
+    /// the producer has written to an open transaction here at this epoch.
+    pub fn has_ongoing_txn(&self, producer_id: i64, epoch: i16) -> bool {
+        self.ongoing.contains_key(&producer_id)
+            && self.producers.get(&producer_id).map(|e| e.epoch) == Some(epoch)
+    }
+
+    /// The aborted transactions a read-committed fetch of `[from, to)` must
+    /// report: every one whose range overlaps it (Java
+    /// `LogSegment.collectAbortedTxns`), as (producer id, first offset).
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.aborted
+            .iter()
+            .filter(|a| a.last_offset >= from && a.first_offset < to)
+            .map(|a| (a.producer_id, a.first_offset))
+            .collect()
+    }
+
+    /// The aborted transactions a read-committed fetch from `offset` that
+    /// returned `returned` bytes must report: those overlapping the batches
+    /// it touched.
+    pub fn aborted_in_read(&self, offset: i64, returned: usize) -> Vec<(i64, i64)> {
+        if returned == 0 || self.aborted.is_empty() {
+            return Vec::new();
+        }
+        let first = self.batches.partition_point(|b| b.last_offset < offset);
+        let (mut n, mut end) = (0usize, offset);
+        for b in &self.batches[first..] {
+            if n >= returned {
+                break;
+            }
+            n += b.data.len();
+            end = b.last_offset + 1;
+        }
+        self.aborted_between(offset, end)
+    }
+
+    /// Appends a transaction marker (Java `UnifiedLog.appendAsLeader` with
+    /// origin COORDINATOR and `ProducerAppendInfo.appendEndTxnMarker`): one
+    /// control batch, the producer's epoch moves to the marker's, its open
+    /// transaction here closes, and an abort joins the aborted list.
+    pub fn write_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) {
+        let base = self.end;
+        let data = batch::encode_marker(
+            base,
+            self.leader_epoch,
+            producer_id,
+            epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        );
+        if self.epochs.last().map(|e| e.0) != Some(self.leader_epoch) {
+            self.assign_epoch(self.leader_epoch, base);
+        }
+        self.batches.push(StoredBatch {
+            base_offset: base,
+            last_offset: base,
+            max_timestamp: now_ms,
+            epoch: self.leader_epoch,
+            data,
+        });
+        self.end = base + 1;
+        let e = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+            });
+        if e.epoch != epoch {
+            // ProducerStateEntry.maybeUpdateProducerEpoch: a new epoch
+            // forgets the old epoch's sequence numbers.
+            e.epoch = epoch;
+            e.batches.clear();
+        }
+        if let Some(first) = self.ongoing.remove(&producer_id) {
+            if !commit {
+                self.aborted.push(AbortedTxn {
+                    producer_id,
+                    first_offset: first,
+                    last_offset: base,
+                });
+            }
         }
     }
 
@@ -140,9 +261,15 @@ impl Partition {
         records: &[u8],
         legacy: bool,
     ) -> Result<Appended, i16> {
-        if h.is_transactional() {
-            // No transaction coordinator yet: nothing can have added this
-            // partition to a transaction (Java: INVALID_TXN_STATE).
+        if h.is_transactional() && !h.has_producer_id() {
+            // UnifiedLog.analyzeAndValidateProducerState: a transactional
+            // batch that no verification covers is "not part of an
+            // ongoing transaction".
+            return Err(codes::INVALID_TXN_STATE);
+        }
+        if !h.is_transactional() && self.ongoing.contains_key(&h.producer_id) {
+            // ProducerAppendInfo.checkProducerEpoch's sibling check:
+            // "Expected transactional write from producer".
             return Err(codes::INVALID_TXN_STATE);
         }
         if h.has_producer_id() {
@@ -167,6 +294,9 @@ impl Partition {
             data,
         });
         self.end = last + 1;
+        if h.is_transactional() {
+            self.ongoing.entry(h.producer_id).or_insert(base);
+        }
         if h.has_producer_id() {
             let e = self
                 .producers
@@ -250,7 +380,10 @@ impl Partition {
         self.log_start = offset.min(self.end);
         self.batches.retain(|b| b.last_offset >= offset);
         let start = self.log_start;
-        self.producers.retain(|_, e| e.last_offset() >= start);
+        let ongoing = &self.ongoing;
+        self.producers
+            .retain(|id, e| e.last_offset() >= start || ongoing.contains_key(id));
+        self.aborted.retain(|a| a.last_offset >= start);
     }
 
     /// Truncates the log to `offset` (rounded down to a batch boundary) and
@@ -269,6 +402,8 @@ impl Partition {
             e.batches.retain(|b| b.last_offset < end);
         }
         self.producers.retain(|_, e| !e.batches.is_empty());
+        self.ongoing.retain(|_, first| *first < end);
+        self.aborted.retain(|a| a.last_offset < end);
         self.leader_epoch += 1;
         self.assign_epoch(self.leader_epoch, end);
         self.end
@@ -278,9 +413,12 @@ impl Partition {
     /// holding `offset`, at most `max_bytes` bytes up to the high watermark,
     /// except that with `min_one` the first batch is returned whole however
     /// large (KIP-74). The last batch may be cut short, as in Kafka.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Bytes {
+    /// Nothing at or above `upper` is returned (the high watermark, or the
+    /// last stable offset for read_committed).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, upper: i64) -> Bytes {
         let first = self.batches.partition_point(|b| b.last_offset < offset);
-        let Some(head) = self.batches.get(first) else {
+        let stop = self.batches.partition_point(|b| b.base_offset < upper);
+        let Some(head) = self.batches.get(first).filter(|_| first < stop) else {
             return Bytes::new();
         };
         let limit = if min_one {
@@ -294,8 +432,8 @@ impl Partition {
         if head.data.len() >= limit {
             return head.data.slice(..limit);
         }
-        let mut out = BytesMut::with_capacity(limit.min(self.bytes_from(first)));
-        for b in &self.batches[first..] {
+        let mut out = BytesMut::with_capacity(limit.min(self.bytes_between(first, stop)));
+        for b in &self.batches[first..stop] {
             let room = limit - out.len();
             if room == 0 {
                 break;
@@ -305,8 +443,8 @@ impl Partition {
         out.freeze()
     }
 
-    fn bytes_from(&self, index: usize) -> usize {
-        self.batches[index..].iter().map(|b| b.data.len()).sum()
+    fn bytes_between(&self, from: usize, to: usize) -> usize {
+        self.batches[from..to].iter().map(|b| b.data.len()).sum()
     }
 
     /// Java `UnifiedLog.fetchOffsetByTimestamp` for a real timestamp: the
@@ -456,14 +594,14 @@ mod tests {
             p.append(&h, &b, false).unwrap();
         }
         let one = p.batches[0].data.len();
-        assert_eq!(p.read(0, 10, true).len(), one, "KIP-74: whole first batch");
+        assert_eq!(p.read(0, 10, true, i64::MAX).len(), one, "KIP-74: whole first batch");
         assert_eq!(
-            p.read(0, 10, false).len(),
+            p.read(0, 10, false, i64::MAX).len(),
             10,
             "cut short like LogSegment.read"
         );
-        assert_eq!(p.read(1, 1 << 20, false).len(), 2 * one);
-        assert_eq!(p.read(3, 1 << 20, true).len(), 0);
+        assert_eq!(p.read(1, 1 << 20, false, i64::MAX).len(), 2 * one);
+        assert_eq!(p.read(3, 1 << 20, true, i64::MAX).len(), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub(crate) struct CachedPartition {
     /// What the last response told the client; a change makes the partition
     /// part of the next incremental response.
     pub sent_hw: i64,
+    pub sent_lso: i64,
     pub sent_log_start: i64,
 }
 
@@ -35,6 +36,7 @@ impl CachedPartition {
             current_leader_epoch: -1,
             last_fetched_epoch: -1,
             sent_hw: -1,
+            sent_lso: -1,
             sent_log_start: -1,
         }
     }

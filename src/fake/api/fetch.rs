@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::*;
 
@@ -172,6 +172,7 @@ pub(super) fn fetch(ctx: &Ctx<'_>, req: &FetchRequest, version: i16) -> FetchRes
                 .map(|(it, r)| {
                     let mut c = it.cached.clone();
                     c.sent_hw = r.data.high_watermark;
+                    c.sent_lso = r.data.last_stable_offset;
                     c.sent_log_start = r.data.log_start_offset;
                     c
                 })
@@ -198,6 +199,7 @@ pub(super) fn fetch(ctx: &Ctx<'_>, req: &FetchRequest, version: i16) -> FetchRes
                 let changed = r.data.error_code != 0
                     || r.data.records.as_ref().is_some_and(|b| !b.is_empty())
                     || r.data.high_watermark != it.cached.sent_hw
+                    || r.data.last_stable_offset != it.cached.sent_lso
                     || r.data.log_start_offset != it.cached.sent_log_start
                     || r.data.diverging_epoch.epoch != -1;
                 if !changed {
@@ -206,6 +208,7 @@ pub(super) fn fetch(ctx: &Ctx<'_>, req: &FetchRequest, version: i16) -> FetchRes
                 if let Some(s) = session.as_deref_mut() {
                     if let Some(i) = s.find(&it.cached.topic, it.cached.partition) {
                         s.partitions[i].sent_hw = r.data.high_watermark;
+                        s.partitions[i].sent_lso = r.data.last_stable_offset;
                         s.partitions[i].sent_log_start = r.data.log_start_offset;
                         if r.data.records.as_ref().is_some_and(|b| !b.is_empty()) {
                             // Java moves partitions that returned data to the
@@ -378,9 +381,10 @@ fn read_one(
         return Read { data, leader: None };
     }
     let hw = part.high_watermark();
+    let lso = part.last_stable_offset();
     data = data
         .with_high_watermark(hw)
-        .with_last_stable_offset(hw)
+        .with_last_stable_offset(lso)
         .with_log_start_offset(part.log_start);
     if version >= 12 && c.last_fetched_epoch >= 0 {
         // Java `Partition.validateFetchOffsetAndMaybeGetDivergingEpoch`.
@@ -398,7 +402,24 @@ fn read_one(
     if c.fetch_offset < part.log_start || c.fetch_offset > hw {
         return fail(data, codes::OFFSET_OUT_OF_RANGE);
     }
-    data.records = Some(part.read(c.fetch_offset, limit, min_one));
+    // Java `FetchIsolation.TXN_COMMITTED`: a read_committed fetch stops at
+    // the last stable offset and lists the aborted transactions its data
+    // overlaps, so the consumer can drop their records.
+    let committed = req.isolation_level == 1;
+    let records = part.read(c.fetch_offset, limit, min_one, if committed { lso } else { hw });
+    if committed {
+        let aborted = part
+            .aborted_in_read(c.fetch_offset, records.len())
+            .into_iter()
+            .map(|(pid, first)| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(pid))
+                    .with_first_offset(first)
+            })
+            .collect();
+        data.aborted_transactions = Some(aborted);
+    }
+    data.records = Some(records);
     Read { data, leader: None }
 }
 

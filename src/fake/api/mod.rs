@@ -105,6 +105,12 @@ apis! {
     DescribeGroups: DescribeGroupsRequest => DescribeGroupsResponse;
     ListGroups: ListGroupsRequest => ListGroupsResponse;
     DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse;
+    AddPartitionsToTxn: AddPartitionsToTxnRequest => AddPartitionsToTxnResponse;
+    AddOffsetsToTxn: AddOffsetsToTxnRequest => AddOffsetsToTxnResponse;
+    EndTxn: EndTxnRequest => EndTxnResponse;
+    TxnOffsetCommit: TxnOffsetCommitRequest => TxnOffsetCommitResponse;
+    DescribeTransactions: DescribeTransactionsRequest => DescribeTransactionsResponse;
+    ListTransactions: ListTransactionsRequest => ListTransactionsResponse;
 }
 
 impl Reply {
@@ -133,6 +139,12 @@ impl Reply {
             Reply::DescribeGroups(r) => r.throttle_time_ms = ms,
             Reply::ListGroups(r) => r.throttle_time_ms = ms,
             Reply::DeleteGroups(r) => r.throttle_time_ms = ms,
+            Reply::AddPartitionsToTxn(r) => r.throttle_time_ms = ms,
+            Reply::AddOffsetsToTxn(r) => r.throttle_time_ms = ms,
+            Reply::EndTxn(r) => r.throttle_time_ms = ms,
+            Reply::TxnOffsetCommit(r) => r.throttle_time_ms = ms,
+            Reply::DescribeTransactions(r) => r.throttle_time_ms = ms,
+            Reply::ListTransactions(r) => r.throttle_time_ms = ms,
             Reply::SaslHandshake(_) | Reply::SaslAuthenticate(_) => {}
         }
     }
@@ -141,10 +153,19 @@ impl Reply {
 /// The version range the fake serves for `key`: everything kafka-protocol
 /// 0.18 can both decode (the request) and encode (the response), so a
 /// client never negotiates a version whose request closes the connection.
+///
+/// EndTxn v5 and TxnOffsetCommit v5 are transaction version 2 (KIP-890
+/// part 2: an epoch bump per transaction), which the fake does not
+/// implement; Java does not advertise them either unless that feature is
+/// enabled.
 pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
     let (_, req) = DECODABLE.iter().find(|(k, _)| *k == key)?;
     let v = key.valid_versions().intersect(req);
-    Some((v.min, v.max))
+    let max = match key {
+        ApiKey::EndTxn | ApiKey::TxnOffsetCommit => v.max.min(4),
+        _ => v.max,
+    };
+    Some((v.min, max))
 }
 
 /// Java `Partition.getLocalLog`: the client's leader epoch is checked
@@ -276,7 +297,9 @@ fn dispatch(
         Req::CreatePartitions(r) => Reply::CreatePartitions(admin::create_partitions(ctx, &r)),
         Req::DeleteRecords(r) => Reply::DeleteRecords(admin::delete_records(ctx, &r)),
         Req::Produce(r) => return produce::produce(ctx, &r, version),
-        Req::InitProducerId(r) => Reply::InitProducerId(produce::init_producer_id(ctx, &r)),
+        Req::InitProducerId(r) => {
+            Reply::InitProducerId(produce::init_producer_id(ctx, &r, version))
+        }
         Req::Fetch(r) => Reply::Fetch(fetch::fetch(ctx, &r, version)),
         Req::ListOffsets(r) => Reply::ListOffsets(offsets::list_offsets(ctx, &r, version)),
         Req::OffsetForLeaderEpoch(r) => {
@@ -294,6 +317,18 @@ fn dispatch(
         Req::DescribeGroups(r) => return co::describe_groups(ctx, &r, version),
         Req::ListGroups(r) => return co::list_groups(ctx, &r, version),
         Req::DeleteGroups(r) => return co::delete_groups(ctx, &r),
+        Req::AddPartitionsToTxn(r) => {
+            Reply::AddPartitionsToTxn(co::add_partitions_to_txn(ctx, &r, version))
+        }
+        Req::AddOffsetsToTxn(r) => Reply::AddOffsetsToTxn(co::add_offsets_to_txn(ctx, &r, version)),
+        Req::EndTxn(r) => Reply::EndTxn(co::end_txn(ctx, &r, version)),
+        Req::TxnOffsetCommit(r) => return co::txn_offset_commit(ctx, &r, version),
+        Req::DescribeTransactions(r) => {
+            Reply::DescribeTransactions(co::describe_transactions(ctx, &r))
+        }
+        Req::ListTransactions(r) => {
+            Reply::ListTransactions(co::list_transactions(ctx, &r, version))
+        }
     };
     Handled::Reply(reply)
 }
@@ -344,6 +379,25 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
             Reply::ListGroups(ListGroupsResponse::default().with_error_code(code))
         }
         Req::DeleteGroups(r) => Reply::DeleteGroups(co::delete_groups_error(r, code)),
+        Req::AddPartitionsToTxn(r) => {
+            Reply::AddPartitionsToTxn(co::add_partitions_to_txn_error(r, version, code))
+        }
+        Req::AddOffsetsToTxn(_) => {
+            Reply::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(code))
+        }
+        Req::EndTxn(_) => Reply::EndTxn(
+            EndTxnResponse::default()
+                .with_error_code(code)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
+        Req::TxnOffsetCommit(r) => Reply::TxnOffsetCommit(co::txn_offset_commit_error(r, code)),
+        Req::DescribeTransactions(r) => {
+            Reply::DescribeTransactions(co::describe_transactions_error(r, code))
+        }
+        Req::ListTransactions(_) => {
+            Reply::ListTransactions(ListTransactionsResponse::default().with_error_code(code))
+        }
     }
 }
 
@@ -609,6 +663,47 @@ mod tests {
             ApiKey::ListGroups => Req::ListGroups(ListGroupsRequest::default()),
             ApiKey::DeleteGroups => Req::DeleteGroups(
                 DeleteGroupsRequest::default().with_groups_names(vec![GroupId(name())]),
+            ),
+            ApiKey::AddPartitionsToTxn => {
+                let topic = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![0]);
+                let txn = add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(name()))
+                    .with_topics(vec![topic.clone()]);
+                Req::AddPartitionsToTxn(
+                    AddPartitionsToTxnRequest::default()
+                        .with_transactions(vec![txn])
+                        .with_v3_and_below_transactional_id(TransactionalId(name()))
+                        .with_v3_and_below_topics(vec![topic]),
+                )
+            }
+            ApiKey::AddOffsetsToTxn => Req::AddOffsetsToTxn(
+                AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(name()))
+                    .with_group_id(GroupId(name())),
+            ),
+            ApiKey::EndTxn => Req::EndTxn(
+                EndTxnRequest::default().with_transactional_id(TransactionalId(name())),
+            ),
+            ApiKey::TxnOffsetCommit => {
+                let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+                let ot = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![p]);
+                Req::TxnOffsetCommit(
+                    TxnOffsetCommitRequest::default()
+                        .with_transactional_id(TransactionalId(name()))
+                        .with_group_id(GroupId(name()))
+                        .with_topics(vec![ot]),
+                )
+            }
+            ApiKey::DescribeTransactions => Req::DescribeTransactions(
+                DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![TransactionalId(name())]),
+            ),
+            ApiKey::ListTransactions => Req::ListTransactions(
+                ListTransactionsRequest::default().with_duration_filter(-1),
             ),
             other => panic!("no default for {other:?}"),
         }

@@ -19,10 +19,13 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-/// Answers one partition: (offset, timestamp, leader epoch).
-fn lookup(p: &Partition, ts: i64) -> (i64, i64, i32) {
+/// Answers one partition: (offset, timestamp, leader epoch). LATEST is
+/// the last stable offset for read_committed (Java
+/// `Partition.fetchOffsetForTimestamp` with `IsolationLevel.READ_COMMITTED`).
+fn lookup(p: &Partition, ts: i64, committed: bool) -> (i64, i64, i32) {
     match ts {
         EARLIEST | EARLIEST_LOCAL => (p.log_start, -1, p.epoch_at(p.log_start)),
+        LATEST if committed => (p.last_stable_offset(), -1, p.leader_epoch),
         LATEST => (p.high_watermark(), -1, p.leader_epoch),
         // No tiered storage: everything is local.
         LATEST_TIERED => (-1, -1, -1),
@@ -69,7 +72,7 @@ pub(super) fn list_offsets(
                     let (offset, ts, epoch) = if bench {
                         (0, -1, part.leader_epoch)
                     } else {
-                        lookup(part, p.timestamp)
+                        lookup(part, p.timestamp, req.isolation_level == 1)
                     };
                     r.offset = offset;
                     r.timestamp = ts;

@@ -13,6 +13,7 @@ use super::{Ctx, Handled, Reply};
 use crate::fake::batch;
 use crate::fake::cluster::{Shared, State};
 use crate::fake::codes;
+use crate::fake::partition::Partition;
 
 /// Why a partition failed, with the leader to report (KIP-951).
 struct Failure {
@@ -32,11 +33,26 @@ impl From<i16> for Failure {
 /// connection instead, which is how the Java broker tells such a producer.
 pub(super) fn produce(ctx: &Ctx<'_>, req: &ProduceRequest, version: i16) -> Handled {
     let shared = ctx.shared;
+    let txn_id = req.transactional_id.as_ref().map(|t| t.as_str());
+    if txn_id.is_none() && has_transactional_records(req) {
+        // KafkaApis.handleProduceRequest: transactional records need a
+        // transactional id the client may write, else the whole request
+        // fails (with acks=0, by closing the connection).
+        if req.acks == 0 {
+            return Handled::Close;
+        }
+        return Handled::Reply(Reply::Produce(produce_error(
+            req,
+            codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        )));
+    }
     let how = Append {
         broker: ctx.broker,
         acks_ok: matches!(req.acks, -1..=1),
         bench: shared.settings.bench.is_some(),
         legacy: shared.settings.legacy_producer_state,
+        txn_id,
+        version,
     };
     let mut any_error = false;
     let mut appended = false;
@@ -108,11 +124,62 @@ pub(super) fn produce(ctx: &Ctx<'_>, req: &ProduceRequest, version: i16) -> Hand
 }
 
 /// What a produce request fixes for every partition in it.
-struct Append {
+struct Append<'a> {
     broker: i32,
     acks_ok: bool,
     bench: bool,
     legacy: bool,
+    txn_id: Option<&'a str>,
+    version: i16,
+}
+
+/// Java `RequestUtils.hasTransactionalRecords`: any partition's first
+/// batch has the transactional attribute.
+fn has_transactional_records(req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|td| {
+        td.partition_data.iter().any(|pd| {
+            pd.records
+                .as_deref()
+                .and_then(batch::parse_header)
+                .is_some_and(|h| h.magic == 2 && h.is_transactional())
+        })
+    })
+}
+
+/// Java's partition verification (`ReplicaManager.handleProduceAppend`
+/// with `AddPartitionsToTxnManager`, Kafka 3.6+): a transactional batch
+/// whose producer has no open transaction in the partition yet must come
+/// from the current epoch of a transaction that added the partition. The
+/// coordinator's answers reach the producer translated: PRODUCER_FENCED as
+/// INVALID_PRODUCER_EPOCH, a partition not added as TRANSACTION_ABORTABLE
+/// (INVALID_TXN_STATE before Produce v11), a transaction being completed
+/// as NOT_ENOUGH_REPLICAS (retriable for every client).
+fn verify_txn(
+    txns: &State,
+    part: &Partition,
+    h: &batch::BatchHeader,
+    topic: &str,
+    index: i32,
+    how: &Append<'_>,
+) -> Result<(), i16> {
+    if !h.is_transactional() || !h.has_producer_id() {
+        return Ok(());
+    }
+    if part.has_ongoing_txn(h.producer_id, h.producer_epoch) {
+        return Ok(());
+    }
+    let Some(id) = how.txn_id else {
+        return Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    };
+    let key = (topic.to_string(), index);
+    crate::fake::coordinator::verify_txn(txns, id, h.producer_id, h.producer_epoch, &key).map_err(
+        |code| match code {
+            codes::PRODUCER_FENCED => codes::INVALID_PRODUCER_EPOCH,
+            codes::TRANSACTION_ABORTABLE if how.version <= 10 => codes::INVALID_TXN_STATE,
+            codes::CONCURRENT_TRANSACTIONS => codes::NOT_ENOUGH_REPLICAS,
+            other => other,
+        },
+    )
 }
 
 /// Validates one partition's batch and appends it: returns its base offset
@@ -122,8 +189,22 @@ fn append_one(
     name: Option<&str>,
     unknown: i16,
     pd: &PartitionProduceData,
-    how: &Append,
+    how: &Append<'_>,
 ) -> Result<(i64, i64), Failure> {
+    {
+        // Everything but the append reads the state; the transaction
+        // verification needs the coordinator's side of it too.
+        let st: &State = st;
+        let topic = name.and_then(|n| st.topics.get(n)).ok_or(unknown)?;
+        if let (Some(part), Some(records)) = (topic.partition(pd.index), pd.records.as_deref()) {
+            let transactional = batch::parse_header(records).is_some_and(|h| h.is_transactional());
+            if transactional && how.acks_ok && part.leader == how.broker && !how.bench {
+                if let Ok(h) = batch::validate_produce(records, topic.max_message_bytes(), true) {
+                    verify_txn(st, part, &h, &topic.name, pd.index, how)?;
+                }
+            }
+        }
+    }
     let topic = name.and_then(|n| st.topics.get_mut(n)).ok_or(unknown)?;
     let max = topic.max_message_bytes();
     let part = topic
@@ -202,7 +283,8 @@ pub(super) fn produce_error(req: &ProduceRequest, code: i16) -> ProduceResponse 
     ProduceResponse::default().with_responses(responses)
 }
 
-/// InitProducerId for idempotent producers.
+/// InitProducerId: idempotent producers here, transactional ids at the
+/// transaction coordinator.
 ///
 /// Java's `TransactionCoordinator.handleInitProducerId` hands a
 /// non-transactional producer a fresh producer id at epoch 0 even when it
@@ -211,6 +293,7 @@ pub(super) fn produce_error(req: &ProduceRequest, code: i16) -> ProduceResponse 
 pub(super) fn init_producer_id(
     ctx: &Ctx<'_>,
     req: &InitProducerIdRequest,
+    version: i16,
 ) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
@@ -219,7 +302,7 @@ pub(super) fn init_producer_id(
         None => {}
         // TransactionCoordinator.handleInitProducerId: an empty id is invalid.
         Some(id) if id.is_empty() => return resp.with_error_code(codes::INVALID_REQUEST),
-        Some(_) => return crate::fake::coordinator::init_transactional(resp),
+        Some(_) => return crate::fake::coordinator::init_transactional(ctx, req, version),
     }
     match (req.producer_id.0, req.producer_epoch) {
         (-1, -1) => {}

@@ -1,9 +1,20 @@
-//! Coordinators: FindCoordinator, and the group coordinator of the
-//! classic protocol (Java `GroupCoordinator`, `GroupMetadata`,
-//! `GroupMetadataManager`). The transaction coordinator (transactional
-//! InitProducerId, AddPartitionsToTxn, EndTxn, TxnOffsetCommit) will live
-//! here too; until then those APIs are not advertised and a request for
-//! one closes the connection.
+//! Coordinators: FindCoordinator, the group coordinator of the classic
+//! protocol (Java `GroupCoordinator`, `GroupMetadata`,
+//! `GroupMetadataManager`) and the transaction coordinator (Java
+//! `TransactionCoordinator`, `TransactionMetadata`).
+//!
+//! # The transaction coordinator
+//!
+//! | file | does |
+//! | --- | --- |
+//! | `txn.rs` | a transactional id's state machine, markers, timeouts |
+//! | `txn_api.rs` | InitProducerId (transactional), AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions, ListTransactions |
+//! | `txn_offsets.rs` | TxnOffsetCommit, and ending staged offsets on a marker |
+//!
+//! Its state lives behind the cluster lock (`Shared::state`), with the
+//! partitions it writes markers to; the groups lock is taken after it
+//! when a marker ends staged offsets. A timer thread (`ks-fktxn`) aborts
+//! transactions older than their timeout.
 //!
 //! # The group coordinator
 //!
@@ -45,6 +56,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::api::meta::{s, HOST};
 use super::api::Ctx;
+use super::cluster::Shared;
 use super::codes;
 
 mod admin;
@@ -53,6 +65,9 @@ mod member;
 mod membership;
 mod offsets;
 mod tickets;
+mod txn;
+mod txn_api;
+mod txn_offsets;
 
 pub(crate) use admin::{
     delete_groups, delete_groups_error, describe_groups, describe_groups_error, list_groups,
@@ -66,6 +81,14 @@ pub(crate) use offsets::{
     offset_fetch_error,
 };
 
+pub(crate) use txn::{verify as verify_txn, TxnSettings, Txns};
+pub use txn::{TxnSnapshot, TxnState};
+pub(crate) use txn_api::{
+    add_offsets_to_txn, add_partitions_to_txn, add_partitions_to_txn_error, describe_transactions,
+    describe_transactions_error, end_txn, init_transactional, list_transactions,
+};
+pub(crate) use txn_offsets::{txn_offset_commit, txn_offset_commit_error};
+
 use group::Group;
 use tickets::{Answer, Env, Taken};
 
@@ -78,15 +101,43 @@ fn java_hash(key: &str) -> i32 {
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
-/// The broker coordinating `key`: the leader of partition
-/// `abs(hash) % 50` of the internal topic, whose partitions are spread
-/// round-robin over the brokers (Java `GroupCoordinator.partitionFor`).
-pub(crate) fn coordinator_for(key: &str, brokers: i32) -> i32 {
-    let partition = (java_hash(key) & 0x7fff_ffff) % COORDINATOR_PARTITIONS;
-    partition % brokers.max(1)
+/// The partition of Java's `__consumer_offsets` (or `__transaction_state`)
+/// that holds `key`: `abs(hash) % 50` (Java `GroupCoordinator.partitionFor`).
+pub(crate) fn offsets_partition(key: &str) -> i32 {
+    (java_hash(key) & 0x7fff_ffff) % COORDINATOR_PARTITIONS
 }
 
-/// FindCoordinator for groups (0) and transactions (1).
+/// The broker coordinating `key` by its hash: the leader of its internal
+/// topic partition, those partitions being spread round-robin over the
+/// brokers.
+pub(crate) fn coordinator_for(key: &str, brokers: i32) -> i32 {
+    offsets_partition(key) % brokers.max(1)
+}
+
+/// What a coordinator coordinates (FindCoordinator's `key_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CoordinatorType {
+    /// A consumer group (key type 0).
+    Group,
+    /// A transactional id (key type 1).
+    Transaction,
+}
+
+/// The broker coordinating `key`: where a test moved it
+/// ([`Cluster::move_coordinator`](super::Cluster::move_coordinator)),
+/// else by its hash.
+pub(crate) fn coordinator_of(shared: &Shared, kind: CoordinatorType, key: &str) -> i32 {
+    shared
+        .moved_coordinators
+        .lock()
+        .get(&(kind, key.to_string()))
+        .copied()
+        .unwrap_or_else(|| coordinator_for(key, shared.settings.brokers))
+}
+
+/// FindCoordinator for groups (0) and transactions (1): one key before
+/// v4, a batch of keys from v4 (KIP-699).
 pub(crate) fn find(
     ctx: &Ctx<'_>,
     req: &FindCoordinatorRequest,
@@ -95,14 +146,18 @@ pub(crate) fn find(
     let shared = ctx.shared;
     let answer = |key: &str| -> Coordinator {
         let c = Coordinator::default().with_key(s(key));
-        if !(0..=1).contains(&req.key_type) {
-            return c
-                .with_error_code(codes::INVALID_REQUEST)
-                .with_error_message(Some(s(format!("Unsupported key type {}", req.key_type))))
-                .with_node_id(BrokerId(-1))
-                .with_port(-1);
-        }
-        let node = coordinator_for(key, shared.settings.brokers);
+        let kind = match req.key_type {
+            0 => CoordinatorType::Group,
+            1 => CoordinatorType::Transaction,
+            other => {
+                return c
+                    .with_error_code(codes::INVALID_REQUEST)
+                    .with_error_message(Some(s(format!("Unsupported key type {other}"))))
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1);
+            }
+        };
+        let node = coordinator_of(shared, kind, key);
         if !shared.alive(node) {
             return c
                 .with_error_code(codes::COORDINATOR_NOT_AVAILABLE)
@@ -157,12 +212,6 @@ pub(crate) fn find_error(
         .with_error_code(code)
         .with_node_id(BrokerId(-1))
         .with_port(-1)
-}
-
-/// InitProducerId with a transactional id: no transaction coordinator yet,
-/// so the answer is the retriable COORDINATOR_NOT_AVAILABLE.
-pub(crate) fn init_transactional(resp: InitProducerIdResponse) -> InitProducerIdResponse {
-    resp.with_error_code(codes::COORDINATOR_NOT_AVAILABLE)
 }
 
 /// Settings of the group coordinator (see the `group_*` options of
@@ -423,10 +472,123 @@ pub(crate) fn check_group(ctx: &Ctx<'_>, group_id: &str, allow_empty: bool) -> R
     if group_id.is_empty() && !allow_empty {
         return Err(codes::INVALID_GROUP_ID);
     }
-    if coordinator_for(group_id, ctx.shared.settings.brokers) != ctx.broker {
+    if coordinator_of(ctx.shared, CoordinatorType::Group, group_id) != ctx.broker {
         return Err(codes::NOT_COORDINATOR);
     }
     Ok(())
+}
+
+/// Starts the transaction timeout thread (`ks-fktxn`): every
+/// `transaction_abort_interval` it aborts the transactions older than their
+/// timeout (Java's `transaction-abort` scheduled task). It stops with the
+/// cluster ([`Cluster::close`](super::Cluster::close) joins it).
+pub(crate) fn start_txn_timer(shared: &Arc<Shared>) -> io::Result<()> {
+    let weak = Arc::downgrade(shared);
+    let interval = shared.settings.txn.abort_interval;
+    let never = AtomicBool::new(false);
+    let handle = std::thread::Builder::new()
+        .name("ks-fktxn".into())
+        .spawn(move || loop {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            if shared.sleep(interval, &never) {
+                return;
+            }
+            let aborted = {
+                let mut st = shared.lock();
+                txn::abort_timed_out(&mut st, &shared.groups, Instant::now())
+            };
+            if aborted > 0 {
+                shared.notify_data();
+            }
+        })?;
+    *shared.txn_timer.lock() = Some(handle);
+    Ok(())
+}
+
+/// Stops the transaction timeout thread (the cluster is closed).
+pub(crate) fn stop_txn_timer(shared: &Shared) {
+    let handle = shared.txn_timer.lock().take();
+    if let Some(h) = handle {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Test-facing views and knobs of the transaction coordinator.
+impl super::Cluster {
+    /// The state of `transactional_id` at its coordinator, or `None` if no
+    /// InitProducerId created it.
+    pub fn transaction(&self, transactional_id: &str) -> Option<TxnSnapshot> {
+        let st = self.shared.lock();
+        st.txns.by_id.get(transactional_id).map(txn::TxnMeta::snapshot)
+    }
+
+    /// The last stable offset of a partition: the first offset of its
+    /// earliest open transaction, else its high watermark; `None` for an
+    /// unknown partition.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let st = self.shared.lock();
+        st.topics
+            .get(topic)
+            .and_then(|t| t.partition(partition))
+            .map(|p| p.last_stable_offset())
+    }
+
+    /// Holds (`true`) or releases (`false`) transaction markers. While
+    /// held, EndTxn and the coordinator's own aborts leave the transaction
+    /// in PrepareCommit / PrepareAbort with no markers written, as a Java
+    /// coordinator is while its markers are in flight: AddPartitionsToTxn
+    /// and InitProducerId answer CONCURRENT_TRANSACTIONS, and the last
+    /// stable offset stays put. Releasing writes every held marker.
+    pub fn hold_txn_markers(&self, hold: bool) {
+        {
+            let mut st = self.shared.lock();
+            st.txns.hold_markers = hold;
+            if !hold {
+                txn::complete_all(&mut st, &self.shared.groups);
+            }
+        }
+        self.shared.notify_data();
+    }
+
+    /// Moves the coordinator of `key` (a group id or a transactional id)
+    /// to broker `to`, as a leader change of its internal topic partition
+    /// would: from then on FindCoordinator names `to`, the old broker
+    /// answers NOT_COORDINATOR for the key's requests, and a transaction's
+    /// coordinator epoch goes up (its markers carry the new one). The
+    /// coordinator state itself (members, offsets, transactions) moves
+    /// with it, as Java's new coordinator loads it from the log.
+    ///
+    /// # Errors
+    ///
+    /// When broker `to` does not exist.
+    pub fn move_coordinator(&self, kind: CoordinatorType, key: &str, to: i32) -> io::Result<()> {
+        if to < 0 || to >= self.shared.settings.brokers {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("broker {to}"),
+            ));
+        }
+        self.shared
+            .moved_coordinators
+            .lock()
+            .insert((kind, key.to_string()), to);
+        if kind == CoordinatorType::Transaction {
+            let mut st = self.shared.lock();
+            if let Some(m) = st.txns.by_id.get_mut(key) {
+                m.coordinator_epoch += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The broker coordinating `key` now.
+    pub fn coordinator(&self, kind: CoordinatorType, key: &str) -> i32 {
+        coordinator_of(&self.shared, kind, key)
+    }
 }
 
 /// Test-facing views of the group coordinator.
@@ -479,7 +641,14 @@ impl super::Cluster {
         offset: i64,
     ) {
         self.shared.groups.run(|groups, env| {
-            offsets::prepare_txn(groups, env, group, producer_id, (topic, partition), offset)
+            offsets::prepare_txn(
+                groups,
+                env,
+                group,
+                producer_id,
+                (topic, partition),
+                (offset, -1, ""),
+            )
         })
     }
 

@@ -32,7 +32,7 @@ use crate::fake::cluster::Shared;
 use crate::fake::codes;
 
 /// Java `offset.metadata.max.bytes`.
-const MAX_METADATA: usize = 4096;
+pub(crate) const MAX_METADATA: usize = 4096;
 
 /// A stored offset (Java `OffsetAndMetadata` with its commit record's
 /// position, `seq`).
@@ -48,7 +48,7 @@ type Key = (String, i32);
 
 /// Whether each requested partition exists: Java's `KafkaApis` answers
 /// the others UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees them.
-fn known<'a>(shared: &Shared, parts: impl Iterator<Item = (&'a str, i32)>) -> Vec<bool> {
+pub(crate) fn known<'a>(shared: &Shared, parts: impl Iterator<Item = (&'a str, i32)>) -> Vec<bool> {
     let st = shared.lock();
     parts
         .map(|(t, p)| {
@@ -553,6 +553,9 @@ pub(crate) fn offset_delete_error(code: i16) -> OffsetDeleteResponse {
     OffsetDeleteResponse::default().with_error_code(code)
 }
 
+/// A transactional offset to stage: (offset, leader epoch, metadata).
+pub(crate) type Staged<'a> = (i64, i32, &'a str);
+
 /// Java `prepareTxnOffsetCommit`.
 pub(crate) fn prepare_txn(
     groups: &mut BTreeMap<String, Group>,
@@ -560,7 +563,7 @@ pub(crate) fn prepare_txn(
     group_id: &str,
     producer_id: i64,
     (topic, partition): (&str, i32),
-    offset: i64,
+    (offset, leader_epoch, metadata): Staged<'_>,
 ) {
     let seq = next_seq(env);
     let g = groups
@@ -568,8 +571,8 @@ pub(crate) fn prepare_txn(
         .or_insert_with(|| Group::new(group_id));
     let c = Committed {
         offset,
-        leader_epoch: -1,
-        metadata: String::new(),
+        leader_epoch,
+        metadata: metadata.to_string(),
         seq,
     };
     g.pending_txn_offsets
