@@ -106,7 +106,7 @@ mod sync;
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 
-pub use client::{Broker, Client, FirstErrPromise};
+pub use client::{Broker, Client, FirstErrPromise, GroupTransactSession, TransactionEndTry};
 pub use cluster::ResponseShard;
 pub use config::IsolationLevel;
 pub use config::{

@@ -219,7 +219,12 @@ impl BrokerHandle {
         let expects = req.expects_response();
         let promise = self.queue(
             R::KEY,
-            (R::VERSIONS.min, R::VERSIONS.max),
+            (
+                R::VERSIONS.min,
+                R::VERSIONS
+                    .max
+                    .min(crate::protocol::api::client_max_version(R::KEY)),
+            ),
             timeout_ms,
             expects,
             Box::new(move |version, buf| {
@@ -281,7 +286,10 @@ impl BrokerHandle {
         });
         let versions = (
             versions.0.max(R::VERSIONS.min),
-            versions.1.min(R::VERSIONS.max),
+            versions
+                .1
+                .min(R::VERSIONS.max)
+                .min(crate::protocol::api::client_max_version(R::KEY)),
         );
         // On failure the resolver was dropped inside, which reports ClientClosed to `done`.
         let _ = self.queue_to(

@@ -180,18 +180,25 @@ pub(super) fn start(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// The next offset to consume after each partition's last record in `fs`.
-pub(super) fn polled_offsets(fs: &Fetches) -> BTreeMap<(String, i32), EpochOffset> {
+/// Per partition of `fs`, its first record's offset and the next offset
+/// to consume after its last record.
+pub(super) fn polled_offsets(fs: &Fetches) -> BTreeMap<(String, i32), (EpochOffset, EpochOffset)> {
     let mut out = BTreeMap::new();
     for f in &fs.0 {
         for t in &f.topics {
             for p in &t.partitions {
-                if let Some(r) = p.records.last() {
-                    let eo = EpochOffset {
-                        epoch: r.leader_epoch,
-                        offset: r.offset + 1,
+                if let (Some(first), Some(last)) = (p.records.first(), p.records.last()) {
+                    let first = EpochOffset {
+                        epoch: first.leader_epoch,
+                        offset: first.offset,
                     };
-                    out.insert((t.topic.clone(), p.partition), eo);
+                    let next = EpochOffset {
+                        epoch: last.leader_epoch,
+                        offset: last.offset + 1,
+                    };
+                    out.entry((t.topic.clone(), p.partition))
+                        .and_modify(|e: &mut (EpochOffset, EpochOffset)| e.1 = next)
+                        .or_insert((first, next));
                 }
             }
         }
@@ -237,8 +244,51 @@ fn to_hash(
         .collect()
 }
 
+/// Wraps the builder's revoke and lost callbacks for a
+/// [`GroupTransactSession`](super::txn::GroupTransactSession): `mark` runs
+/// under the session's lock first (with `true` for lost), then the user's
+/// callback (lost falls back to revoked, as kgo). While an end holds the
+/// lock, the rebalance waits.
+pub(super) fn wrap_session_callbacks<S: Send + 'static>(
+    builder: ConfigBuilder<Client>,
+    state: Arc<parking_lot::Mutex<S>>,
+    mark: fn(&mut S, bool),
+) -> Result<ConfigBuilder<Client>> {
+    let cbs = builder.config().group_callbacks.clone();
+    let user_revoked = typed::<PartitionsFn>(&cbs.on_revoked);
+    let user_lost = typed::<PartitionsFn>(&cbs.on_lost);
+    let lost_as_revoked = builder.config().group.lost_as_revoked;
+    let st = state.clone();
+    let ur = user_revoked.clone();
+    let revoked: Arc<PartitionsFn> = Arc::new(move |c: &Client, p: &Partitions| {
+        let mut g = st.lock();
+        if !p.values().all(Vec::is_empty) {
+            mark(&mut g, false);
+        }
+        if let Some(f) = &ur {
+            f(c, p);
+        }
+    });
+    let lost: Arc<PartitionsFn> = Arc::new(move |c: &Client, p: &Partitions| {
+        let mut g = state.lock();
+        mark(&mut g, true);
+        match (&user_lost, &user_revoked) {
+            (Some(f), _) => f(c, p),
+            (None, Some(f)) if lost_as_revoked => f(c, p),
+            _ => {}
+        }
+    });
+    let mut b = builder.with_group_callbacks(|c| {
+        c.on_revoked = Some(opaque(revoked));
+        c.on_lost = Some(opaque(lost));
+    });
+    // The wrapper handles lost partitions itself.
+    b.cfg_mut().group.lost_as_revoked = false;
+    Ok(b)
+}
+
 impl Client {
-    fn group(&self) -> Result<&Arc<Group>> {
+    pub(super) fn group(&self) -> Result<&Arc<Group>> {
         self.inner.group.get().ok_or_else(|| {
             Error::config("the client does not consume in a group (set consumer_group)")
         })

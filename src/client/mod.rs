@@ -16,6 +16,7 @@ mod consume;
 mod group;
 mod produce;
 mod request;
+mod txn;
 
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +31,7 @@ use crate::producer::Producer;
 
 pub use produce::FirstErrPromise;
 pub use request::Broker;
+pub use txn::{GroupTransactSession, TransactionEndTry};
 
 /// A Kafka client. Cheap to clone; every clone shares the same connections.
 ///

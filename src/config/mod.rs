@@ -184,6 +184,14 @@ impl Config {
         let mut g = self.group.clone();
         g.session_timeout = self.session_timeout;
         g.user_revoke = self.group_callbacks.on_revoked.is_some();
+        if self.producer.transactional_id.is_some() {
+            // As kgo: a transactional group member commits inside its
+            // transactions, never on its own. Stable offsets (KIP-447) keep
+            // a new owner from reading offsets a transaction has pending;
+            // kgo leaves this to RequireStableFetchOffsets, we always do it.
+            g.autocommit = crate::group::settings::AutoCommit::Off;
+            g.require_stable = true;
+        }
         g
     }
 
@@ -323,6 +331,11 @@ impl<T: FromConfig> ConfigBuilder<T> {
             cfg: Config::default(),
             _target: std::marker::PhantomData,
         }
+    }
+
+    /// The configuration as set so far (not yet validated).
+    pub(crate) fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// Validates the options and builds the target: a [`Config`], or a

@@ -135,6 +135,33 @@ impl<T: FromConfig> ConfigBuilder<T> {
         self
     }
 
+    /// Makes the client transactional with this id (kgo's
+    /// `TransactionalID`, Java `transactional.id`): records are produced
+    /// only inside transactions
+    /// ([`begin_transaction`](crate::Client::begin_transaction) ..
+    /// [`end_transaction`](crate::Client::end_transaction)), and a record
+    /// produced outside one fails with
+    /// [`Error::NotInTransaction`](crate::Error::NotInTransaction).
+    /// Implies idempotence (combining it with
+    /// `disable_idempotent_write(true)` is an error from `build()`); in a
+    /// group it turns autocommitting off and requires stable offsets
+    /// (KIP-447), since offsets are committed inside transactions. A second
+    /// client with the same id fences this one (PRODUCER_FENCED).
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.cfg.producer.transactional_id = Some(id.into());
+        self
+    }
+
+    /// Sets how long a transaction may stay open before the coordinator
+    /// aborts it (kgo's `TransactionTimeout`, Java `transaction.timeout.ms`).
+    /// Defaults to 40 s. The coordinator starts the clock at the first
+    /// partition (or offsets) added to the transaction, and rejects values
+    /// above its `transaction.max.timeout.ms` (15 min by default).
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.cfg.producer.transaction_timeout = timeout;
+        self
+    }
+
     /// Sets the acks produce requests ask for. Defaults to
     /// [`Acks::AllIsr`], which idempotence requires.
     ///

@@ -91,6 +91,21 @@ pub enum Error {
     /// partition was truncated below what the client consumed; the client
     /// reset to the broker's end of the diverging epoch and continued.
     DataLoss(Box<DataLoss>),
+    /// A transactional client produced a record outside a transaction
+    /// (kgo's "not in a transaction" error): call
+    /// [`begin_transaction`](crate::Client::begin_transaction) first.
+    NotInTransaction,
+    /// A transaction call that does not fit the client's state: no
+    /// transactional id, a transaction already begun, or a commit retried
+    /// after its outcome was unknown. The text says which and what to do.
+    Transaction(Arc<str>),
+    /// The transaction's end was sent but its outcome is unknown (the
+    /// EndTxn request failed or timed out on the connection, or the
+    /// coordinator answered an unknown server error): the transaction may
+    /// have committed or aborted. End it again with
+    /// [`TransactionEndTry::Abort`](crate::TransactionEndTry::Abort), which
+    /// fences it with an epoch bump, and re-read what was committed.
+    TransactionOutcomeUnknown(Arc<Error>),
 }
 
 /// Data loss detected while consuming (kgo's `ErrDataLoss`): the partition's
@@ -246,7 +261,6 @@ pub(crate) fn classify(e: &Error) -> Class {
                     | ErrorCode::IllegalSaslState
                     | ErrorCode::UnsupportedForMessageFormat
                     | ErrorCode::TransactionalIdNotFound
-                    | ErrorCode::InvalidTxnState
             ) {
                 Class::Fatal
             } else {
@@ -263,7 +277,10 @@ pub(crate) fn classify(e: &Error) -> Class {
         | Error::BrokerTooOld { .. }
         | Error::DataLoss(_)
         | Error::FetchBudget { .. }
-        | Error::Compression(_) => Class::Final,
+        | Error::Compression(_)
+        | Error::NotInTransaction
+        | Error::Transaction(_)
+        | Error::TransactionOutcomeUnknown(_) => Class::Final,
     }
 }
 
@@ -290,6 +307,9 @@ impl fmt::Display for Error {
             Error::UnknownBroker(id) => write!(f, "unknown broker {id} (not in the client's metadata)"),
             Error::FirstReadEof(m) => write!(f, "broker closed the connection before answering the first request ({m}); is the client's TLS/SASL setting the broker's?"),
             Error::DataLoss(d) => write!(f, "{d}"),
+            Error::NotInTransaction => write!(f, "the client is transactional and no transaction is begun; call begin_transaction before producing"),
+            Error::Transaction(m) => write!(f, "transaction: {m}"),
+            Error::TransactionOutcomeUnknown(e) => write!(f, "the transaction's outcome is unknown ({e}); end it with TransactionEndTry::Abort and re-read what was committed"),
             Error::FetchBudget { needed, budget } => write!(f, "{needed} bytes fetched for one partition exceed max_buffered_fetch_bytes ({budget}); raise max_buffered_fetch_bytes or lower fetch_max_partition_bytes"),
         }
     }

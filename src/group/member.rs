@@ -16,12 +16,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::logger::klog;
 use crate::messages::join_group_request::JoinGroupRequestProtocol;
 use crate::messages::sync_group_request::SyncGroupRequestAssignment;
-use crate::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, StrBytes, SyncGroupRequest,
-};
+use crate::messages::{GroupId, JoinGroupRequest, JoinGroupResponse, StrBytes, SyncGroupRequest};
 
 const SYNC_GROUP: i16 = 14;
-const HEARTBEAT: i16 = 12;
 const JOIN_GROUP: i16 = 11;
 
 /// Why a session (the heartbeat loop of one generation) ended.
@@ -437,21 +434,7 @@ impl Member {
 
     fn heartbeat(&self) -> Result<()> {
         let g = &*self.g;
-        let gen = g.generation();
-        let version = g.coordinator_version(HEARTBEAT, i16::MAX);
-        let mut req = HeartbeatRequest::default()
-            .with_group_id(GroupId(s(&g.cfg.group)))
-            .with_generation_id(gen.generation)
-            .with_member_id(s(&gen.member_id));
-        if version >= 3 {
-            req = req.with_group_instance_id(g.cfg.instance_id.clone().map(StrBytes::from_string));
-        }
-        let dl = Instant::now() + g.cfg.session_timeout;
-        let resp = g.cluster.request(req, Some(dl))?;
-        match Error::from_code(resp.error_code) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        g.heartbeat_once(Instant::now() + g.cfg.session_timeout)
     }
 
     /// Whether the member must rejoin: its subscription changed (a regex

@@ -32,6 +32,7 @@ pub mod balancer;
 mod commit;
 mod member;
 pub(crate) mod settings;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +55,7 @@ use crate::messages::{
 
 pub(crate) use commit::CommitDone;
 pub(crate) use settings::GroupSettings;
+pub(crate) use txn::TxnProducer;
 
 /// A topic's partitions, as callbacks and assignments see them.
 pub(crate) type Partitions = BTreeMap<String, Vec<i32>>;
@@ -104,6 +106,9 @@ struct PartOffsets {
     head: Option<EpochOffset>,
     /// Everything polled so far.
     dirty: Option<EpochOffset>,
+    /// The first offset polled in this assignment, for a partition without
+    /// a commit: where an aborted transaction rewinds to.
+    start: Option<EpochOffset>,
 }
 
 /// The group engine shared by `ks-group` and the callers.
@@ -182,15 +187,19 @@ impl Group {
     /// Records what a poll returned: the previous poll becomes committable
     /// (`head`), this one `dirty` (kgo: autocommit commits what was
     /// previously polled, so a crash mid-processing re-reads it).
-    pub(crate) fn note_polled(&self, polled: &BTreeMap<(String, i32), EpochOffset>) {
+    pub(crate) fn note_polled(&self, polled: &BTreeMap<(String, i32), (EpochOffset, EpochOffset)>) {
         let mut o = self.offsets.lock();
         if self.cfg.autocommit != settings::AutoCommit::Marks {
             for p in o.values_mut() {
                 p.head = p.dirty;
             }
         }
-        for (k, eo) in polled {
-            o.entry(k.clone()).or_default().dirty = Some(*eo);
+        for (k, (first, next)) in polled {
+            let po = o.entry(k.clone()).or_default();
+            if po.dirty.is_none() && po.start.is_none() {
+                po.start = Some(*first);
+            }
+            po.dirty = Some(*next);
         }
     }
 

@@ -57,6 +57,8 @@ pub(crate) struct Producer {
     next_batch_id: AtomicU64,
     /// Set when data loss stopped the producer.
     pub(crate) stopped: Mutex<Option<Error>>,
+    /// The transaction state of a transactional producer.
+    pub(crate) txn: Option<super::txn::Txn>,
 }
 
 impl MetadataListener for Producer {
@@ -69,6 +71,10 @@ impl Producer {
     pub(crate) fn start(cluster: Arc<Cluster>, cfg: ProducerSettings) -> Result<Arc<Producer>> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let on_start = cluster.settings().on_thread_start.clone();
+        let cfg_txn = cfg.transactional_id.clone().map(|id| {
+            let ms = i32::try_from(cfg.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
+            super::txn::Txn::new(id, ms)
+        });
         let p = Arc::new(Producer {
             hooks: cluster.settings().hooks.clone(),
             cluster,
@@ -88,6 +94,7 @@ impl Producer {
             closed: AtomicBool::new(false),
             next_batch_id: AtomicU64::new(1),
             stopped: Mutex::new(None),
+            txn: cfg_txn,
         });
         let weak = Arc::downgrade(&p);
         let join = crate::sync::thread::spawn_named("ks-prom".into(), on_start, move || {
@@ -105,6 +112,11 @@ impl Producer {
 
     /// Hands finished records to `ks-prom`, or calls them here when it is gone.
     pub(crate) fn complete(&self, c: Completion) {
+        if let (Some(txn), Outcome::Err(e)) = (&self.txn, &c.outcome) {
+            if !matches!(e, Error::NotInTransaction) {
+                txn.note_failure(e);
+            }
+        }
         let tx = self.completions.lock().clone();
         match tx {
             Some(tx) => {
@@ -140,6 +152,12 @@ impl Producer {
         }
         if let Some(e) = self.stopped.lock().clone() {
             return self.fail_now(record, cb, e, false);
+        }
+        if let Some(txn) = &self.txn {
+            if !txn.producing() {
+                let e = self.id.fatal().unwrap_or(Error::NotInTransaction);
+                return self.fail_now(record, cb, e, false);
+            }
         }
         if record.topic.is_empty() {
             match &self.cfg.default_topic {

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorCode, Result};
-use crate::messages::{InitProducerIdRequest, ProducerId};
+use crate::messages::{InitProducerIdRequest, ProducerId, StrBytes, TransactionalId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProducerIdEpoch {
@@ -60,10 +60,36 @@ impl IdState {
         self.inner.lock().bump_needed = true;
     }
 
+    /// The fatal error that stopped the producer id, if any.
+    pub(crate) fn fatal(&self) -> Option<Error> {
+        self.inner.lock().fatal.clone()
+    }
+
+    /// Stops the producer id for good (fenced, unauthorized).
+    pub(crate) fn set_fatal(&self, e: Error) {
+        let mut g = self.inner.lock();
+        if g.fatal.is_none() {
+            g.fatal = Some(e);
+        }
+    }
+
+    /// The loaded id and epoch, even when a bump is pending.
+    pub(crate) fn current(&self) -> Option<ProducerIdEpoch> {
+        self.inner.lock().current
+    }
+
     /// Loads the id (or bumps the epoch) with InitProducerId. Call only when
     /// no batch is in flight. Blocks on the request; retriable errors are
     /// retried by the client's request path.
-    pub(crate) fn load(&self, client: &Cluster) -> Result<ProducerIdEpoch> {
+    ///
+    /// `txn`: the transactional id and timeout of a transactional producer;
+    /// for one, every load bumps the epoch (the coordinator aborts what the
+    /// previous epoch left open, Java's `TransactionCoordinator`).
+    pub(crate) fn load(
+        &self,
+        client: &Cluster,
+        txn: Option<(&str, i32)>,
+    ) -> Result<ProducerIdEpoch> {
         let _one_at_a_time = self.loading.lock();
         let (prev, bump) = {
             let g = self.inner.lock();
@@ -77,9 +103,14 @@ impl IdState {
         };
         // The schema's default transactional id is "" (not null), which the
         // broker rejects with INVALID_REQUEST: an idempotent producer has none.
-        let mut req = InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(-1);
+        let mut req = match txn {
+            Some((id, timeout_ms)) => InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.to_string()))))
+                .with_transaction_timeout_ms(timeout_ms),
+            None => InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(-1),
+        };
         req.producer_id = ProducerId(-1);
         req.producer_epoch = -1;
         // KIP-360: bump our own epoch when the broker can (v3+); an older
@@ -97,6 +128,7 @@ impl IdState {
                     ErrorCode::ClusterAuthorizationFailed
                         | ErrorCode::TransactionalIdAuthorizationFailed
                         | ErrorCode::ProducerFenced
+                        | ErrorCode::InvalidProducerEpoch
                 )
             );
             if fatal {

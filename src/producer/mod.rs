@@ -23,6 +23,7 @@ mod recbuf;
 mod settings;
 mod sink;
 mod topics;
+mod txn;
 
 use crate::protocol::compression::Codec;
 

@@ -29,6 +29,8 @@ pub(crate) struct ProducerSettings {
     pub(crate) record_retries: u32,
     pub(crate) acks: Acks,
     pub(crate) unknown_topic_retries: u32,
+    pub(crate) transactional_id: Option<String>,
+    pub(crate) transaction_timeout: Duration,
 }
 
 impl Default for ProducerSettings {
@@ -50,6 +52,9 @@ impl Default for ProducerSettings {
             record_retries: u32::MAX,
             acks: Acks::AllIsr,
             unknown_topic_retries: 4,
+            transactional_id: None,
+            // kgo.md says 40 s in one place and 60 s in another; kgo uses 40 s.
+            transaction_timeout: Duration::from_secs(40),
         }
     }
 }
@@ -70,6 +75,8 @@ impl std::fmt::Debug for ProducerSettings {
             .field("delivery_timeout", &self.delivery_timeout)
             .field("record_retries", &self.record_retries)
             .field("acks", &self.acks)
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +134,28 @@ impl ProducerSettings {
         }
         if self.compression.is_empty() {
             return Err(Error::config("producer_batch_compression: give at least one codec (CompressionCodec::none() for none)"));
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return Err(Error::config("transactional_id: must not be empty"));
+            }
+            // The request field is a string (i16 length); kgo allows 16382 bytes.
+            if id.len() > 16382 {
+                return Err(Error::config("transactional_id: longer than 16382 bytes"));
+            }
+            if !self.idempotent {
+                return Err(Error::config(
+                    "transactional_id: transactions need idempotent writes; remove disable_idempotent_write(true)",
+                ));
+            }
+        }
+        if self.transaction_timeout < Duration::from_millis(1)
+            || self.transaction_timeout > Duration::from_millis(i32::MAX as u64)
+        {
+            return Err(Error::config(format!(
+                "transaction_timeout: {:?} is outside 1ms..24 days",
+                self.transaction_timeout
+            )));
         }
         if let Some(t) = &self.default_topic {
             if t.is_empty() {

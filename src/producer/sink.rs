@@ -70,6 +70,7 @@ impl Sink {
                 inflight: HashMap::new(),
                 next_req: 0,
                 rr: 0,
+                add_backoff: None,
                 scratch: Vec::new(),
             };
             l.run();
@@ -107,6 +108,8 @@ struct SinkLoop {
     next_req: u64,
     rr: usize,
     scratch: Vec<u8>,
+    /// When AddPartitionsToTxn may be tried again after a retriable error.
+    add_backoff: Option<Instant>,
 }
 
 impl SinkLoop {
@@ -148,8 +151,11 @@ impl SinkLoop {
                     .cluster
                     .ensure_versions(self.sink.broker, Duration::from_secs(5));
             }
+            // A transactional producer loads and bumps its id only between
+            // transactions (begin_transaction): a bump aborts the open one.
             if has_work
                 && self.p.cfg.idempotent
+                && self.p.txn.is_none()
                 && self.p.id.needs_bump()
                 && id_backoff.is_none_or(|t| now >= t)
             {
@@ -179,7 +185,7 @@ impl SinkLoop {
         if self.p.inflight_batches.load(Ordering::Acquire) > 0 {
             return Ok(());
         }
-        match self.p.id.load(&self.p.cluster) {
+        match self.p.id.load(&self.p.cluster, None) {
             Ok(id) => {
                 klog!(self.logger(), Info, "producer id loaded", "id" => id.id, "epoch" => id.epoch);
                 self.p.wake_all_sinks();
@@ -215,6 +221,9 @@ impl SinkLoop {
         if let Some(t) = id_backoff {
             next = next.min(t);
         }
+        if let Some(t) = self.add_backoff {
+            next = next.min(t);
+        }
         next.saturating_duration_since(now)
     }
 
@@ -235,6 +244,9 @@ impl SinkLoop {
     /// Builds and sends one produce request; false when nothing is ready.
     fn drain(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
         let p = self.p.clone();
+        if p.txn.is_some() && !self.txn_prepare(recbufs) {
+            return false;
+        }
         let id = match (p.cfg.idempotent, p.id.usable()) {
             (true, None) => return false,
             (_, id) => id.filter(|_| p.cfg.idempotent),
@@ -273,8 +285,13 @@ impl SinkLoop {
         let mut total = 64usize;
         let mut parts = Vec::new();
         let mut topics: Vec<TopicProduceData> = Vec::new();
+        let p = self.p.clone();
+        let txn = p.txn.as_ref();
         for k in 0..n {
             let rb = &recbufs[(self.rr + k) % n];
+            if txn.is_some_and(|t| !t.is_added(rb)) {
+                continue;
+            }
             let mut g = rb.inner.lock();
             let Some((idx, est)) = self.next_ready(&mut g, plan) else {
                 continue;
@@ -380,6 +397,7 @@ impl SinkLoop {
         let acks = p.cfg.acks.value();
         let timeout_ms = p.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
         let req = ProduceRequest::default()
+            .with_transactional_id(p.txn_id())
             .with_acks(acks)
             .with_timeout_ms(timeout_ms)
             .with_topic_data(topics);
@@ -452,7 +470,7 @@ impl SinkLoop {
                 producer_id: pid,
                 producer_epoch: epoch,
                 base_sequence: seq,
-                transactional: false,
+                transactional: self.p.txn.is_some(),
                 partition_leader_epoch: -1,
             };
             let mut out = Vec::with_capacity(b.records.len() + RECORD_BATCH_OVERHEAD);
@@ -533,6 +551,18 @@ impl SinkLoop {
         match err {
             // The broker already has this batch (older than its dedup window).
             ErrorCode::DuplicateSequenceNumber => self.success(rb, batch, base_offset, append_time),
+            // A transactional producer fenced by a newer epoch stops for good;
+            // its other sequence errors make the transaction abortable (the
+            // epoch is bumped after the abort, KIP-360), never bumped mid-way.
+            ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced if self.p.txn.is_some() => {
+                self.fail_batch(rb, batch, Error::from(err));
+                self.p.fail_fatal(Error::from(err));
+            }
+            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId
+                if self.p.txn.is_some() =>
+            {
+                self.fail_batch(rb, batch, Error::from(err));
+            }
             ErrorCode::OutOfOrderSequenceNumber
             | ErrorCode::UnknownProducerId
             | ErrorCode::InvalidProducerEpoch => self.sequence_error(rb, batch, err),
@@ -601,7 +631,9 @@ impl SinkLoop {
                 h.on_produce_batch_written(&meta, &rb.topic, rb.partition, &metrics)
             });
         }
-        let attrs = (b.codec_used as i16) | if append_time >= 0 { 0x08 } else { 0 };
+        let attrs = (b.codec_used as i16)
+            | if append_time >= 0 { 0x08 } else { 0 }
+            | if self.p.txn.is_some() { 0x10 } else { 0 };
         let release = (b.len() as i64, b.user_bytes as i64);
         self.p.complete(Completion {
             topic: Some((rb.topic.clone(), rb.partition)),
@@ -703,6 +735,41 @@ impl SinkLoop {
         drop(g);
         klog!(self.logger(), Warn, "produce failed", "topic" => rb.topic, "partition" => rb.partition, "err" => err);
         self.p.complete(Completion::failed(rb, b, err));
+    }
+}
+
+impl SinkLoop {
+    /// Before a transactional drain: fails what is unsent once the
+    /// transaction can only abort, and adds the partitions with unsent
+    /// batches to the transaction in one AddPartitionsToTxn. False when
+    /// nothing can be sent.
+    fn txn_prepare(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
+        let Some(txn) = self.p.txn.as_ref() else {
+            return true;
+        };
+        if let Some(e) = txn.failure().or_else(|| self.p.id.fatal()) {
+            for rb in recbufs {
+                rb.fail_pending(&self.p, e.clone());
+            }
+            return false;
+        }
+        if self.p.id.usable().is_none() {
+            return false;
+        }
+        let unsent: Vec<Arc<RecBuf>> = recbufs
+            .iter()
+            .filter(|rb| {
+                let g = rb.inner.lock();
+                g.batches.len() > g.inflight
+                    && g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink))
+            })
+            .cloned()
+            .collect();
+        let new = txn.not_added(&unsent);
+        if !new.is_empty() && self.add_backoff.is_none_or(|t| Instant::now() >= t) {
+            self.add_backoff = self.p.txn_add_partitions(&new);
+        }
+        true
     }
 }
 

@@ -76,6 +76,19 @@ const UNKNOWN: ApiFacts = ApiFacts {
     throttle_after: 0,
 };
 
+/// The highest version of `key` a client sends, where it is below the
+/// schema's newest: AddPartitionsToTxn v4+ is broker-to-broker (KIP-890: "versions
+/// 3 and below will be exclusively used by clients"), and EndTxn v5 belongs
+/// to KIP-890 part 2's per-transaction epoch bumps, which the producer does
+/// not do (kgo pins EndTxn to v4 likewise).
+pub(crate) fn client_max_version(key: i16) -> i16 {
+    match key {
+        24 => 3,
+        26 => 4,
+        _ => i16::MAX,
+    }
+}
+
 macro_rules! api_table {
     ($($key:literal $name:ident $class:ident $routing:ident $retry:ident $throttle:literal;)*) => {
         /// The facts of `key`; unknown keys travel on the normal connection to
