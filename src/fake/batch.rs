@@ -406,7 +406,10 @@ mod tests {
         let h = parse_header(&b).unwrap();
         assert!(h.is_control() && h.is_transactional());
         assert_eq!((h.base_offset, h.partition_leader_epoch), (7, 3));
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (1000, 2, -1));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (1000, 2, -1)
+        );
         assert_eq!(compute_crc(&b), h.crc);
         assert_eq!(h.size(), b.len());
         // key: version 0, type 1 (commit); value: version 0, epoch 5.

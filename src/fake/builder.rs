@@ -281,7 +281,9 @@ impl ClusterBuilder {
             )));
         }
         if self.txn.abort_interval.is_zero() {
-            return Err(invalid("transaction_abort_interval must be positive".into()));
+            return Err(invalid(
+                "transaction_abort_interval must be positive".into(),
+            ));
         }
         if let Some(b) = &self.bench {
             if b.records_per_batch < 1 || b.record_size > 16 * 1024 * 1024 {

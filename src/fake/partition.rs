@@ -594,7 +594,11 @@ mod tests {
             p.append(&h, &b, false).unwrap();
         }
         let one = p.batches[0].data.len();
-        assert_eq!(p.read(0, 10, true, i64::MAX).len(), one, "KIP-74: whole first batch");
+        assert_eq!(
+            p.read(0, 10, true, i64::MAX).len(),
+            one,
+            "KIP-74: whole first batch"
+        );
         assert_eq!(
             p.read(0, 10, false, i64::MAX).len(),
             10,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use kafka_protocol::messages::*;
 
@@ -337,9 +338,8 @@ fn read_one(
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(Some(Bytes::new()));
-    if req.isolation_level == 1 {
-        data.aborted_transactions = Some(Vec::new());
-    }
+    // Java sends a null list to read_uncommitted fetches.
+    data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
     let fail = |mut data: PartitionData, code: i16| {
         data.error_code = code;
         Read { data, leader: None }
@@ -406,7 +406,12 @@ fn read_one(
     // the last stable offset and lists the aborted transactions its data
     // overlaps, so the consumer can drop their records.
     let committed = req.isolation_level == 1;
-    let records = part.read(c.fetch_offset, limit, min_one, if committed { lso } else { hw });
+    let records = part.read(
+        c.fetch_offset,
+        limit,
+        min_one,
+        if committed { lso } else { hw },
+    );
     if committed {
         let aborted = part
             .aborted_in_read(c.fetch_offset, records.len())

@@ -683,9 +683,9 @@ mod tests {
                     .with_transactional_id(TransactionalId(name()))
                     .with_group_id(GroupId(name())),
             ),
-            ApiKey::EndTxn => Req::EndTxn(
-                EndTxnRequest::default().with_transactional_id(TransactionalId(name())),
-            ),
+            ApiKey::EndTxn => {
+                Req::EndTxn(EndTxnRequest::default().with_transactional_id(TransactionalId(name())))
+            }
             ApiKey::TxnOffsetCommit => {
                 let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
                 let ot = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
@@ -702,9 +702,9 @@ mod tests {
                 DescribeTransactionsRequest::default()
                     .with_transactional_ids(vec![TransactionalId(name())]),
             ),
-            ApiKey::ListTransactions => Req::ListTransactions(
-                ListTransactionsRequest::default().with_duration_filter(-1),
-            ),
+            ApiKey::ListTransactions => {
+                Req::ListTransactions(ListTransactionsRequest::default().with_duration_filter(-1))
+            }
             other => panic!("no default for {other:?}"),
         }
     }

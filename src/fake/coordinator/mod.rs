@@ -523,7 +523,10 @@ impl super::Cluster {
     /// InitProducerId created it.
     pub fn transaction(&self, transactional_id: &str) -> Option<TxnSnapshot> {
         let st = self.shared.lock();
-        st.txns.by_id.get(transactional_id).map(txn::TxnMeta::snapshot)
+        st.txns
+            .by_id
+            .get(transactional_id)
+            .map(txn::TxnMeta::snapshot)
     }
 
     /// The last stable offset of a partition: the first offset of its

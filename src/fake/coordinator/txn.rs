@@ -342,7 +342,13 @@ pub(crate) fn end_txn(
     commit: bool,
 ) -> Result<(), i16> {
     let m = check_producer(st, id, producer_id, epoch)?;
-    let same = |c: bool| if c == commit { Ok(()) } else { Err(codes::INVALID_TXN_STATE) };
+    let same = |c: bool| {
+        if c == commit {
+            Ok(())
+        } else {
+            Err(codes::INVALID_TXN_STATE)
+        }
+    };
     match m.state {
         TxnState::Ongoing => {
             m.state = if commit {

@@ -236,13 +236,7 @@ pub(crate) fn add_offsets_to_txn(
     );
     let result = check_coordinator(ctx, id).and_then(|()| {
         let mut st = ctx.shared.lock();
-        txn::add_partitions(
-            &mut st,
-            id,
-            req.producer_id.0,
-            req.producer_epoch,
-            &[part],
-        )
+        txn::add_partitions(&mut st, id, req.producer_id.0, req.producer_epoch, &[part])
     });
     let code = result.err().map_or(codes::NONE, |c| fenced(c, version, 2));
     AddOffsetsToTxnResponse::default().with_error_code(code)
@@ -360,7 +354,11 @@ pub(crate) fn list_transactions(
         .filter(|f| !STATES.iter().any(|st| st.name() == f.as_str()))
         .cloned()
         .collect();
-    let pattern = match req.transactional_id_pattern.as_ref().filter(|_| version >= 2) {
+    let pattern = match req
+        .transactional_id_pattern
+        .as_ref()
+        .filter(|_| version >= 2)
+    {
         Some(p) if !p.is_empty() => match regex::Regex::new(&format!("^(?:{})$", p.as_str())) {
             Ok(r) => Some(r),
             Err(_) => {
@@ -375,7 +373,9 @@ pub(crate) fn list_transactions(
         .txns
         .by_id
         .iter()
-        .filter(|(id, _)| coordinator_of(ctx.shared, CoordinatorType::Transaction, id) == ctx.broker)
+        .filter(|(id, _)| {
+            coordinator_of(ctx.shared, CoordinatorType::Transaction, id) == ctx.broker
+        })
         .filter(|(_, m)| m.state != TxnState::Dead)
         .filter(|(_, m)| {
             req.producer_id_filters.is_empty()
@@ -383,7 +383,10 @@ pub(crate) fn list_transactions(
         })
         .filter(|(_, m)| {
             req.state_filters.is_empty()
-                || req.state_filters.iter().any(|f| f.as_str() == m.state.name())
+                || req
+                    .state_filters
+                    .iter()
+                    .any(|f| f.as_str() == m.state.name())
         })
         .filter(|(_, m)| {
             version < 1 || req.duration_filter < 0 || now - m.start_ms > req.duration_filter
