@@ -376,9 +376,7 @@ fn fence_and_abort(st: &mut State, groups: &Groups, id: &str) {
     let Some(m) = st.txns.by_id.get_mut(id) else {
         return;
     };
-    if m.producer_epoch < i16::MAX {
-        m.producer_epoch += 1;
-    }
+    m.producer_epoch = m.producer_epoch.saturating_add(1);
     m.last_producer_epoch = NO_EPOCH;
     m.state = TxnState::PrepareAbort;
     complete(st, groups, id);
