@@ -83,6 +83,7 @@
 //! | `ks-fk-<id>` | running broker | accepts connections |
 //! | `ks-fkc-<id>` | connection | reads a request, answers it, repeats (Kafka serves one request at a time per connection) |
 //! | `ks-fkgroup` | cluster | fires the group coordinator's deadlines: session expiry, rebalance and sync timeouts |
+//! | `ks-fktxn` | cluster | aborts transactions older than their timeout, every [`ClusterBuilder::transaction_abort_interval`] |
 //!
 //! Fetches waiting for data (`max_wait_ms`) wait on a condition variable
 //! that every produce signals. [`Cluster::close`], or dropping the cluster,
@@ -100,8 +101,23 @@
 //! member ids, KIP-345 static members), SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit, OffsetFetch, OffsetDelete, DescribeGroups, ListGroups and
 //! DeleteGroups; see [`Cluster::group_state`] and [`Cluster::group_commits`].
-//! Transactions are not implemented yet (`coordinator` is where they will
-//! live); requests for APIs the fake does not list in ApiVersions close the
+//!
+//! The transaction coordinator follows Java's `TransactionCoordinator` at
+//! transaction version 1 (no per-transaction epoch bump, so EndTxn and
+//! TxnOffsetCommit stop at v4): FindCoordinator for transactional ids,
+//! InitProducerId with a transactional id (epoch bumps, KIP-360 checks,
+//! fencing an open transaction, epoch exhaustion, the timeout bound),
+//! AddPartitionsToTxn (v4+ batches and `verify_only` too), AddOffsetsToTxn,
+//! TxnOffsetCommit (KIP-447 member checks, Kafka 3.6+ verification),
+//! EndTxn, DescribeTransactions and ListTransactions. EndTxn writes one
+//! control batch per partition of the transaction and ends its staged
+//! offsets; Produce verifies transactional batches against the
+//! coordinator as Kafka 3.6+ does; Fetch and ListOffsets with
+//! read_committed stop at the last stable offset and list aborted
+//! transactions; a timer aborts transactions past their timeout. See
+//! [`Cluster::transaction`], [`Cluster::last_stable_offset`],
+//! [`Cluster::hold_txn_markers`] and [`Cluster::move_coordinator`].
+//! Requests for APIs the fake does not list in ApiVersions close the
 //! connection.
 //!
 //! # Limits

@@ -338,9 +338,8 @@ fn read_one(
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
         .with_records(Some(Bytes::new()));
-    if req.isolation_level == 1 {
-        data.aborted_transactions = Some(Vec::new());
-    }
+    // Java sends a null list to read_uncommitted fetches.
+    data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
     let fail = |mut data: PartitionData, code: i16| {
         data.error_code = code;
         Read { data, leader: None }

@@ -376,9 +376,7 @@ fn fence_and_abort(st: &mut State, groups: &Groups, id: &str) {
     let Some(m) = st.txns.by_id.get_mut(id) else {
         return;
     };
-    if m.producer_epoch < i16::MAX {
-        m.producer_epoch += 1;
-    }
+    m.producer_epoch = m.producer_epoch.saturating_add(1);
     m.last_producer_epoch = NO_EPOCH;
     m.state = TxnState::PrepareAbort;
     complete(st, groups, id);
@@ -458,4 +456,61 @@ pub(crate) fn abort_timed_out(st: &mut State, groups: &Groups, now: Instant) -> 
         fence_and_abort(st, groups, id);
     }
     due.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(st: &mut State, groups: &Groups, id: &str) -> (i64, i16) {
+        init_producer(st, groups, id, 1000, None).unwrap()
+    }
+
+    /// Java `prepareProducerIdRotation`: an exhausted epoch gets a new
+    /// producer id at epoch 0; a retry naming the old id and exhausted
+    /// epoch gets the same answer again.
+    #[test]
+    fn epoch_exhaustion_rotates_the_producer_id() {
+        let groups = Groups::new(Default::default());
+        let mut st = State::default();
+        let (pid, _) = ready(&mut st, &groups, "x");
+        let last = i16::MAX - 1;
+        st.txns.by_id.get_mut("x").unwrap().producer_epoch = last;
+        let (new_pid, epoch) =
+            init_producer(&mut st, &groups, "x", 1000, Some((pid, last))).unwrap();
+        assert_ne!(new_pid, pid);
+        assert_eq!(epoch, 0);
+        let m = &st.txns.by_id["x"];
+        assert_eq!((m.previous_producer_id, m.last_producer_epoch), (pid, last));
+        // The retry: the previous id with its exhausted epoch.
+        let again = init_producer(&mut st, &groups, "x", 1000, Some((pid, last))).unwrap();
+        assert_eq!(again, (new_pid, 0));
+        // Without an expected epoch, an exhausted epoch rotates too.
+        st.txns.by_id.get_mut("x").unwrap().producer_epoch = last;
+        let (third, epoch) = init_producer(&mut st, &groups, "x", 1000, None).unwrap();
+        assert_eq!(epoch, 0);
+        assert_ne!(third, new_pid);
+    }
+
+    #[test]
+    fn fencing_an_open_transaction_aborts_it() {
+        let groups = Groups::new(Default::default());
+        let mut st = State::default();
+        let (pid, epoch) = ready(&mut st, &groups, "x");
+        add_partitions(&mut st, "x", pid, epoch, &[(OFFSETS_TOPIC.into(), 3)]).unwrap();
+        assert_eq!(
+            init_producer(&mut st, &groups, "x", 1000, None),
+            Err(codes::CONCURRENT_TRANSACTIONS)
+        );
+        let m = &st.txns.by_id["x"];
+        assert_eq!(
+            (m.state, m.producer_epoch),
+            (TxnState::CompleteAbort, epoch + 1)
+        );
+        assert!(m.partitions.is_empty());
+        assert_eq!(
+            init_producer(&mut st, &groups, "x", 1000, None),
+            Ok((pid, epoch + 2))
+        );
+    }
 }
