@@ -37,7 +37,10 @@ fn main() -> Result<()> {
     let topic = "consume-direct";
 
     // Produce: the callback runs once per record, on a client thread.
-    let producer = Client::builder().seed_brokers(seeds.clone()).build()?;
+    let producer = Client::builder()
+        .seed_brokers(seeds.clone())
+        .allow_auto_topic_creation(true)
+        .build()?;
     for i in 0..1000 {
         let record =
             Record::from_key_value(format!("key-{i}"), format!("value-{i}")).with_topic(topic);
