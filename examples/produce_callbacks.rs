@@ -89,10 +89,9 @@ fn main() -> Result<()> {
     // What the callbacks saw, per partition: (records, failures).
     let seen: Arc<Mutex<BTreeMap<i32, (usize, usize)>>> = Arc::default();
     for i in 0..1000 {
-        let key = if i % 10 == 0 {
-            format!("{i}-urgent")
-        } else {
-            format!("user-{i}")
+        let key = match i % 10 {
+            0 => format!("{i}-urgent"),
+            _ => format!("user-{i}"),
         };
         let record = Record::key_string(key, format!("event {i}")).with_topic(TOPIC);
         let seen = Arc::clone(&seen);
@@ -116,13 +115,10 @@ fn main() -> Result<()> {
     for (p, (n, failed)) in seen.iter() {
         println!("partition {p}: {n} records, {failed} failed");
     }
-    let failed: usize = seen.values().map(|(_, f)| f).sum();
-    println!(
-        "callbacks ran for {} records",
-        seen.values().map(|(n, _)| n).sum::<usize>()
-    );
-    if failed > 0 {
-        return Err(format!("{failed} records failed").into());
+    let (n, failed) = seen.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+    println!("callbacks ran for {n} records");
+    match failed {
+        0 => Ok(()),
+        _ => Err(format!("{failed} records failed").into()),
     }
-    Ok(())
 }

@@ -164,16 +164,17 @@ impl Conn {
                     format!("--sasl-mechanism {m} needs --sasl-user and --sasl-pass").into(),
                 );
             };
-            b =
-                match m.to_ascii_uppercase().as_str() {
-                    "PLAIN" => b.sasl(Plain::new(user, pass)),
-                    "SCRAM-SHA-256" => b.sasl(Scram::sha256(user, pass)),
-                    "SCRAM-SHA-512" => b.sasl(Scram::sha512(user, pass)),
-                    _ => return Err(format!(
+            b = match m.to_ascii_uppercase().as_str() {
+                "PLAIN" => b.sasl(Plain::new(user, pass)),
+                "SCRAM-SHA-256" => b.sasl(Scram::sha256(user, pass)),
+                "SCRAM-SHA-512" => b.sasl(Scram::sha512(user, pass)),
+                _ => {
+                    return Err(format!(
                         "--sasl-mechanism {m:?}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
                     )
-                    .into()),
-                };
+                    .into())
+                }
+            };
         } else if self.user.is_some() || self.pass.is_some() {
             return Err("--sasl-user and --sasl-pass need --sasl-mechanism PLAIN|SCRAM-SHA-256|SCRAM-SHA-512".into());
         }

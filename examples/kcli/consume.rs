@@ -28,7 +28,7 @@ Usage: kcli consume -t TOPIC.. [flags]
 
 /// Where `--from` starts.
 #[derive(Clone, Copy)]
-enum From {
+enum StartAt {
     Start,
     End,
     At(i64),
@@ -36,20 +36,20 @@ enum From {
     Time(i64),
 }
 
-fn parse_from(v: &str) -> Result<From> {
+fn parse_from(v: &str) -> Result<StartAt> {
     let bad = || format!("--from {v:?}: expected start, end, an offset, -N or @MILLIS");
     Ok(match v {
-        "start" | "beginning" => From::Start,
-        "end" => From::End,
-        _ if v.starts_with('@') => From::Time(v[1..].parse().map_err(|_| bad())?),
-        _ if v.starts_with('-') => From::BeforeEnd(v[1..].parse().map_err(|_| bad())?),
-        _ => From::At(v.parse().map_err(|_| bad())?),
+        "start" | "beginning" => StartAt::Start,
+        "end" => StartAt::End,
+        _ if v.starts_with('@') => StartAt::Time(v[1..].parse().map_err(|_| bad())?),
+        _ if v.starts_with('-') => StartAt::BeforeEnd(v[1..].parse().map_err(|_| bad())?),
+        _ => StartAt::At(v.parse().map_err(|_| bad())?),
     })
 }
 
 pub fn run(mut args: Args) -> Result<()> {
     let (mut topics, mut group, mut layout) = (Vec::<String>::new(), None, "%v\n".to_string());
-    let (mut from, mut count, mut exit_at_end) = (From::Start, None, false);
+    let (mut from, mut count, mut exit_at_end) = (StartAt::Start, None, false);
     let Some(s) = crate::parse(&mut args, HELP, |flag, a| {
         match flag {
             "-t" | "--topic" => topics.extend(
@@ -89,9 +89,11 @@ pub fn run(mut args: Args) -> Result<()> {
         let parts = admin::partitions(&c, &topics)?;
         ends = admin::list_offsets(&c, &parts, -1)?;
         let starts = match from {
-            From::Start | From::At(_) | From::BeforeEnd(_) => admin::list_offsets(&c, &parts, -2)?,
-            From::End => ends.clone(),
-            From::Time(ms) => admin::list_offsets(&c, &parts, ms)?,
+            StartAt::Start | StartAt::At(_) | StartAt::BeforeEnd(_) => {
+                admin::list_offsets(&c, &parts, -2)?
+            }
+            StartAt::End => ends.clone(),
+            StartAt::Time(ms) => admin::list_offsets(&c, &parts, ms)?,
         };
         let committed = match &group {
             Some(g) => admin::committed(&c, g, &parts)?,
@@ -102,9 +104,9 @@ pub fn run(mut args: Args) -> Result<()> {
             let log_start = starts.get(key).copied().unwrap_or(end);
             let next = match (committed.get(key), from) {
                 (Some(&o), _) => o,
-                (None, From::At(n)) => n.max(log_start),
-                (None, From::BeforeEnd(n)) => (end - n).max(log_start),
-                (None, From::Time(_)) if log_start < 0 => end, // nothing at or after the time
+                (None, StartAt::At(n)) => n.max(log_start),
+                (None, StartAt::BeforeEnd(n)) => (end - n).max(log_start),
+                (None, StartAt::Time(_)) if log_start < 0 => end, // nothing at or after the time
                 (None, _) => log_start,
             };
             if next >= end {
@@ -114,11 +116,11 @@ pub fn run(mut args: Args) -> Result<()> {
     }
 
     let offset = match from {
-        From::Start => Offset::new().at_start(),
-        From::End => Offset::new().at_end(),
-        From::At(n) => Offset::new().at(n),
-        From::BeforeEnd(n) => Offset::new().at_end().relative(-n),
-        From::Time(ms) => Offset::new().at_timestamp(ms),
+        StartAt::Start => Offset::new().at_start(),
+        StartAt::End => Offset::new().at_end(),
+        StartAt::At(n) => Offset::new().at(n),
+        StartAt::BeforeEnd(n) => Offset::new().at_end().relative(-n),
+        StartAt::Time(ms) => Offset::new().at_timestamp(ms),
     };
     let mut b = s
         .builder()?
