@@ -6,8 +6,8 @@
 //! iteration, so ns/record is the reported time divided by 1,000.
 //!
 //! ```text
-//! cargo bench --bench record_batch
-//! cargo bench --bench record_batch -- --quick      # a fast, rougher run
+//! cargo bench --features bench --bench record_batch
+//! cargo bench --features bench --bench record_batch -- --quick      # a fast, rougher run
 //! ```
 #![allow(dead_code, missing_docs)]
 

@@ -13,7 +13,7 @@ use kafka_sync::{Client, Offset, Record};
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The seed brokers to use, and whatever must stay alive while we use them.
-fn seeds() -> Result<(Vec<String>, Box<dyn Any>)> {
+fn seeds(topic: &str) -> Result<(Vec<String>, Box<dyn Any>)> {
     let env = std::env::var("KAFKA_SEEDS").unwrap_or_default();
     if !env.trim().is_empty() {
         let seeds = env.split(',').map(|s| s.trim().to_string()).collect();
@@ -23,7 +23,7 @@ fn seeds() -> Result<(Vec<String>, Box<dyn Any>)> {
     {
         let cluster = kafka_sync::fake::Cluster::builder()
             .brokers(3)
-            .topic("consume-direct", 6)
+            .topic(topic, 6)
             .build()?;
         Ok((cluster.seeds(), Box::new(cluster)))
     }
@@ -33,11 +33,16 @@ fn seeds() -> Result<(Vec<String>, Box<dyn Any>)> {
 
 fn main() -> Result<()> {
     env_logger::init();
-    let (seeds, _cluster) = seeds()?;
-    let topic = "consume-direct";
+    // A topic of this run only, so reruns against a real broker read just
+    // this run's records.
+    let topic = &format!("consume-direct-{}", std::process::id());
+    let (seeds, _cluster) = seeds(topic)?;
 
     // Produce: the callback runs once per record, on a client thread.
-    let producer = Client::builder().seed_brokers(seeds.clone()).build()?;
+    let producer = Client::builder()
+        .seed_brokers(seeds.clone())
+        .allow_auto_topic_creation(true)
+        .build()?;
     for i in 0..1000 {
         let record =
             Record::from_key_value(format!("key-{i}"), format!("value-{i}")).with_topic(topic);

@@ -11,57 +11,14 @@
 
 mod support;
 
+use support::examples::{example, Reap};
 use support::fake_raw::*;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiVersionsRequest;
-
-/// The built example `name`: `target/<profile>/examples/<name>`, beside
-/// this test's own `target/<profile>/deps/` directory.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let path = profile
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --examples` (plain `cargo test` builds it too)",
-        path.display()
-    );
-    path
-}
-
-/// A child process that is killed if the test ends before it exits.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Reap {
-    /// Waits up to `timeout` for the process to exit; its exit code.
-    fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
-        let mut status = None;
-        support::wait_until(timeout, || {
-            status = self.0.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status.map(|s| s.code().unwrap_or(-1))
-    }
-}
 
 #[test]
 fn quickstart_succeeds_against_the_fake_cluster_process() {

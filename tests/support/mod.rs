@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod consume;
+pub mod examples;
 #[cfg(feature = "fake")]
 pub mod fake_raw;
 pub mod fetch;
