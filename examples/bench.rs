@@ -4,6 +4,7 @@
 //!   [--brokers host:port,...] [--topic t] [--partitions 6] [--acks all|1|0]
 //!   [--compression none|gzip|snappy|lz4|zstd] [--linger-ms 0] [--batch-max-bytes 1000012]
 //!   [--group NAME]   (consume mode: consume as the one member of group NAME)
+//!   [--txn-ms MS]    (produce mode: transactional, committing every MS ms)
 //!
 //! Without --brokers it starts the fake cluster in benchmark mode (produce is
 //! acknowledged without storing; fetches are served from a pre-built stream
@@ -93,7 +94,12 @@ fn main() -> Result<(), kafka_sync::Error> {
         }
     };
     let seeds_c = seeds.clone();
-    let client = Client::builder()
+    let txn_ms: Option<u64> = a.get("txn-ms").map(|v| v.parse().expect("--txn-ms"));
+    let mut builder = Client::builder();
+    if txn_ms.is_some() {
+        builder = builder.transactional_id(format!("bench-{}", std::process::id()));
+    }
+    let client = builder
         .seed_brokers(seeds)
         .required_acks(acks)
         .disable_idempotent_write(acks != Acks::AllIsr)
@@ -115,10 +121,10 @@ fn main() -> Result<(), kafka_sync::Error> {
     }
 
     let (wall, user, sys) = if mode == "produce" {
-        produce(&client, &topic, records, size, partitions)?
+        produce(&client, &topic, records, size, partitions, txn_ms)?
     } else {
         if a.contains_key("brokers") {
-            produce(&client, &topic, records, size, partitions)?;
+            produce(&client, &topic, records, size, partitions, None)?;
         }
         client.close();
         consume(seeds_c, &topic, records, a.get("group").map(String::as_str))?
@@ -148,14 +154,27 @@ fn produce(
     records: u64,
     size: usize,
     partitions: i32,
+    txn_ms: Option<u64>,
 ) -> Result<(f64, f64, f64), kafka_sync::Error> {
+    use kafka_sync::TransactionEndTry::Commit;
     // Values are built before timing starts; produce() then only partitions,
     // encodes and buffers.
     let value = Bytes::from(vec![b'v'; size]);
     let errors = Arc::new(AtomicU64::new(0));
     let (u0, s0) = cpu_seconds();
     let start = Instant::now();
+    let every = txn_ms.map(Duration::from_millis);
+    let mut txn_end = every
+        .map(|d| client.begin_transaction().map(|()| Instant::now() + d))
+        .transpose()?;
     for i in 0..records {
+        if let (Some(end), Some(d)) = (txn_end, every) {
+            if i % 1024 == 0 && Instant::now() >= end {
+                client.end_transaction(Commit)?;
+                client.begin_transaction()?;
+                txn_end = Some(Instant::now() + d);
+            }
+        }
         let r = Record {
             value: Some(value.clone()),
             topic: topic.to_string(),
@@ -168,6 +187,9 @@ fn produce(
                 e.fetch_add(1, Ordering::Relaxed);
             }
         });
+    }
+    if txn_end.is_some() {
+        client.end_transaction(Commit)?;
     }
     client.flush()?;
     let wall = start.elapsed().as_secs_f64();

@@ -51,6 +51,7 @@ fn member(
     let s = GroupTransactSession::new(
         Client::builder()
             .seed_brokers(seeds)
+            .allow_auto_topic_creation(true)
             .consumer_group(group)
             .consume_topics([input])
             .consume_reset_offset(Offset::new().at_start())
@@ -72,11 +73,8 @@ fn member(
                 String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()),
                 v,
             );
-            s.produce(out.with_topic(&output), |_, res| {
-                if let Err(e) = res {
-                    eprintln!("produce failed: {e}");
-                }
-            });
+            // A failed record makes the commit abort; the records are read again.
+            s.produce(out.with_topic(&output), |_, _| {});
         });
         if s.end(TransactionEndTry::Commit)? {
             committed += fetches.num_records();

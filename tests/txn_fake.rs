@@ -125,8 +125,7 @@ fn misuse_is_a_clear_error() {
         .transactional_id("x")
         .disable_idempotent_write(true)
         .build()
-        .err()
-        .expect("transactions need idempotence");
+        .expect_err("transactions need idempotence");
     assert!(err.to_string().contains("transactional_id"), "{err}");
 
     let plain = support::fake_builder(&c).build().unwrap();
