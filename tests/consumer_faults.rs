@@ -336,112 +336,48 @@ fn a_bad_crc_is_a_partition_error_and_the_rest_is_delivered() {
     c.close();
 }
 
-/// A transactional log (encoded with kafka-protocol, independent of our
-/// codec): producer 7's transaction at 0..=2 aborted (marker at 3), producer
-/// 8's at 4..=5 committed (marker at 6), a plain record at 7.
-fn transactional_log() -> Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let rec = |offset: i64, pid: i64, txn: bool, control: Option<u8>| {
-        let (key, value) = match control {
-            Some(t) => (
-                Some(Bytes::from(vec![0, 0, 0, t])),
-                Some(Bytes::from(vec![0, 0, 0, 0, 0, 0])),
-            ),
-            None => (
-                Some(Bytes::from(format!("k{offset}"))),
-                Some(Bytes::from(format!("v{offset}"))),
-            ),
-        };
-        Record {
-            transactional: txn,
-            control: control.is_some(),
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: pid,
-            producer_epoch: 0,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: offset as i32,
-            timestamp: 1_700_000_000_000 + offset,
-            key,
-            value,
-            headers: Default::default(),
-        }
-    };
-    let batches = vec![
-        vec![
-            rec(0, 7, true, None),
-            rec(1, 7, true, None),
-            rec(2, 7, true, None),
-        ],
-        vec![rec(3, 7, true, Some(0))],
-        vec![rec(4, 8, true, None), rec(5, 8, true, None)],
-        vec![rec(6, 8, true, Some(1))],
-        vec![rec(7, -1, false, None)],
-    ];
-    let mut out = BytesMut::new();
-    for b in &batches {
-        RecordBatchEncoder::encode(
-            &mut out,
-            b,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-    }
-    out.freeze()
-}
-
+/// Real transactional data from the fake's transaction coordinator, laid out
+/// as offsets 0-2 an aborted transaction, 3 its marker, 4-5 a committed
+/// one, 6 its marker, 7 a plain record; returns the offsets a direct
+/// consumer at `isolation` reads.
 fn consume_transactional(isolation: kafka_sync::IsolationLevel, keep_control: bool) -> Vec<i64> {
-    use kafka_sync::messages::fetch_response::AbortedTransaction;
-    use kafka_sync::messages::ProducerId;
+    use kafka_sync::TransactionEndTry::{Abort, Commit};
     let cluster = Cluster::builder()
         .brokers(1)
         .topic(TOPIC, 1)
         .build()
         .unwrap();
-    let log = transactional_log();
-    let done = Arc::new(AtomicBool::new(false));
-    let d2 = done.clone();
-    cluster.intercept(ApiKey::Fetch, None, None, move |_| {
-        if d2.swap(true, Ordering::AcqRel) {
-            return Action::PassThrough;
-        }
-        let aborted = vec![AbortedTransaction::default()
-            .with_producer_id(ProducerId(7))
-            .with_first_offset(0)];
-        Action::Respond(Response::new(FetchResponse::default().with_responses(
-            vec![FetchableTopicResponse::default()
-                .with_topic(TopicName(TOPIC.to_string().into()))
-                .with_partitions(vec![PartitionData::default()
-                    .with_partition_index(0)
-                    .with_high_watermark(8)
-                    .with_last_stable_offset(8)
-                    .with_log_start_offset(0)
-                    .with_aborted_transactions(Some(aborted))
-                    .with_records(Some(log.clone()))])],
-        )))
-    });
+    let txn = builder(&cluster)
+        .transactional_id("consumer-faults")
+        .build()
+        .unwrap();
+    let rec = |i: i64| kafka_sync::Record::string(format!("v{i}")).with_topic(TOPIC);
+    txn.begin_transaction().unwrap();
+    txn.produce_sync((0..3).map(rec)).first().unwrap();
+    txn.end_transaction(Abort).unwrap();
+    txn.begin_transaction().unwrap();
+    txn.produce_sync((4..6).map(rec)).first().unwrap();
+    txn.end_transaction(Commit).unwrap();
+    let plain = builder(&cluster).build().unwrap();
+    plain.produce_sync([rec(7)]).first().unwrap();
+    assert_eq!(cluster.end_offset(TOPIC, 0), Some(8), "the log's layout");
     let c = builder(&cluster)
         .consume_topics([TOPIC])
+        .consume_reset_offset(Offset::new().at_start())
         .fetch_isolation_level(isolation)
         .keep_control_records(keep_control)
         .build()
         .unwrap();
     let mut offsets = Vec::new();
     let end = Instant::now() + Duration::from_secs(10);
-    while !done.load(Ordering::Acquire) || c.buffered_fetch_records() > 0 || offsets.is_empty() {
-        if Instant::now() > end {
-            break;
-        }
+    // Offset 7 is the last record every isolation level returns.
+    while offsets.last() != Some(&7) && Instant::now() < end {
         let fs = c.poll_fetches_timeout(Duration::from_millis(200));
         offsets.extend(fs.record_iter().map(|r| r.offset));
     }
-    c.close();
+    for x in [c, txn, plain] {
+        x.close();
+    }
     offsets
 }
 
