@@ -237,27 +237,15 @@ impl Producer {
     /// (CONCURRENT_TRANSACTIONS). Waits for nothing to be in flight first.
     fn txn_load_id(&self, deadline: Instant) -> Result<ProducerIdEpoch> {
         let txn = self.txn()?;
-        self.wait_inflight(deadline)?;
+        // An epoch bump must not race a batch in flight: nothing may be
+        // buffered (no record is taken outside an open transaction).
+        self.wait_empty(Some(deadline))?;
         let id = self.cluster.retry(22, Some(deadline), |_| {
             self.id.load(&self.cluster, Some(txn.init_args()))
         })?;
         klog!(self.cluster.logger(), Info, "transactional producer id loaded", "transactional_id" => txn.id, "id" => id.id, "epoch" => id.epoch);
         self.wake_all_sinks();
         Ok(id)
-    }
-
-    /// Waits until no batch is in flight (an epoch bump must not race one).
-    fn wait_inflight(&self, deadline: Instant) -> Result<()> {
-        let mut backoff = std::time::Duration::from_millis(1);
-        while self
-            .inflight_batches
-            .load(std::sync::atomic::Ordering::Acquire)
-            > 0
-        {
-            self.cluster.sleep(backoff, Some(deadline))?;
-            backoff = (backoff * 2).min(std::time::Duration::from_millis(50));
-        }
-        Ok(())
     }
 
     /// kgo's `EndTransaction`, with this crate's commit rule: a commit
