@@ -9,10 +9,10 @@ use support::fake_raw::*;
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::*;
 use kafka_sync::fake::{BenchmarkMode, Cluster};
+use kafka_sync::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_sync::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_sync::messages::*;
 
 #[test]
 fn produce_fetch_round_trip_and_list_offsets() {

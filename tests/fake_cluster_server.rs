@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::Decodable;
 use kafka_sync::fake::{Action, Cluster};
+use kafka_sync::messages::Decodable;
+use kafka_sync::messages::*;
 
 #[test]
 fn metadata_spreads_leaders_over_three_brokers() {

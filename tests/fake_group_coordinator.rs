@@ -11,8 +11,8 @@ use support::fake_raw::*;
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::*;
 use kafka_sync::fake::{Action, Cluster, ClusterBuilder, GroupState};
+use kafka_sync::messages::*;
 
 /// Short timings: 100 ms initial rebalance delay (so members joining
 /// together form one generation), sessions from 50 ms.

@@ -12,15 +12,15 @@ use support::fake_raw::*;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::add_partitions_to_txn_request::{
+use kafka_sync::fake::{Action, Cluster, ClusterBuilder, CoordinatorType, TxnState};
+use kafka_sync::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::txn_offset_commit_request::{
+use kafka_sync::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_sync::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::*;
-use kafka_sync::fake::{Action, Cluster, ClusterBuilder, CoordinatorType, TxnState};
+use kafka_sync::messages::*;
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const INVALID_TXN_STATE: i16 = 48;

@@ -9,10 +9,10 @@ mod support;
 use support::fake_raw::*;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::*;
 use kafka_sync::fake::Cluster;
+use kafka_sync::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_sync::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_sync::messages::*;
 
 const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;

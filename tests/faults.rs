@@ -229,7 +229,11 @@ fn ten_requests_pipeline_on_one_connection_and_are_answered_in_order() {
             }
             held.drain(..)
                 .map(|r| {
-                    let req = ListOffsetsRequest::decode(&mut &r.body[..], r.version).unwrap();
+                    let req = ListOffsetsRequest::decode(
+                        &mut bytes::Bytes::copy_from_slice(&r.body),
+                        r.version,
+                    )
+                    .unwrap();
                     let p = req.topics[0].partitions[0].partition_index;
                     let part = list_offsets_response::ListOffsetsPartitionResponse::default()
                         .with_partition_index(p)

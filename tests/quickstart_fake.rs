@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_sync::messages::ApiVersionsRequest;
 
 #[test]
 fn quickstart_succeeds_against_the_fake_cluster_process() {

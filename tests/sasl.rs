@@ -30,7 +30,11 @@ fn sasl_server(enabled: &'static [&'static str], lifetime_ms: i64) -> SaslServer
         18 => vec![Action::Raw(api_versions(r))],
         17 => {
             hs.fetch_add(1, Ordering::AcqRel);
-            let req = SaslHandshakeRequest::decode(&mut &r.body[..], r.version).unwrap();
+            let req = SaslHandshakeRequest::decode(
+                &mut bytes::Bytes::copy_from_slice(&r.body),
+                r.version,
+            )
+            .unwrap();
             let offered: Vec<StrBytes> = enabled
                 .iter()
                 .map(|m| StrBytes::from_static_str(m))
@@ -55,7 +59,11 @@ fn sasl_server(enabled: &'static [&'static str], lifetime_ms: i64) -> SaslServer
             ))]
         }
         36 => {
-            let req = SaslAuthenticateRequest::decode(&mut &r.body[..], r.version).unwrap();
+            let req = SaslAuthenticateRequest::decode(
+                &mut bytes::Bytes::copy_from_slice(&r.body),
+                r.version,
+            )
+            .unwrap();
             let mut sessions = sessions.lock().unwrap();
             let Some(sess) = sessions.get_mut(&r.conn) else {
                 return vec![Action::Drop];

@@ -137,10 +137,9 @@ pub(crate) fn new_uuid() -> u128 {
     (raw & !(0xF_u128 << 76) & !(0x3_u128 << 62)) | (0x4_u128 << 76) | (0x2_u128 << 62)
 }
 
-/// Converts our `u128` into the `uuid::Uuid` kafka-protocol uses, without
-/// naming that crate (it is not a dependency of ours).
-pub(crate) fn to_uuid<T: TryFrom<Vec<u8>> + Default>(id: u128) -> T {
-    T::try_from(id.to_be_bytes().to_vec()).unwrap_or_default()
+/// Converts our `u128` into the schemas' [`Uuid`](crate::messages::Uuid).
+pub(crate) fn to_uuid(id: u128) -> crate::messages::Uuid {
+    crate::messages::Uuid::from_u128(id)
 }
 
 impl State {

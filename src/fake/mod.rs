@@ -135,9 +135,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::messages::ApiKey;
+use crate::messages::{Decodable, Encodable};
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable};
 
 mod api;
 mod batch;
@@ -219,7 +219,7 @@ impl InterceptedRequest {
     }
 }
 
-type EncodeFn = dyn Fn(&mut bytes::BytesMut, i16) -> bool + Send + Sync;
+type EncodeFn = dyn Fn(&mut Vec<u8>, i16) -> bool + Send + Sync;
 
 /// A response body an intercept answers with, encoded at the request's version.
 pub struct Response {

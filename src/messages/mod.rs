@@ -1,8 +1,9 @@
 //! The Kafka request and response schemas, for raw requests (the role of
 //! kgo's `kmsg`).
 //!
-//! Everything here is re-exported from the `kafka-protocol` crate, pinned to
-//! one exact version. Message structs are `#[non_exhaustive]`: build them with
+//! The schemas are generated from our definitions (`schema.def`, transcribed
+//! from Apache Kafka's JSON message definitions), every version from 0.
+//! Message structs are `#[non_exhaustive]`: build them with
 //! `Default::default()` and the `with_*` setters, and send them with
 //! [`Client::request`](crate::Client::request).
 //!
@@ -21,10 +22,149 @@
 
 use std::fmt;
 
-pub mod consumer_protocol;
+use bytes::Bytes;
 
-pub use kafka_protocol::messages::*;
-pub use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
+pub mod consumer_protocol;
+#[rustfmt::skip]
+mod generated;
+mod types;
+pub mod wire;
+
+pub use generated::*;
+pub use types::{BrokerId, GroupId, ProducerId, StrBytes, TopicName, TransactionalId, Uuid};
+pub use wire::{DecodeError, EncodeError};
+
+/// A range of versions, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionRange {
+    /// The lowest version.
+    pub min: i16,
+    /// The highest version.
+    pub max: i16,
+}
+
+impl VersionRange {
+    /// Whether `version` is in the range.
+    pub fn contains(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+
+    /// The versions in both ranges (`min > max` when none).
+    pub fn intersect(&self, other: &VersionRange) -> VersionRange {
+        VersionRange {
+            min: self.min.max(other.min),
+            max: self.max.min(other.max),
+        }
+    }
+}
+
+/// A top-level schema: a request, a response, a header or embedded data.
+pub trait Message {
+    /// The schema's name, as in Kafka's definitions.
+    const NAME: &'static str;
+    /// The versions the schema defines.
+    const VERSIONS: VersionRange;
+    /// The versions that use the flexible encoding (`min > max` for none).
+    const FLEXIBLE: VersionRange;
+}
+
+/// Encodes a schema at a version.
+///
+/// A field the version lacks is skipped when it holds its default and is an
+/// error naming it when it does not, as kmsg does; so is a null where the
+/// version does not allow one.
+pub trait Encodable {
+    /// Appends the encoding of `self` at `version` to `buf`.
+    ///
+    /// # Errors
+    ///
+    /// The version is not defined by the schema, or a field is set that the
+    /// version lacks.
+    fn encode_vec(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError>;
+
+    /// Appends the encoding of `self` at `version` to a `Vec<u8>` or a
+    /// `BytesMut`.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_vec`](Encodable::encode_vec).
+    fn encode<B: EncodeBuf + ?Sized>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+        buf.with_vec(&mut |v| self.encode_vec(v, version))
+    }
+}
+
+/// A buffer messages can be encoded into: `Vec<u8>` directly, `BytesMut`
+/// through a copy.
+pub trait EncodeBuf {
+    /// Runs `f` on a `Vec<u8>` whose new bytes end up in `self`.
+    ///
+    /// # Errors
+    ///
+    /// `f`'s error; on error nothing is appended to a `BytesMut`.
+    fn with_vec(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError>;
+}
+
+impl EncodeBuf for Vec<u8> {
+    fn with_vec(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        f(self)
+    }
+}
+
+impl EncodeBuf for bytes::BytesMut {
+    fn with_vec(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        let mut v = Vec::new();
+        f(&mut v)?;
+        self.extend_from_slice(&v);
+        Ok(())
+    }
+}
+
+/// Decodes a schema at a version.
+///
+/// Decoding never trusts the input: counts and lengths are checked against
+/// the bytes left before anything is allocated, and errors name the message,
+/// version and field path. Strings, bytes and records are slices of `buf`.
+pub trait Decodable: Sized {
+    /// Decodes from the front of `buf`, advancing it.
+    ///
+    /// # Errors
+    ///
+    /// The input is short, malformed, or of a version the schema lacks.
+    fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError>;
+}
+
+/// Decodes a request header from the front of a request frame (size prefix
+/// removed), choosing the header version from the API key and version it
+/// starts with.
+///
+/// # Errors
+///
+/// The frame is short, the key unknown, or the header malformed.
+pub fn decode_request_header(buf: &mut Bytes) -> Result<RequestHeader, DecodeError> {
+    let (Some(k), Some(v)) = (buf.get(0..2), buf.get(2..4)) else {
+        return RequestHeader::decode(&mut Bytes::new(), 1);
+    };
+    let key = i16::from_be_bytes([k[0], k[1]]);
+    let version = i16::from_be_bytes([v[0], v[1]]);
+    let api = ApiKey::try_from(key)
+        .map_err(|()| wire::DecodeError::unknown_key(key).in_message("RequestHeader", 1))?;
+    RequestHeader::decode(buf, api.request_header_version(version))
+}
+
+/// The header version a request or response uses at a version.
+pub trait HeaderVersion {
+    /// The header version for `version`.
+    fn header_version(version: i16) -> i16;
+}
 
 /// The `bytes` crate the schemas use for binary fields.
 pub use bytes;
@@ -34,7 +174,7 @@ pub use bytes;
 /// Implemented by the crate for each `*Request` type; it cannot be implemented
 /// outside the crate.
 pub trait Request:
-    Encodable + Message + Clone + fmt::Debug + Send + Sync + 'static + private::Sealed
+    Encodable + Message + HeaderVersion + Clone + fmt::Debug + Send + Sync + 'static + private::Sealed
 {
     /// The request's API key.
     const KEY: i16;
@@ -44,7 +184,7 @@ pub trait Request:
 
 /// A response the client can decode.
 pub trait Response:
-    Decodable + Default + fmt::Debug + Send + 'static + private::SealedResponse
+    Decodable + HeaderVersion + Default + fmt::Debug + Send + 'static + private::SealedResponse
 {
 }
 

@@ -254,13 +254,19 @@ impl RecBuf {
     }
 
     /// Fails batches (and every later one: gapless) whose delivery timeout or
-    /// retries ran out, when that is safe: not in flight, outcome known.
+    /// retries ran out, when that is safe: not in flight, and for an
+    /// idempotent producer its outcome known (failing a batch whose request
+    /// may have landed would let a later batch reuse its sequence numbers).
+    /// A non-idempotent producer fails an unknown batch too: resending it
+    /// could duplicate it anyway, and a broker that never answers sanely
+    /// must not hold the record forever.
     pub(crate) fn fail_expired(&self, p: &Producer, now: Instant) -> bool {
         let mut g = self.inner.lock();
         let Some(first) = g.batches.front() else {
             return false;
         };
-        if matches!(first.state, BatchState::InFlight | BatchState::Unknown) {
+        let unknown_blocks = p.cfg.idempotent && first.state == BatchState::Unknown;
+        if first.state == BatchState::InFlight || unknown_blocks {
             return false;
         }
         let err = if p

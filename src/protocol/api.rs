@@ -80,9 +80,12 @@ const UNKNOWN: ApiFacts = ApiFacts {
 /// schema's newest: AddPartitionsToTxn v4+ is broker-to-broker (KIP-890: "versions
 /// 3 and below will be exclusively used by clients"), and EndTxn v5 belongs
 /// to KIP-890 part 2's per-transaction epoch bumps, which the producer does
-/// not do (kgo pins EndTxn to v4 likewise).
+/// not do (kgo pins EndTxn to v4 likewise). Produce v13 names topics by id
+/// only (KIP-516), and the producer names them.
 pub(crate) fn client_max_version(key: i16) -> i16 {
     match key {
+        // Produce v13 names topics by id (KIP-516); the producer names them.
+        0 => 12,
         24 => 3,
         26 => 4,
         _ => i16::MAX,

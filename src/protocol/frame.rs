@@ -6,8 +6,8 @@
 //! Header versions come from the schema's flexible versions, except that
 //! ApiVersions responses always use header v0 (KIP-511).
 
+use crate::messages::ApiKey;
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
 
 use crate::error::{Error, Result};
 

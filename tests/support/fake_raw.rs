@@ -7,12 +7,12 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use kafka_sync::fake::Cluster;
+use kafka_sync::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_sync::messages::metadata_request::MetadataRequestTopic;
+use kafka_sync::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_sync::messages::*;
+use kafka_sync::messages::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
 /// One connection to a fake broker.
 pub struct Conn {
@@ -316,7 +316,7 @@ pub fn meta(protocol: &str) -> Bytes {
 /// A consumer JoinGroup: 10 s session, 2 s rebalance timeout, each protocol
 /// with [`meta`] as its metadata.
 pub fn join_req(group: &str, member: &str, protocols: &[&str]) -> JoinGroupRequest {
-    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_sync::messages::join_group_request::JoinGroupRequestProtocol;
     JoinGroupRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_session_timeout_ms(10_000)
@@ -369,7 +369,7 @@ pub fn sync_req(
     member: &str,
     assignments: &[(&str, &[u8])],
 ) -> SyncGroupRequest {
-    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_sync::messages::sync_group_request::SyncGroupRequestAssignment;
     SyncGroupRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_generation_id(generation)
@@ -410,7 +410,7 @@ pub fn heartbeat(
 
 /// A LeaveGroup (v3+ batch) of `(member id, instance id)`s.
 pub fn leave(c: &mut Conn, group: &str, members: &[(&str, Option<&str>)]) -> LeaveGroupResponse {
-    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_sync::messages::leave_group_request::MemberIdentity;
     let req = LeaveGroupRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_members(
@@ -435,7 +435,7 @@ pub fn commit(
     member: &str,
     offsets: &[(&str, i32, i64)],
 ) -> Vec<i16> {
-    use kafka_protocol::messages::offset_commit_request::{
+    use kafka_sync::messages::offset_commit_request::{
         OffsetCommitRequestPartition, OffsetCommitRequestTopic,
     };
     let topics = offsets
@@ -481,7 +481,7 @@ pub fn fetch_offsets(
     partitions: Option<&[(&str, i32)]>,
     require_stable: bool,
 ) -> (i16, Vec<FetchedOffset>) {
-    use kafka_protocol::messages::offset_fetch_request::{
+    use kafka_sync::messages::offset_fetch_request::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopics,
     };
     let topics = partitions.map(|ps| {

@@ -2,15 +2,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
-use kafka_protocol::messages::delete_records_response::{
+use crate::messages::create_partitions_response::CreatePartitionsTopicResult;
+use crate::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use crate::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
-use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::*;
+use crate::messages::delete_topics_response::DeletableTopicResult;
+use crate::messages::*;
 
 use super::meta::s;
 use super::Ctx;

@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::fetch_response::{
+use crate::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
     PartitionData,
 };
-use kafka_protocol::messages::*;
+use crate::messages::*;
+use bytes::{Bytes, BytesMut};
 
 use super::meta::{s, topic_name, HOST};
 use super::{check_leader, Ctx};

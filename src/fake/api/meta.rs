@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::describe_configs_response::{
+use crate::messages::api_versions_response::ApiVersion;
+use crate::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::metadata_response::{
+use crate::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
+use crate::messages::StrBytes;
+use crate::messages::*;
 
 use super::Ctx;
 use crate::fake::cluster::{

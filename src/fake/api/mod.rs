@@ -4,10 +4,8 @@
 use std::sync::atomic::AtomicBool;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{
-    decode_request_header_from_buffer, Decodable, Encodable, Message, VersionRange,
-};
+
+use crate::messages::*;
 
 use super::cluster::Shared;
 use super::partition::Partition;
@@ -72,7 +70,7 @@ macro_rules! apis {
         }
 
         impl Reply {
-            fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), String> {
+            fn encode(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), String> {
                 match self { $(Reply::$key(r) => r.encode(buf, version).map_err(|e| e.to_string()),)* }
             }
         }
@@ -165,7 +163,21 @@ pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
         ApiKey::EndTxn | ApiKey::TxnOffsetCommit => v.max.min(4),
         _ => v.max,
     };
-    Some((v.min, max))
+    Some((v.min.max(java4_floor(key)), max))
+}
+
+/// The oldest version Apache Kafka 4.0 still serves (KIP-896 removed the
+/// older ones): the fake, like the Java broker, closes the connection on a
+/// request below it.
+fn java4_floor(key: ApiKey) -> i16 {
+    match key {
+        ApiKey::Produce => 3,
+        ApiKey::Fetch => 4,
+        ApiKey::ListOffsets | ApiKey::DeleteTopics | ApiKey::DescribeConfigs => 1,
+        ApiKey::OffsetFetch => 1,
+        ApiKey::CreateTopics | ApiKey::OffsetForLeaderEpoch | ApiKey::OffsetCommit => 2,
+        _ => 0,
+    }
 }
 
 /// Java `Partition.getLocalLog`: the client's leader epoch is checked
@@ -202,7 +214,7 @@ pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) ->
         return Outcome::Close;
     };
     let mut buf = frame;
-    let Ok(header) = decode_request_header_from_buffer(&mut buf) else {
+    let Ok(header) = decode_request_header(&mut buf) else {
         return Outcome::Close;
     };
     let correlation_id = header.correlation_id;
@@ -256,7 +268,7 @@ pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) ->
                 );
             }
             Action::Respond(resp) => {
-                let mut body = BytesMut::new();
+                let mut body = Vec::new();
                 if !(resp.encode)(&mut body, version) {
                     return Outcome::Close;
                 }
@@ -406,7 +418,7 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
 fn unsupported_api_versions(correlation_id: i32) -> Outcome {
     let mut resp = meta::api_versions(&ApiVersionsRequest::default(), 0);
     resp.error_code = codes::UNSUPPORTED_VERSION;
-    let mut body = BytesMut::new();
+    let mut body = Vec::new();
     if resp.encode(&mut body, 0).is_err() {
         return Outcome::Close;
     }
@@ -414,7 +426,7 @@ fn unsupported_api_versions(correlation_id: i32) -> Outcome {
 }
 
 fn frame_out(key: ApiKey, version: i16, correlation_id: i32, reply: &Reply) -> Outcome {
-    let mut body = BytesMut::new();
+    let mut body = Vec::new();
     match reply.encode(&mut body, version) {
         Ok(()) => frame_bytes(key, version, correlation_id, &body),
         Err(e) => {
@@ -470,7 +482,7 @@ mod tests {
                 let mut conn = ConnState::new(false);
                 let req = default_req(key);
                 let reply = error_reply(&req, v, 6);
-                let mut b = BytesMut::new();
+                let mut b = Vec::new();
                 reply
                     .encode(&mut b, v)
                     .unwrap_or_else(|e| panic!("{key:?} v{v} error reply: {e}"));
@@ -481,13 +493,11 @@ mod tests {
                 if let Req::JoinGroup(r) = &mut req {
                     // A fresh group per version, so no join waits for
                     // the members of an earlier version.
-                    r.group_id = GroupId(kafka_protocol::protocol::StrBytes::from_string(format!(
-                        "t{v}"
-                    )));
+                    r.group_id = GroupId(crate::messages::StrBytes::from_string(format!("t{v}")));
                 }
                 match dispatch(&ctx, &mut conn, req, v, "test") {
                     Handled::Reply(r) => {
-                        let mut b = BytesMut::new();
+                        let mut b = Vec::new();
                         r.encode(&mut b, v)
                             .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
                     }
@@ -498,7 +508,7 @@ mod tests {
     }
 
     fn default_req(key: ApiKey) -> Req {
-        use kafka_protocol::protocol::StrBytes;
+        use crate::messages::StrBytes;
         let t = || TopicName(StrBytes::from_static_str("t"));
         let name = || StrBytes::from_static_str("t");
         match key {

@@ -1,12 +1,12 @@
 //! ListOffsets and OffsetForLeaderEpoch.
 
-use kafka_protocol::messages::list_offsets_response::{
+use crate::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::offset_for_leader_epoch_response::{
+use crate::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::*;
+use crate::messages::*;
 
 use super::{check_leader, Ctx};
 use crate::fake::codes;

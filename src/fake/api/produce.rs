@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{
+use crate::messages::produce_request::PartitionProduceData;
+use crate::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::*;
+use crate::messages::*;
 
 use super::meta::{s, HOST};
 use super::{Ctx, Handled, Reply};

@@ -3,8 +3,8 @@
 //!
 //! The mechanisms themselves (PLAIN, SCRAM) are `crate::fake::sasl_server`.
 
+use crate::messages::*;
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::*;
 
 use super::meta::s;
 use super::{Ctx, Handled, Outcome, Reply};

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::*;
+use crate::messages::delete_groups_response::DeletableGroupResult;
+use crate::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use crate::messages::list_groups_response::ListedGroup;
+use crate::messages::*;
 
 use super::group::Group;
 use super::{check_group, coordinator_for, GroupState};

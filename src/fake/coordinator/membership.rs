@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::messages::join_group_response::JoinGroupResponseMember;
+use crate::messages::leave_group_response::MemberResponse;
+use crate::messages::*;
 use bytes::Bytes;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::*;
 
 use super::group::Group;
 use super::member::JoinArgs;
@@ -23,7 +23,7 @@ fn ms(v: i32) -> Duration {
     Duration::from_millis(u64::try_from(v).unwrap_or(0))
 }
 
-fn opt_str(v: &Option<kafka_protocol::protocol::StrBytes>) -> Option<String> {
+fn opt_str(v: &Option<crate::messages::StrBytes>) -> Option<String> {
     v.as_ref().map(|s| s.as_str().to_string())
 }
 
@@ -329,7 +329,7 @@ fn sync(
         return fail(codes::ILLEGAL_GENERATION);
     }
     // v5+: the protocol type and name, when sent, must be the group's.
-    let differs = |sent: &Option<kafka_protocol::protocol::StrBytes>, have: &Option<String>| {
+    let differs = |sent: &Option<crate::messages::StrBytes>, have: &Option<String>| {
         sent.as_ref()
             .is_some_and(|v| have.as_deref() != Some(v.as_str()))
     };

@@ -49,9 +49,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::messages::find_coordinator_response::Coordinator;
+use crate::messages::*;
 use bytes::Bytes;
-use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::*;
 use parking_lot::{Condvar, Mutex};
 
 use super::api::meta::{s, HOST};

@@ -10,17 +10,17 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::offset_commit_response::{
+use crate::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::offset_delete_response::{
+use crate::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
-use kafka_protocol::messages::offset_fetch_response::{
+use crate::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::*;
+use crate::messages::*;
 
 use super::group::Group;
 use super::member::CONSUMER;

@@ -7,13 +7,13 @@
 //! AddOffsetsToTxn and EndTxn v2; older versions get INVALID_PRODUCER_EPOCH
 //! instead, as Java's `KafkaApis` translates it.
 
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use kafka_protocol::messages::add_partitions_to_txn_response::{
+use crate::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use crate::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
-use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
-use kafka_protocol::messages::list_transactions_response::TransactionState as Listed;
-use kafka_protocol::messages::*;
+use crate::messages::describe_transactions_response::{TopicData, TransactionState};
+use crate::messages::list_transactions_response::TransactionState as Listed;
+use crate::messages::*;
 
 use super::txn::{self, TxnState, OFFSETS_TOPIC};
 use super::{coordinator_of, offsets_partition, CoordinatorType};

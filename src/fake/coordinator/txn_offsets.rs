@@ -4,10 +4,10 @@
 //! when their transaction's marker reaches the group's `__consumer_offsets`
 //! partition.
 
-use kafka_protocol::messages::txn_offset_commit_response::{
+use crate::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::*;
+use crate::messages::*;
 
 use super::group::Group;
 use super::offsets::{known, prepare_txn, MAX_METADATA};
