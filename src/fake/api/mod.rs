@@ -15,6 +15,7 @@ use super::{codes, Action, InterceptedRequest};
 
 mod admin;
 mod fetch;
+mod log_dirs;
 pub(crate) mod meta;
 mod offsets;
 mod produce;
@@ -111,6 +112,7 @@ apis! {
     TxnOffsetCommit: TxnOffsetCommitRequest => TxnOffsetCommitResponse;
     DescribeTransactions: DescribeTransactionsRequest => DescribeTransactionsResponse;
     ListTransactions: ListTransactionsRequest => ListTransactionsResponse;
+    AlterReplicaLogDirs: AlterReplicaLogDirsRequest => AlterReplicaLogDirsResponse;
 }
 
 impl Reply {
@@ -145,6 +147,7 @@ impl Reply {
             Reply::TxnOffsetCommit(r) => r.throttle_time_ms = ms,
             Reply::DescribeTransactions(r) => r.throttle_time_ms = ms,
             Reply::ListTransactions(r) => r.throttle_time_ms = ms,
+            Reply::AlterReplicaLogDirs(r) => r.throttle_time_ms = ms,
             Reply::SaslHandshake(_) | Reply::SaslAuthenticate(_) => {}
         }
     }
@@ -329,6 +332,9 @@ fn dispatch(
         Req::ListTransactions(r) => {
             Reply::ListTransactions(co::list_transactions(ctx, &r, version))
         }
+        Req::AlterReplicaLogDirs(r) => {
+            Reply::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs(ctx, &r))
+        }
     };
     Handled::Reply(reply)
 }
@@ -397,6 +403,9 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
         }
         Req::ListTransactions(_) => {
             Reply::ListTransactions(ListTransactionsResponse::default().with_error_code(code))
+        }
+        Req::AlterReplicaLogDirs(r) => {
+            Reply::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs_error(r, code))
         }
     }
 }
