@@ -475,3 +475,53 @@ fn a_raw_produce_request_gets_the_clients_acks_and_with_acks_0_its_timeout() {
     c0.close();
     assert_eq!(*seen.lock().unwrap(), vec![(-1, 1234), (0, 7000)]);
 }
+
+/// Thread starts and the new-client hook, in the order they happened.
+#[derive(Default)]
+struct Starts {
+    events: std::sync::Mutex<Vec<String>>,
+    cond: std::sync::Condvar,
+}
+
+struct NewClientHook(Arc<Starts>);
+
+impl kafka_sync::Hook for NewClientHook {
+    fn on_new_client(&self, client: &Client) {
+        assert!(!client.is_closed());
+        // A thread started before this hook would show up here at once;
+        // wait a little for one (none may come) before recording the hook.
+        let g = self.0.events.lock().unwrap();
+        let (mut g, _) = self
+            .0
+            .cond
+            .wait_timeout_while(g, Duration::from_millis(300), |e| e.is_empty())
+            .unwrap();
+        g.push("on_new_client".into());
+    }
+}
+
+#[test]
+fn on_new_client_runs_before_any_client_thread_starts() {
+    let cluster = three_brokers("t", 3);
+    let starts = Arc::new(Starts::default());
+    let s2 = starts.clone();
+    let c = Client::builder()
+        .seed_brokers(cluster.seeds())
+        .consumer_group("g")
+        .consume_topics(["t"])
+        .with_hooks(NewClientHook(starts.clone()))
+        .on_thread_start(move |name| {
+            s2.events.lock().unwrap().push(name.to_string());
+            s2.cond.notify_all();
+        })
+        .build()
+        .unwrap();
+    let has = |n: &str| starts.events.lock().unwrap().iter().any(|e| e == n);
+    assert!(wait_until(Duration::from_secs(5), || has("ks-meta")
+        && has("ks-group")
+        && has("ks-io-s0")));
+    let events = starts.events.lock().unwrap().clone();
+    assert_eq!(events[0], "on_new_client", "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "on_new_client").count(), 1);
+    c.close();
+}
