@@ -525,3 +525,61 @@ fn on_new_client_runs_before_any_client_thread_starts() {
     assert_eq!(events.iter().filter(|e| *e == "on_new_client").count(), 1);
     c.close();
 }
+
+#[test]
+fn alter_replica_log_dirs_goes_to_every_replica_of_each_partition() {
+    use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .log_dirs(["/data/a", "/data/b"])
+        .build()
+        .unwrap();
+    let c = client(&cluster);
+    // Replication 2 of 3 brokers: no broker holds every partition.
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(name("dirs"))
+            .with_num_partitions(3)
+            .with_replication_factor(2),
+    ]);
+    assert_eq!(c.request(create).unwrap().topics[0].error_code, 0);
+    let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![AlterReplicaLogDir::default()
+        .with_path("/data/b".to_string().into())
+        .with_topics(vec![AlterReplicaLogDirTopic::default()
+            .with_name(name("dirs"))
+            .with_partitions(vec![0, 1, 2])])]);
+    let resp = c.request(req.clone()).unwrap();
+    // One answer per replica, each without error.
+    let answers: Vec<(i32, i16)> = resp
+        .results
+        .iter()
+        .filter(|t| *t.topic_name.0 == *"dirs")
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect();
+    assert_eq!(answers.len(), 6, "{resp:?}");
+    assert!(answers.iter().all(|(_, code)| *code == 0), "{resp:?}");
+    for p in 0..3 {
+        let replicas = cluster.replicas("dirs", p).unwrap();
+        assert_eq!(replicas.len(), 2);
+        for b in 0..3 {
+            let want = replicas.contains(&b).then(|| "/data/b".to_string());
+            assert_eq!(cluster.replica_log_dir("dirs", p, b), want, "p{p} b{b}");
+        }
+    }
+    // Sharded: one shard per broker, each naming only its own replicas.
+    let shards = c.request_sharded(req);
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    for s in &shards {
+        for t in &s.req.dirs[0].topics {
+            for p in &t.partitions {
+                let replicas = cluster.replicas("dirs", *p).unwrap();
+                assert!(replicas.contains(&s.meta.node_id), "{s:?}");
+            }
+        }
+    }
+    c.close();
+}

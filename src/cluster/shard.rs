@@ -1,7 +1,8 @@
 //! Requests split per broker (kgo's `RequestSharded`) and their merging.
 //!
 //! Partition requests (ListOffsets, DeleteRecords, OffsetForLeaderEpoch,
-//! DescribeProducers) go to each partition's leader; broker config resources
+//! DescribeProducers) go to each partition's leader; AlterReplicaLogDirs
+//! assignments to every replica of their partition; broker config resources
 //! to their broker; ListGroups, ListTransactions and DescribeLogDirs to every
 //! broker; DescribeGroups and DeleteGroups to each group's coordinator;
 //! DescribeTransactions to each transactional id's coordinator; a batched
@@ -218,10 +219,36 @@ fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
         DescribeTransactionsResponse => [transaction_states],
         OffsetFetchResponse => [groups],
     );
+    if std::any::TypeId::of::<R::Response>()
+        == std::any::TypeId::of::<AlterReplicaLogDirsResponse>()
+    {
+        let resps = resps.into_iter().map(cast).collect::<Result<_>>()?;
+        return cast(merge_replica_dirs(resps));
+    }
     resps
         .into_iter()
         .next()
         .ok_or_else(|| Error::protocol("no shards"))
+}
+
+/// Every replica's answer, one topic entry per topic (kgo's merge): a
+/// partition appears once per replica broker that answered for it.
+fn merge_replica_dirs(resps: Vec<AlterReplicaLogDirsResponse>) -> AlterReplicaLogDirsResponse {
+    let mut merged = AlterReplicaLogDirsResponse::default();
+    for r in resps {
+        merged.throttle_time_ms = merged.throttle_time_ms.max(r.throttle_time_ms);
+        for t in r.results {
+            match merged
+                .results
+                .iter_mut()
+                .find(|m| m.topic_name == t.topic_name)
+            {
+                Some(m) => m.partitions.extend(t.partitions),
+                None => merged.results.push(t),
+            }
+        }
+    }
+    merged
 }
 
 /// Splits a request into pieces per broker.
@@ -336,6 +363,11 @@ fn split<R: Request>(
         resource_split!(r)
     } else if let Some(r) = any.downcast_ref::<IncrementalAlterConfigsRequest>() {
         resource_split!(r)
+    } else if let Some(r) = any.downcast_ref::<AlterReplicaLogDirsRequest>() {
+        replica_dirs_split(client, r, deadline)?
+            .into_iter()
+            .map(|(b, x)| cast(x).map(|x| (b, x)))
+            .collect::<Result<Vec<Piece<R>>>>()?
     } else if matches!(R::KEY, 16 | 35 | 66) {
         // ListGroups, DescribeLogDirs, ListTransactions: every broker.
         let mut ids = client.discovered_ids();
@@ -372,6 +404,19 @@ fn leaders(
     topics: impl Iterator<Item = String>,
     deadline: Option<Instant>,
 ) -> Result<BTreeMap<(String, i32), i32>> {
+    per_partition(client, topics, deadline, |p| {
+        (p.leader >= 0).then_some(p.leader)
+    })
+}
+
+/// `pick` of every partition of `topics`, from a fresh Metadata request;
+/// partitions it gives `None` are left out.
+fn per_partition<V>(
+    client: &Cluster,
+    topics: impl Iterator<Item = String>,
+    deadline: Option<Instant>,
+    pick: impl Fn(&crate::metadata::PartitionMetadata) -> Option<V>,
+) -> Result<BTreeMap<(String, i32), V>> {
     let mut names: Vec<String> = topics.collect();
     names.sort();
     names.dedup();
@@ -381,13 +426,72 @@ fn leaders(
     for n in &names {
         if let Some(t) = snap.topics.get(n) {
             for p in &t.partitions {
-                if p.leader >= 0 {
-                    out.insert((n.clone(), p.partition), p.leader);
+                if let Some(v) = pick(p) {
+                    out.insert((n.clone(), p.partition), v);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// AlterReplicaLogDirs, split as kgo's sharder does: each partition's
+/// assignment goes to every broker holding a replica of it (each moves its
+/// own replica); partitions without metadata, or whose metadata has an
+/// error, go to the first seed, which answers their error.
+fn replica_dirs_split(
+    client: &Cluster,
+    r: &AlterReplicaLogDirsRequest,
+    deadline: Option<Instant>,
+) -> Result<Vec<Piece<AlterReplicaLogDirsRequest>>> {
+    use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let topics = r.dirs.iter().flat_map(|d| d.topics.iter());
+    let replicas = per_partition(
+        client,
+        topics.map(|t| t.name.0.to_string()),
+        deadline,
+        |p| (p.error.is_none() && !p.replicas.is_empty()).then(|| p.replicas.clone()),
+    )?;
+    // broker -> dir -> topic -> partitions
+    type Dirs = BTreeMap<StrBytes, BTreeMap<TopicName, Vec<i32>>>;
+    let mut by: BTreeMap<i32, Dirs> = BTreeMap::new();
+    for dir in &r.dirs {
+        for t in &dir.topics {
+            for &p in &t.partitions {
+                let unknown = [first_seed(client)];
+                let owners = replicas
+                    .get(&(t.name.0.to_string(), p))
+                    .map_or(&unknown[..], Vec::as_slice);
+                for &b in owners {
+                    let topics = by.entry(b).or_default().entry(dir.path.clone());
+                    topics
+                        .or_default()
+                        .entry(t.name.clone())
+                        .or_default()
+                        .push(p);
+                }
+            }
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(b, dirs)| {
+            let dirs = dirs
+                .into_iter()
+                .map(|(path, topics)| {
+                    let topics = topics.into_iter().map(|(name, partitions)| {
+                        AlterReplicaLogDirTopic::default()
+                            .with_name(name)
+                            .with_partitions(partitions)
+                    });
+                    AlterReplicaLogDir::default()
+                        .with_path(path)
+                        .with_topics(topics.collect())
+                })
+                .collect();
+            (Some(b), r.clone().with_dirs(dirs))
+        })
+        .collect())
 }
 
 /// Groups a topic/partition request by partition leader, rebuilding each
