@@ -387,31 +387,25 @@ fn groups_on_two_coordinators(c: &Client) -> [(String, i32); 2] {
     panic!("every group has coordinator {}", first.1);
 }
 
-#[test]
-fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
+fn commit_offset(c: &Client, group: &str, offset: i64) {
     use offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    let part = OffsetCommitRequestPartition::default()
+        .with_partition_index(0)
+        .with_committed_offset(offset);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(group.to_string().into()))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(name("t"))
+            .with_partitions(vec![part])]);
+    let resp = c.request(commit).unwrap();
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+}
+
+/// A batched OffsetFetch (v8+) of partition 0 of "t" for `groups`.
+fn batched_offset_fetch(groups: &[(String, i32)]) -> OffsetFetchRequest {
     use offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
-    let cluster = three_brokers("t", 1);
-    let c = client(&cluster);
-    let groups = groups_on_two_coordinators(&c);
-    for (i, (g, _)) in groups.iter().enumerate() {
-        let part = OffsetCommitRequestPartition::default()
-            .with_partition_index(0)
-            .with_committed_offset(10 + i as i64);
-        let commit = OffsetCommitRequest::default()
-            .with_group_id(GroupId(g.clone().into()))
-            .with_generation_id_or_member_epoch(-1)
-            .with_topics(vec![OffsetCommitRequestTopic::default()
-                .with_name(name("t"))
-                .with_partitions(vec![part])]);
-        let resp = c.request(commit).unwrap();
-        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
-    }
-    let before: Vec<u64> = groups
-        .iter()
-        .map(|(_, id)| cluster.request_count_on(*id, ApiKey::OffsetFetch))
-        .collect();
-    let fetch = OffsetFetchRequest::default().with_groups(
+    OffsetFetchRequest::default().with_groups(
         groups
             .iter()
             .map(|(g, _)| {
@@ -422,19 +416,82 @@ fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
                         .with_partition_indexes(vec![0])]))
             })
             .collect(),
-    );
-    let resp = c.request(fetch).unwrap();
-    assert_eq!(resp.groups.len(), 2);
-    for (i, (g, id)) in groups.iter().enumerate() {
+    )
+}
+
+/// Each group of `resp` has no error and the offset `10 + its index`.
+fn assert_fetched(resp: &OffsetFetchResponse, groups: &[(String, i32)]) {
+    assert_eq!(resp.groups.len(), groups.len(), "{resp:?}");
+    for (i, (g, _)) in groups.iter().enumerate() {
         let got = resp.groups.iter().find(|x| *x.group_id.0 == **g).unwrap();
         assert_eq!(got.error_code, 0, "group {g}");
         let offset = got.topics[0].partitions[0].committed_offset;
         assert_eq!(offset, 10 + i as i64, "group {g}");
+    }
+}
+
+/// A cluster, a client, and two groups on different coordinators that
+/// committed offsets 10 and 11 for partition 0 of "t".
+fn two_committed_groups() -> (Cluster, Client, [(String, i32); 2]) {
+    let cluster = three_brokers("t", 1);
+    let c = client(&cluster);
+    let groups = groups_on_two_coordinators(&c);
+    for (i, (g, _)) in groups.iter().enumerate() {
+        commit_offset(&c, g, 10 + i as i64);
+    }
+    (cluster, c, groups)
+}
+
+#[test]
+fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
+    let (cluster, c, groups) = two_committed_groups();
+    let before: Vec<u64> = groups
+        .iter()
+        .map(|(_, id)| cluster.request_count_on(*id, ApiKey::OffsetFetch))
+        .collect();
+    let resp = c.request(batched_offset_fetch(&groups)).unwrap();
+    assert_fetched(&resp, &groups);
+    for (i, (_, id)) in groups.iter().enumerate() {
         assert_eq!(
             cluster.request_count_on(*id, ApiKey::OffsetFetch),
             before[i] + 1
         );
     }
+    c.close();
+}
+
+#[test]
+fn batched_offset_fetch_pieces_retry_moved_and_loading_coordinators() {
+    use kafka_sync::fake::CoordinatorType;
+    let (cluster, c, groups) = two_committed_groups();
+    // The client cached both coordinators; the second group's moves to the
+    // third broker, so its old coordinator answers NOT_COORDINATOR.
+    let to = (0..3)
+        .find(|b| *b != groups[0].1 && *b != groups[1].1)
+        .unwrap();
+    cluster
+        .move_coordinator(CoordinatorType::Group, &groups[1].0, to)
+        .unwrap();
+    // And the first group's coordinator is loading, once.
+    cluster.intercept(ApiKey::OffsetFetch, Some(groups[0].1), Some(1), |_| {
+        Action::ErrorCode(14)
+    });
+    let resp = c.request(batched_offset_fetch(&groups)).unwrap();
+    assert_fetched(&resp, &groups);
+    assert_eq!(cluster.request_count_on(to, ApiKey::OffsetFetch), 1);
+    // Sharded, each group is answered once, by its coordinator now.
+    let shards = c.request_sharded(batched_offset_fetch(&groups));
+    for s in &shards {
+        let resp = s.resp.as_ref().unwrap();
+        for g in &resp.groups {
+            assert_eq!(g.error_code, 0, "{s:?}");
+        }
+    }
+    let answered: usize = shards
+        .iter()
+        .map(|s| s.resp.as_ref().map_or(0, |r| r.groups.len()))
+        .sum();
+    assert_eq!(answered, 2, "{shards:?}");
     c.close();
 }
 

@@ -138,7 +138,10 @@ impl Client {
     /// groups are split per broker and their responses merged (prefer
     /// [`request_sharded`](Self::request_sharded) for those); anything else
     /// goes to any broker. Retriable connection errors and coordinator or
-    /// controller moves are retried up to `request_retries` times within
+    /// controller moves (for the split OffsetFetch too: its groups answered
+    /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or
+    /// COORDINATOR_LOAD_IN_PROGRESS are sent again to their coordinator,
+    /// looked up anew) are retried up to `request_retries` times within
     /// `retry_timeout`.
     ///
     /// As in kgo, a raw `ProduceRequest` is sent with the client's

@@ -43,6 +43,13 @@ pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
         .is_some_and(|r| r.group_id.0.is_empty() && r.groups.len() > 1)
 }
 
+/// Whether a shard's request lost all its groups to a retry.
+fn emptied<R: Request>(req: &R) -> bool {
+    let any: &dyn Any = req;
+    any.downcast_ref::<OffsetFetchRequest>()
+        .is_some_and(|r| r.group_id.0.is_empty() && r.groups.is_empty())
+}
+
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
     let b: Box<dyn Any> = Box::new(v);
     b.downcast::<U>()
@@ -53,6 +60,15 @@ fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
 /// A piece addressed to a node id (`None`: any broker).
 type Piece<T> = (Option<i32>, T);
 
+fn unknown_meta() -> BrokerMetadata {
+    BrokerMetadata {
+        node_id: -1,
+        host: String::new(),
+        port: 0,
+        rack: None,
+    }
+}
+
 impl Cluster {
     /// Issues `req` to every broker that owns a part of it, returning every
     /// broker's response separately. Always returns at least one shard.
@@ -61,25 +77,26 @@ impl Cluster {
         req: R,
         deadline: Option<Instant>,
     ) -> Vec<ResponseShard<R>> {
-        let fallback_meta = || BrokerMetadata {
-            node_id: -1,
-            host: String::new(),
-            port: 0,
-            rack: None,
-        };
         if !is_sharded(&req) {
             let meta = self
                 .any_handle()
                 .map(|h| h.meta().clone())
-                .unwrap_or_else(fallback_meta);
+                .unwrap_or_else(unknown_meta);
             let resp = self.request(req.clone(), deadline);
             return vec![ResponseShard { meta, req, resp }];
         }
+        let mut out = self.send_split(req, deadline);
+        self.retry_moved_groups(&mut out, deadline);
+        out
+    }
+
+    /// Splits `req` and sends every piece, each retried on retriable errors.
+    fn send_split<R: Request>(&self, req: R, deadline: Option<Instant>) -> Vec<ResponseShard<R>> {
         let pieces = match self.retry(R::KEY, deadline, |_| split(self, &req, deadline)) {
             Ok(p) => p,
             Err(e) => {
                 return vec![ResponseShard {
-                    meta: fallback_meta(),
+                    meta: unknown_meta(),
                     req,
                     resp: Err(e),
                 }]
@@ -100,7 +117,7 @@ impl Cluster {
             let meta = handle
                 .as_ref()
                 .map(|h| h.meta().clone())
-                .unwrap_or_else(fallback_meta);
+                .unwrap_or_else(unknown_meta);
             let first = first.and_then(|p| p.wait());
             let resp = match first {
                 Ok(r) => Ok(r),
@@ -124,6 +141,76 @@ impl Cluster {
             });
         }
         out
+    }
+
+    /// A batched OffsetFetch's groups answered NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS are taken
+    /// out of their shards, their cached coordinators forgotten, and sent
+    /// again after a backoff, split anew (they may now live on different
+    /// brokers), within the retry budget: what a one-group coordinator
+    /// request does (route.rs). Groups still failing when the budget is
+    /// spent keep their error in their shard.
+    fn retry_moved_groups<R: Request>(
+        &self,
+        out: &mut Vec<ResponseShard<R>>,
+        deadline: Option<Instant>,
+    ) {
+        let cfg = &self.settings;
+        let start = Instant::now();
+        let limit = cfg.retry_timeout(R::KEY);
+        let mut tries: u32 = 1;
+        loop {
+            let out_of_time = !limit.is_zero() && start.elapsed() >= limit;
+            if tries >= cfg.request_retries || out_of_time || self.is_closed() {
+                return;
+            }
+            let again: Vec<R> = out.iter_mut().filter_map(|s| self.take_moved(s)).collect();
+            if again.is_empty() {
+                return;
+            }
+            out.retain(|s| !emptied(&s.req));
+            if let Err(e) = self.sleep(cfg.retry_backoff(tries), deadline) {
+                out.extend(again.into_iter().map(|req| ResponseShard {
+                    meta: unknown_meta(),
+                    req,
+                    resp: Err(e.clone()),
+                }));
+                return;
+            }
+            for req in again {
+                out.extend(self.send_split(req, deadline));
+            }
+            tries += 1;
+        }
+    }
+
+    /// Takes the groups of an OffsetFetch shard whose coordinator moved or
+    /// is loading out of its request and response, forgetting their cached
+    /// coordinators; returns a request for them.
+    fn take_moved<R: Request>(&self, shard: &mut ResponseShard<R>) -> Option<R> {
+        let any: &mut dyn Any = shard.resp.as_mut().ok()?;
+        let resp = any.downcast_mut::<OffsetFetchResponse>()?;
+        let moved: Vec<GroupId> = resp
+            .groups
+            .iter()
+            .filter(|g| super::route::coordinator_moved(g.error_code).is_some())
+            .map(|g| g.group_id.clone())
+            .collect();
+        if moved.is_empty() {
+            return None;
+        }
+        let any: &mut dyn Any = &mut shard.req;
+        let req = any.downcast_mut::<OffsetFetchRequest>()?;
+        resp.groups.retain(|g| !moved.contains(&g.group_id));
+        let mut again = req.clone();
+        again.groups.retain(|g| moved.contains(&g.group_id));
+        req.groups.retain(|g| !moved.contains(&g.group_id));
+        let mut cached = self.coordinators.lock();
+        for g in &moved {
+            cached.remove(&(0, g.0.to_string()));
+        }
+        drop(cached);
+        cast(again).ok()
     }
 
     fn target_handle(&self, target: Option<i32>) -> Result<Arc<BrokerHandle>> {
