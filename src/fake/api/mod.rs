@@ -714,6 +714,15 @@ mod tests {
             ApiKey::ListTransactions => {
                 Req::ListTransactions(ListTransactionsRequest::default().with_duration_filter(-1))
             }
+            ApiKey::AlterReplicaLogDirs => {
+                let topic = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![0]);
+                let dir = alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(name())
+                    .with_topics(vec![topic]);
+                Req::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(vec![dir]))
+            }
             other => panic!("no default for {other:?}"),
         }
     }
