@@ -112,8 +112,10 @@ pub trait Hook: Send + Sync {
     /// setup work in your hooks, such as keeping a handle to the client.
     ///
     /// The threads (broker I/O, metadata, the group member) start once every
-    /// hook returned, so a hook must not wait on the client: a request, a
-    /// poll or a flush made here finds no broker to talk to.
+    /// hook returned, so a hook must not wait on the client: a request made
+    /// here finds no broker to talk to and fails with
+    /// [`Error::UnknownBroker`] once its retries are spent, and a poll or a
+    /// flush waits for threads that have not started.
     fn on_new_client(&self, client: &crate::Client) {
         let _ = client;
     }
