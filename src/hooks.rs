@@ -107,8 +107,15 @@ pub struct FetchBatchMetrics {
 
 /// Callbacks fired by the client. Every method defaults to doing nothing.
 pub trait Hook: Send + Sync {
-    /// Called once a client is built, before any request is issued
-    /// (kgo's `HookNewClient`).
+    /// Called with a newly built client, before any client thread starts
+    /// (kgo's `HookNewClient`), on the thread that builds it: for final
+    /// setup work in your hooks, such as keeping a handle to the client.
+    ///
+    /// The threads (broker I/O, metadata, the group member) start once every
+    /// hook returned, so a hook must not wait on the client: a request made
+    /// here finds no broker to talk to and fails with
+    /// [`Error::UnknownBroker`] once its retries are spent, and a poll or a
+    /// flush waits for threads that have not started.
     fn on_new_client(&self, client: &crate::Client) {
         let _ = client;
     }

@@ -387,31 +387,25 @@ fn groups_on_two_coordinators(c: &Client) -> [(String, i32); 2] {
     panic!("every group has coordinator {}", first.1);
 }
 
-#[test]
-fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
+fn commit_offset(c: &Client, group: &str, offset: i64) {
     use offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    let part = OffsetCommitRequestPartition::default()
+        .with_partition_index(0)
+        .with_committed_offset(offset);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(group.to_string().into()))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(name("t"))
+            .with_partitions(vec![part])]);
+    let resp = c.request(commit).unwrap();
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+}
+
+/// A batched OffsetFetch (v8+) of partition 0 of "t" for `groups`.
+fn batched_offset_fetch(groups: &[(String, i32)]) -> OffsetFetchRequest {
     use offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
-    let cluster = three_brokers("t", 1);
-    let c = client(&cluster);
-    let groups = groups_on_two_coordinators(&c);
-    for (i, (g, _)) in groups.iter().enumerate() {
-        let part = OffsetCommitRequestPartition::default()
-            .with_partition_index(0)
-            .with_committed_offset(10 + i as i64);
-        let commit = OffsetCommitRequest::default()
-            .with_group_id(GroupId(g.clone().into()))
-            .with_generation_id_or_member_epoch(-1)
-            .with_topics(vec![OffsetCommitRequestTopic::default()
-                .with_name(name("t"))
-                .with_partitions(vec![part])]);
-        let resp = c.request(commit).unwrap();
-        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
-    }
-    let before: Vec<u64> = groups
-        .iter()
-        .map(|(_, id)| cluster.request_count_on(*id, ApiKey::OffsetFetch))
-        .collect();
-    let fetch = OffsetFetchRequest::default().with_groups(
+    OffsetFetchRequest::default().with_groups(
         groups
             .iter()
             .map(|(g, _)| {
@@ -422,19 +416,82 @@ fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
                         .with_partition_indexes(vec![0])]))
             })
             .collect(),
-    );
-    let resp = c.request(fetch).unwrap();
-    assert_eq!(resp.groups.len(), 2);
-    for (i, (g, id)) in groups.iter().enumerate() {
+    )
+}
+
+/// Each group of `resp` has no error and the offset `10 + its index`.
+fn assert_fetched(resp: &OffsetFetchResponse, groups: &[(String, i32)]) {
+    assert_eq!(resp.groups.len(), groups.len(), "{resp:?}");
+    for (i, (g, _)) in groups.iter().enumerate() {
         let got = resp.groups.iter().find(|x| *x.group_id.0 == **g).unwrap();
         assert_eq!(got.error_code, 0, "group {g}");
         let offset = got.topics[0].partitions[0].committed_offset;
         assert_eq!(offset, 10 + i as i64, "group {g}");
+    }
+}
+
+/// A cluster, a client, and two groups on different coordinators that
+/// committed offsets 10 and 11 for partition 0 of "t".
+fn two_committed_groups() -> (Cluster, Client, [(String, i32); 2]) {
+    let cluster = three_brokers("t", 1);
+    let c = client(&cluster);
+    let groups = groups_on_two_coordinators(&c);
+    for (i, (g, _)) in groups.iter().enumerate() {
+        commit_offset(&c, g, 10 + i as i64);
+    }
+    (cluster, c, groups)
+}
+
+#[test]
+fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
+    let (cluster, c, groups) = two_committed_groups();
+    let before: Vec<u64> = groups
+        .iter()
+        .map(|(_, id)| cluster.request_count_on(*id, ApiKey::OffsetFetch))
+        .collect();
+    let resp = c.request(batched_offset_fetch(&groups)).unwrap();
+    assert_fetched(&resp, &groups);
+    for (i, (_, id)) in groups.iter().enumerate() {
         assert_eq!(
             cluster.request_count_on(*id, ApiKey::OffsetFetch),
             before[i] + 1
         );
     }
+    c.close();
+}
+
+#[test]
+fn batched_offset_fetch_pieces_retry_moved_and_loading_coordinators() {
+    use kafka_sync::fake::CoordinatorType;
+    let (cluster, c, groups) = two_committed_groups();
+    // The client cached both coordinators; the second group's moves to the
+    // third broker, so its old coordinator answers NOT_COORDINATOR.
+    let to = (0..3)
+        .find(|b| *b != groups[0].1 && *b != groups[1].1)
+        .unwrap();
+    cluster
+        .move_coordinator(CoordinatorType::Group, &groups[1].0, to)
+        .unwrap();
+    // And the first group's coordinator is loading, once.
+    cluster.intercept(ApiKey::OffsetFetch, Some(groups[0].1), Some(1), |_| {
+        Action::ErrorCode(14)
+    });
+    let resp = c.request(batched_offset_fetch(&groups)).unwrap();
+    assert_fetched(&resp, &groups);
+    assert_eq!(cluster.request_count_on(to, ApiKey::OffsetFetch), 1);
+    // Sharded, each group is answered once, by its coordinator now.
+    let shards = c.request_sharded(batched_offset_fetch(&groups));
+    for s in &shards {
+        let resp = s.resp.as_ref().unwrap();
+        for g in &resp.groups {
+            assert_eq!(g.error_code, 0, "{s:?}");
+        }
+    }
+    let answered: usize = shards
+        .iter()
+        .map(|s| s.resp.as_ref().map_or(0, |r| r.groups.len()))
+        .sum();
+    assert_eq!(answered, 2, "{shards:?}");
     c.close();
 }
 
@@ -474,4 +531,112 @@ fn a_raw_produce_request_gets_the_clients_acks_and_with_acks_0_its_timeout() {
         == 2));
     c0.close();
     assert_eq!(*seen.lock().unwrap(), vec![(-1, 1234), (0, 7000)]);
+}
+
+/// Thread starts and the new-client hook, in the order they happened.
+#[derive(Default)]
+struct Starts {
+    events: std::sync::Mutex<Vec<String>>,
+    cond: std::sync::Condvar,
+}
+
+struct NewClientHook(Arc<Starts>);
+
+impl kafka_sync::Hook for NewClientHook {
+    fn on_new_client(&self, client: &Client) {
+        assert!(!client.is_closed());
+        // A thread started before this hook would show up here at once;
+        // wait a little for one (none may come) before recording the hook.
+        let g = self.0.events.lock().unwrap();
+        let (mut g, _) = self
+            .0
+            .cond
+            .wait_timeout_while(g, Duration::from_millis(300), |e| e.is_empty())
+            .unwrap();
+        g.push("on_new_client".into());
+    }
+}
+
+#[test]
+fn on_new_client_runs_before_any_client_thread_starts() {
+    let cluster = three_brokers("t", 3);
+    let starts = Arc::new(Starts::default());
+    let s2 = starts.clone();
+    let c = Client::builder()
+        .seed_brokers(cluster.seeds())
+        .consumer_group("g")
+        .consume_topics(["t"])
+        .with_hooks(NewClientHook(starts.clone()))
+        .on_thread_start(move |name| {
+            s2.events.lock().unwrap().push(name.to_string());
+            s2.cond.notify_all();
+        })
+        .build()
+        .unwrap();
+    let has = |n: &str| starts.events.lock().unwrap().iter().any(|e| e == n);
+    assert!(wait_until(Duration::from_secs(5), || has("ks-meta")
+        && has("ks-group")
+        && has("ks-io-s0")));
+    let events = starts.events.lock().unwrap().clone();
+    assert_eq!(events[0], "on_new_client", "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "on_new_client").count(), 1);
+    c.close();
+}
+
+#[test]
+fn alter_replica_log_dirs_goes_to_every_replica_of_each_partition() {
+    use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .log_dirs(["/data/a", "/data/b"])
+        .build()
+        .unwrap();
+    let c = client(&cluster);
+    // Replication 2 of 3 brokers: no broker holds every partition.
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        create_topics_request::CreatableTopic::default()
+            .with_name(name("dirs"))
+            .with_num_partitions(3)
+            .with_replication_factor(2),
+    ]);
+    assert_eq!(c.request(create).unwrap().topics[0].error_code, 0);
+    let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![AlterReplicaLogDir::default()
+        .with_path("/data/b".to_string().into())
+        .with_topics(vec![AlterReplicaLogDirTopic::default()
+            .with_name(name("dirs"))
+            .with_partitions(vec![0, 1, 2])])]);
+    let resp = c.request(req.clone()).unwrap();
+    // One answer per replica, each without error.
+    let answers: Vec<(i32, i16)> = resp
+        .results
+        .iter()
+        .filter(|t| *t.topic_name.0 == *"dirs")
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect();
+    assert_eq!(answers.len(), 6, "{resp:?}");
+    assert!(answers.iter().all(|(_, code)| *code == 0), "{resp:?}");
+    for p in 0..3 {
+        let replicas = cluster.replicas("dirs", p).unwrap();
+        assert_eq!(replicas.len(), 2);
+        for b in 0..3 {
+            let want = replicas.contains(&b).then(|| "/data/b".to_string());
+            assert_eq!(cluster.replica_log_dir("dirs", p, b), want, "p{p} b{b}");
+        }
+    }
+    // Sharded: one shard per broker, each naming only its own replicas.
+    let shards = c.request_sharded(req);
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    for s in &shards {
+        for t in &s.req.dirs[0].topics {
+            for p in &t.partitions {
+                let replicas = cluster.replicas("dirs", *p).unwrap();
+                assert!(replicas.contains(&s.meta.node_id), "{s:?}");
+            }
+        }
+    }
+    c.close();
 }

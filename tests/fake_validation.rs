@@ -1,6 +1,6 @@
 //! The fake cluster rejects what the Java broker rejects, with Java's error
 //! codes: ApiVersions software names, CreateTopics and CreatePartitions
-//! arguments, and produce requests. One test per rule, driven by the raw
+//! arguments, produce requests, and AlterReplicaLogDirs. One test per rule, driven by the raw
 //! client in `support/fake_raw.rs`, not the crate's client.
 #![cfg(feature = "fake")]
 
@@ -341,4 +341,119 @@ fn a_raw_api_versions_request_gets_the_clients_software_name() {
     let resp = c.request(ApiVersionsRequest::default()).unwrap();
     assert_eq!(resp.error_code, 0);
     c.close();
+}
+
+const REPLICA_NOT_AVAILABLE: i16 = 9;
+const LOG_DIR_NOT_FOUND: i16 = 57;
+
+/// AlterReplicaLogDirs v2 of `partitions` of `topic` to `dir`, on broker
+/// `broker`: each partition's error code.
+fn alter_dir(
+    cluster: &Cluster,
+    broker: usize,
+    dir: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i32, i16)> {
+    use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![AlterReplicaLogDir::default()
+        .with_path(s(dir))
+        .with_topics(vec![AlterReplicaLogDirTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(partitions.to_vec())])]);
+    let mut c = Conn::connect(&cluster.seeds()[broker]).unwrap();
+    let r = c.call(2, &req).unwrap();
+    assert!(r.results.iter().all(|t| *t.topic_name == *topic), "{r:?}");
+    let mut out: Vec<(i32, i16)> = r
+        .results
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn two_dir_cluster(topic: &str) -> Cluster {
+    let cluster = Cluster::builder()
+        .brokers(3)
+        .log_dirs(["/data/a", "/data/b"])
+        .build()
+        .unwrap();
+    let mut c = conn(&cluster);
+    assert_eq!(create(&mut c, new_topic(topic, 3, 1), false).0, 0);
+    cluster
+}
+
+#[test]
+fn alter_replica_log_dirs_moves_the_brokers_own_replicas() {
+    let cluster = two_dir_cluster("dirs");
+    let leader = cluster.leader("dirs", 0).unwrap().0;
+    let dir = || cluster.replica_log_dir("dirs", 0, leader);
+    assert_eq!(
+        dir().as_deref(),
+        Some("/data/a"),
+        "replicas start in the first"
+    );
+    for to in ["/data/b", "/data/a"] {
+        let moved = alter_dir(&cluster, leader as usize, to, "dirs", &[0]);
+        assert_eq!(moved, vec![(0, 0)]);
+        assert_eq!(dir().as_deref(), Some(to));
+    }
+}
+
+#[test]
+fn alter_replica_log_dirs_refuses_a_directory_not_in_log_dirs() {
+    let cluster = two_dir_cluster("dirs");
+    let leader = cluster.leader("dirs", 0).unwrap().0;
+    assert_eq!(
+        alter_dir(&cluster, leader as usize, "/data/c", "dirs", &[0]),
+        vec![(0, LOG_DIR_NOT_FOUND)]
+    );
+    assert_eq!(
+        cluster.replica_log_dir("dirs", 0, leader).as_deref(),
+        Some("/data/a")
+    );
+}
+
+#[test]
+fn alter_replica_log_dirs_answers_replica_not_available_for_another_brokers_replica() {
+    let cluster = two_dir_cluster("dirs");
+    let leader = cluster.leader("dirs", 0).unwrap().0;
+    let other = (leader + 1) % 3;
+    assert_eq!(cluster.replica_log_dir("dirs", 0, other), None);
+    assert_eq!(
+        alter_dir(&cluster, other as usize, "/data/b", "dirs", &[0]),
+        vec![(0, REPLICA_NOT_AVAILABLE)]
+    );
+}
+
+#[test]
+fn alter_replica_log_dirs_answers_unknown_topic_or_partition() {
+    let cluster = two_dir_cluster("dirs");
+    assert_eq!(
+        alter_dir(&cluster, 0, "/data/b", "nope", &[0]),
+        vec![(0, UNKNOWN_TOPIC_OR_PARTITION)]
+    );
+    assert_eq!(
+        alter_dir(&cluster, 0, "/data/b", "dirs", &[7]),
+        vec![(7, UNKNOWN_TOPIC_OR_PARTITION)]
+    );
+}
+
+#[test]
+fn alter_replica_log_dirs_refuses_names_too_long_for_a_future_dir() {
+    // "<topic>-<partition>.<32 hex>-future" must fit in 255 bytes (Java
+    // ReplicaManager.alterReplicaLogDirs, KAFKA-4893): a legal 249-byte
+    // topic name does not.
+    let long = "t".repeat(249);
+    let cluster = two_dir_cluster(&long);
+    let leader = cluster.leader(&long, 0).unwrap().0;
+    assert_eq!(
+        alter_dir(&cluster, leader as usize, "/data/b", &long, &[0]),
+        vec![(0, INVALID_TOPIC_EXCEPTION)]
+    );
 }

@@ -499,13 +499,17 @@ fn data_loss_detection_stops_or_notifies() {
     c.close();
 }
 
+/// A one-broker cluster whose `key` requests hang for 10 s, and a client.
+fn hanging(key: ApiKey) -> (Cluster, Client) {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    cluster.intercept(key, None, None, |_| Action::Delay(Duration::from_secs(10)));
+    let c = client(&cluster).build().unwrap();
+    (cluster, c)
+}
+
 #[test]
 fn produce_batch_deadline_returns_at_the_deadline() {
-    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
-    cluster.intercept(ApiKey::Produce, None, None, |_| {
-        Action::Delay(Duration::from_secs(10))
-    });
-    let c = client(&cluster).build().unwrap();
+    let (_cluster, c) = hanging(ApiKey::Produce);
     let start = Instant::now();
     let results = c.produce_batch_deadline(
         (0..5).map(|i| record("t", i, SIZE, KEYS)),
@@ -550,5 +554,81 @@ fn sinks_share_one_producer_id() {
         results.0.iter().map(|r| r.record.producer_id).collect();
     assert_eq!(ids.len(), 1, "one producer id across every sink: {ids:?}");
     assert_eq!(cluster.request_count(ApiKey::InitProducerId), 1);
+    c.close();
+}
+
+/// What a callback saw: the record's sequence number, its error, and when.
+type Seen = Arc<Mutex<Vec<(u64, Option<Error>, Instant)>>>;
+
+fn produce_until(c: &Client, seqs: std::ops::Range<u64>, deadline: Instant) -> Seen {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    for i in seqs {
+        let s = seen.clone();
+        c.produce_deadline(record("t", i, SIZE, KEYS), deadline, move |r, res| {
+            s.lock().unwrap().push((
+                support::verify::seq_of(r.value.as_deref().unwrap()),
+                res.err(),
+                Instant::now(),
+            ));
+        });
+    }
+    seen
+}
+
+#[test]
+fn a_produce_deadline_fails_buffered_records_gaplessly_once_it_passes() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    // No delivery timeout and unlimited retries: only the deadline ends it.
+    let c = client(&cluster).build().unwrap();
+    c.produce_sync([record("t", 0, SIZE, KEYS)])
+        .first()
+        .unwrap();
+    // NOT_ENOUGH_REPLICAS forever: retriable, so records stay buffered.
+    let failing = cluster.intercept(ApiKey::Produce, None, None, |_| Action::ErrorCode(19));
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let seen = produce_until(&c, 1..300, deadline);
+    c.flush_timeout(Duration::from_secs(5))
+        .expect("the deadline empties the buffer");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 299);
+        for (k, (seq, err, at)) in seen.iter().enumerate() {
+            assert_eq!(*seq, k as u64 + 1, "callbacks in order");
+            assert!(
+                matches!(err, Some(Error::Timeout(kafka_sync::TimeoutKind::Caller))),
+                "{seq}: {err:?}"
+            );
+            assert!(*at >= deadline, "{seq} failed before its deadline");
+        }
+    }
+    assert_eq!(
+        read_all(&cluster, "t", 1)[&0],
+        vec![0],
+        "nothing else written"
+    );
+    // The partition produces again afterwards, in sequence (the failed
+    // batches' sequence numbers were never written: the epoch is bumped).
+    cluster.remove_intercept(failing);
+    let later = c.produce_sync((300..310).map(|i| record("t", i, SIZE, KEYS)));
+    assert!(later.is_ok(), "{:?}", later.first_err());
+    assert_eq!(read_all(&cluster, "t", 1)[&0].len(), 11);
+    c.close();
+}
+
+#[test]
+fn a_produce_deadline_fails_records_still_waiting_for_metadata() {
+    let (_cluster, c) = hanging(ApiKey::Metadata);
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let seen = produce_until(&c, 0..20, deadline);
+    assert!(
+        support::wait_until(Duration::from_secs(3), || seen.lock().unwrap().len() == 20),
+        "the deadline failed the records waiting for the topic"
+    );
+    for (k, (seq, err, at)) in seen.lock().unwrap().iter().enumerate() {
+        assert_eq!(*seq, k as u64);
+        assert!(matches!(err, Some(Error::Timeout(_))), "{seq}: {err:?}");
+        assert!(*at >= deadline);
+    }
+    assert_eq!(c.buffered_produce_records(), 0);
     c.close();
 }

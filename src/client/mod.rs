@@ -75,15 +75,17 @@ impl Client {
 
     /// Starts a client from a validated configuration.
     ///
-    /// Hooks' [`on_new_client`](crate::Hook::on_new_client) run once the
-    /// client is built, before it is returned.
+    /// Hooks' [`on_new_client`](crate::Hook::on_new_client) run with the
+    /// built client before any client thread starts (kgo's
+    /// `HookNewClient`); the threads start once every hook returned.
     ///
     /// # Errors
     ///
-    /// A seed broker without a valid port, or an I/O error if a client thread
-    /// cannot be started.
+    /// A seed broker without a valid port, an I/O error if a client thread
+    /// cannot be started, or [`Error::ClientClosed`](crate::Error::ClientClosed)
+    /// if a hook closed the client.
     pub fn new(cfg: Config) -> Result<Client> {
-        let cluster = Cluster::start(cfg.cluster_settings())?;
+        let cluster = Cluster::new(cfg.cluster_settings())?;
         let client = Client {
             inner: Arc::new(ClientInner {
                 cfg,
@@ -95,17 +97,24 @@ impl Client {
                 closing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
+        // The consumer starts no thread of its own: its sources start on
+        // metadata, which the metadata thread below fetches.
         let consumer = Consumer::start(
             client.inner.cluster.clone(),
             client.inner.cfg.consumer.clone(),
             client.inner.cfg.group.enabled(),
         );
         let _ = client.inner.consumer.set(consumer);
-        if let Err(e) = group::start(&client) {
+        crate::hooks::each(&client.inner.cfg.hooks, |h| h.on_new_client(&client));
+        let started = client
+            .inner
+            .cluster
+            .start()
+            .and_then(|()| group::start(&client));
+        if let Err(e) = started {
             client.close();
             return Err(e);
         }
-        crate::hooks::each(&client.inner.cfg.hooks, |h| h.on_new_client(&client));
         Ok(client)
     }
 

@@ -69,8 +69,8 @@ impl Client {
         self.produce_inner(record, Box::new(callback), BufferWait::Never);
     }
 
-    /// [`produce`](Self::produce), failing the record with
-    /// [`Error::Timeout`] if it cannot be buffered within `timeout`.
+    /// [`produce`](Self::produce) whose record lives at most `timeout`
+    /// unless written; see [`produce_deadline`](Self::produce_deadline).
     pub fn produce_timeout(
         &self,
         record: Record,
@@ -80,8 +80,25 @@ impl Client {
         self.produce_deadline(record, deadline_after(timeout), callback);
     }
 
-    /// [`produce`](Self::produce), failing the record with
-    /// [`Error::Timeout`] if it cannot be buffered by `deadline`.
+    /// [`produce`](Self::produce) whose record lives until `deadline`
+    /// unless written first (kgo's `Produce` with a context that is
+    /// canceled at the deadline).
+    ///
+    /// The deadline bounds the record's whole life, not only the wait for
+    /// buffer space. When it passes before the record is written, the record
+    /// fails with [`Error::Timeout`]: at once if it is still waiting for
+    /// buffer space or for its topic's metadata; once buffered in a
+    /// partition, as soon as that is safe, that is, when nothing of the
+    /// partition is in flight. Then every record buffered for the partition
+    /// fails with it, in order, as with `record_delivery_timeout`: a
+    /// partition's records never fail with a gap, so records produced
+    /// after it (with or without a deadline) fail too. A record already
+    /// written when the deadline passes is not failed; its callback reports
+    /// what the broker answered.
+    ///
+    /// # Blocking
+    ///
+    /// As [`produce`](Self::produce), until `deadline` at most.
     pub fn produce_deadline(
         &self,
         record: Record,
@@ -148,8 +165,11 @@ impl Client {
     }
 
     /// [`produce_batch`](Self::produce_batch) that returns by `deadline`;
-    /// records not finished by then are reported with [`Error::Timeout`]
-    /// (they stay buffered and may still be written).
+    /// records not finished by then are reported with [`Error::Timeout`].
+    /// Each record is produced with
+    /// [`produce_deadline`](Self::produce_deadline), so those not yet
+    /// written also fail from the buffer once that is safe; one in flight
+    /// at the deadline may still be written.
     ///
     /// # Blocking
     ///
@@ -249,8 +269,9 @@ struct Gather {
 }
 
 /// Produces `records` and waits for all of them, or until `deadline`: then
-/// records not yet finished are reported as [`Error::Timeout`] (they stay
-/// buffered and may still be written).
+/// records not yet finished are reported as [`Error::Timeout`] (the
+/// deadline fails them from the buffer too; one in flight may still be
+/// written).
 fn produce_and_wait(
     client: &Client,
     records: impl IntoIterator<Item = Record>,

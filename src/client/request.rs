@@ -131,12 +131,17 @@ impl Client {
     /// coordinator and transaction requests to the transaction coordinator
     /// (found with FindCoordinator and cached); ListOffsets, DeleteRecords,
     /// OffsetForLeaderEpoch, DescribeConfigs, AlterConfigs,
-    /// IncrementalAlterConfigs, DescribeLogDirs, DescribeGroups, ListGroups,
-    /// DeleteGroups, DescribeProducers, DescribeTransactions and
-    /// ListTransactions are split per broker and their responses merged
-    /// (prefer [`request_sharded`](Self::request_sharded) for those); anything
-    /// else goes to any broker. Retriable connection errors and coordinator
-    /// or controller moves are retried up to `request_retries` times within
+    /// IncrementalAlterConfigs, AlterReplicaLogDirs (each assignment to every
+    /// replica of its partition), DescribeLogDirs, DescribeGroups,
+    /// ListGroups, DeleteGroups, DescribeProducers, DescribeTransactions,
+    /// ListTransactions and a batched OffsetFetch (v8+) naming several
+    /// groups are split per broker and their responses merged (prefer
+    /// [`request_sharded`](Self::request_sharded) for those); anything else
+    /// goes to any broker. Retriable connection errors and coordinator or
+    /// controller moves (for the split OffsetFetch too: its groups answered
+    /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or
+    /// COORDINATOR_LOAD_IN_PROGRESS are sent again to their coordinator,
+    /// looked up anew) are retried up to `request_retries` times within
     /// `retry_timeout`.
     ///
     /// As in kgo, a raw `ProduceRequest` is sent with the client's

@@ -73,6 +73,14 @@ pub(crate) struct Cluster {
     meta_trigger: Sender<bool>,
     meta_thread: Mutex<Option<JoinHandle<()>>>,
     next_any: AtomicUsize,
+    /// What [`start`](Cluster::start) needs: the seeds and the metadata
+    /// trigger's receiving end; taken when the threads start.
+    unstarted: Mutex<Option<Unstarted>>,
+}
+
+struct Unstarted {
+    seeds: Vec<BrokerMetadata>,
+    trigger_rx: Receiver<bool>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -106,30 +114,26 @@ fn parse_seed(i: usize, s: &str) -> Result<BrokerMetadata> {
 }
 
 impl Cluster {
-    /// Starts the seed brokers' I/O threads and the metadata thread.
+    /// Builds the cluster core without starting a thread (the client's
+    /// `on_new_client` hooks run between this and [`start`](Self::start)).
     ///
     /// # Errors
     ///
-    /// A seed without a valid port, or an I/O error if a thread cannot start.
-    pub(crate) fn start(settings: ClusterSettings) -> Result<Arc<Cluster>> {
-        let epoch = Instant::now();
-        let mut seeds = Vec::with_capacity(settings.seed_brokers.len());
-        for (i, s) in settings.seed_brokers.iter().enumerate() {
-            let meta = parse_seed(i, s)?;
-            seeds.push(BrokerHandle::spawn(
-                meta,
-                settings.broker.clone(),
-                epoch,
-                io_thread_name("s", i),
-            )?);
-        }
+    /// A seed without a valid port.
+    pub(crate) fn new(settings: ClusterSettings) -> Result<Arc<Cluster>> {
+        let seeds = settings
+            .seed_brokers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_seed(i, s))
+            .collect::<Result<Vec<_>>>()?;
         let (close_tx, close_rx) = crossbeam_channel::bounded(0);
         let (meta_trigger, trigger_rx) = crossbeam_channel::bounded(8);
-        let cluster = Arc::new(Cluster {
+        Ok(Arc::new(Cluster {
             settings,
-            epoch,
+            epoch: Instant::now(),
             brokers: RwLock::new(Brokers {
-                seeds,
+                seeds: Vec::new(),
                 discovered: BTreeMap::new(),
             }),
             broker_gen: AtomicU64::new(0),
@@ -138,14 +142,51 @@ impl Cluster {
             listeners: RwLock::new(Vec::new()),
             closed: AtomicBool::new(false),
             close_tx: Mutex::new(Some(close_tx)),
-            close_rx: close_rx.clone(),
+            close_rx,
             meta_trigger,
             meta_thread: Mutex::new(None),
             next_any: AtomicUsize::new(0),
-        });
-        let weak: Weak<Cluster> = Arc::downgrade(&cluster);
-        let s = &cluster.settings;
+            unstarted: Mutex::new(Some(Unstarted { seeds, trigger_rx })),
+        }))
+    }
+
+    /// Starts the seed brokers' I/O threads and the metadata thread; a
+    /// no-op once started.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ClientClosed`] if the cluster closed first, or an I/O error
+    /// if a thread cannot start (the cluster is then closed).
+    pub(crate) fn start(self: &Arc<Self>) -> Result<()> {
+        let Some(unstarted) = self.unstarted.lock().take() else {
+            return Ok(());
+        };
+        if self.is_closed() {
+            return Err(Error::ClientClosed);
+        }
+        let res = self.start_threads(unstarted);
+        if res.is_err() || self.is_closed() {
+            // A close that raced the start may have missed these threads.
+            self.close();
+        }
+        res
+    }
+
+    fn start_threads(self: &Arc<Self>, unstarted: Unstarted) -> Result<()> {
+        for (i, meta) in unstarted.seeds.into_iter().enumerate() {
+            let h = BrokerHandle::spawn(
+                meta,
+                self.settings.broker.clone(),
+                self.epoch,
+                io_thread_name("s", i),
+            )?;
+            self.brokers.write().seeds.push(h);
+        }
+        self.broker_gen.fetch_add(1, Ordering::AcqRel);
+        let weak: Weak<Cluster> = Arc::downgrade(self);
+        let s = &self.settings;
         let (min_age, max_age) = (s.metadata_min_age, s.metadata_max_age);
+        let (trigger_rx, close_rx) = (unstarted.trigger_rx, self.close_rx.clone());
         let join = crate::sync::thread::spawn_named(
             "ks-meta".into(),
             s.on_thread_start.clone(),
@@ -155,15 +196,9 @@ impl Cluster {
                     cluster.refresh_metadata(None, None).map(|_| ())
                 })
             },
-        );
-        match join {
-            Ok(j) => *cluster.meta_thread.lock() = Some(j),
-            Err(e) => {
-                cluster.close();
-                return Err(e);
-            }
-        }
-        Ok(cluster)
+        )?;
+        *self.meta_thread.lock() = Some(join);
+        Ok(())
     }
 
     /// The cluster's settings.

@@ -138,6 +138,12 @@ fn coordinator_error(resp: &dyn Any) -> Option<ErrorCode> {
     } else {
         0
     };
+    coordinator_moved(code)
+}
+
+/// `code` if it says the coordinator moved, is not available or is
+/// loading: the request is retried after finding the coordinator again.
+pub(super) fn coordinator_moved(code: i16) -> Option<ErrorCode> {
     match ErrorCode::from_code(code) {
         Some(
             c @ (ErrorCode::NotCoordinator

@@ -1,7 +1,8 @@
 //! Requests split per broker (kgo's `RequestSharded`) and their merging.
 //!
 //! Partition requests (ListOffsets, DeleteRecords, OffsetForLeaderEpoch,
-//! DescribeProducers) go to each partition's leader; broker config resources
+//! DescribeProducers) go to each partition's leader; AlterReplicaLogDirs
+//! assignments to every replica of their partition; broker config resources
 //! to their broker; ListGroups, ListTransactions and DescribeLogDirs to every
 //! broker; DescribeGroups and DeleteGroups to each group's coordinator;
 //! DescribeTransactions to each transactional id's coordinator; a batched
@@ -42,6 +43,13 @@ pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
         .is_some_and(|r| r.group_id.0.is_empty() && r.groups.len() > 1)
 }
 
+/// Whether a shard's request lost all its groups to a retry.
+fn emptied<R: Request>(req: &R) -> bool {
+    let any: &dyn Any = req;
+    any.downcast_ref::<OffsetFetchRequest>()
+        .is_some_and(|r| r.group_id.0.is_empty() && r.groups.is_empty())
+}
+
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
     let b: Box<dyn Any> = Box::new(v);
     b.downcast::<U>()
@@ -52,6 +60,15 @@ fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
 /// A piece addressed to a node id (`None`: any broker).
 type Piece<T> = (Option<i32>, T);
 
+fn unknown_meta() -> BrokerMetadata {
+    BrokerMetadata {
+        node_id: -1,
+        host: String::new(),
+        port: 0,
+        rack: None,
+    }
+}
+
 impl Cluster {
     /// Issues `req` to every broker that owns a part of it, returning every
     /// broker's response separately. Always returns at least one shard.
@@ -60,25 +77,26 @@ impl Cluster {
         req: R,
         deadline: Option<Instant>,
     ) -> Vec<ResponseShard<R>> {
-        let fallback_meta = || BrokerMetadata {
-            node_id: -1,
-            host: String::new(),
-            port: 0,
-            rack: None,
-        };
         if !is_sharded(&req) {
             let meta = self
                 .any_handle()
                 .map(|h| h.meta().clone())
-                .unwrap_or_else(fallback_meta);
+                .unwrap_or_else(unknown_meta);
             let resp = self.request(req.clone(), deadline);
             return vec![ResponseShard { meta, req, resp }];
         }
+        let mut out = self.send_split(req, deadline);
+        self.retry_moved_groups(&mut out, deadline);
+        out
+    }
+
+    /// Splits `req` and sends every piece, each retried on retriable errors.
+    fn send_split<R: Request>(&self, req: R, deadline: Option<Instant>) -> Vec<ResponseShard<R>> {
         let pieces = match self.retry(R::KEY, deadline, |_| split(self, &req, deadline)) {
             Ok(p) => p,
             Err(e) => {
                 return vec![ResponseShard {
-                    meta: fallback_meta(),
+                    meta: unknown_meta(),
                     req,
                     resp: Err(e),
                 }]
@@ -99,7 +117,7 @@ impl Cluster {
             let meta = handle
                 .as_ref()
                 .map(|h| h.meta().clone())
-                .unwrap_or_else(fallback_meta);
+                .unwrap_or_else(unknown_meta);
             let first = first.and_then(|p| p.wait());
             let resp = match first {
                 Ok(r) => Ok(r),
@@ -123,6 +141,76 @@ impl Cluster {
             });
         }
         out
+    }
+
+    /// A batched OffsetFetch's groups answered NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS are taken
+    /// out of their shards, their cached coordinators forgotten, and sent
+    /// again after a backoff, split anew (they may now live on different
+    /// brokers), within the retry budget: what a one-group coordinator
+    /// request does (route.rs). Groups still failing when the budget is
+    /// spent keep their error in their shard.
+    fn retry_moved_groups<R: Request>(
+        &self,
+        out: &mut Vec<ResponseShard<R>>,
+        deadline: Option<Instant>,
+    ) {
+        let cfg = &self.settings;
+        let start = Instant::now();
+        let limit = cfg.retry_timeout(R::KEY);
+        let mut tries: u32 = 1;
+        loop {
+            let out_of_time = !limit.is_zero() && start.elapsed() >= limit;
+            if tries >= cfg.request_retries || out_of_time || self.is_closed() {
+                return;
+            }
+            let again: Vec<R> = out.iter_mut().filter_map(|s| self.take_moved(s)).collect();
+            if again.is_empty() {
+                return;
+            }
+            out.retain(|s| !emptied(&s.req));
+            if let Err(e) = self.sleep(cfg.retry_backoff(tries), deadline) {
+                out.extend(again.into_iter().map(|req| ResponseShard {
+                    meta: unknown_meta(),
+                    req,
+                    resp: Err(e.clone()),
+                }));
+                return;
+            }
+            for req in again {
+                out.extend(self.send_split(req, deadline));
+            }
+            tries += 1;
+        }
+    }
+
+    /// Takes the groups of an OffsetFetch shard whose coordinator moved or
+    /// is loading out of its request and response, forgetting their cached
+    /// coordinators; returns a request for them.
+    fn take_moved<R: Request>(&self, shard: &mut ResponseShard<R>) -> Option<R> {
+        let any: &mut dyn Any = shard.resp.as_mut().ok()?;
+        let resp = any.downcast_mut::<OffsetFetchResponse>()?;
+        let moved: Vec<GroupId> = resp
+            .groups
+            .iter()
+            .filter(|g| super::route::coordinator_moved(g.error_code).is_some())
+            .map(|g| g.group_id.clone())
+            .collect();
+        if moved.is_empty() {
+            return None;
+        }
+        let any: &mut dyn Any = &mut shard.req;
+        let req = any.downcast_mut::<OffsetFetchRequest>()?;
+        resp.groups.retain(|g| !moved.contains(&g.group_id));
+        let mut again = req.clone();
+        again.groups.retain(|g| moved.contains(&g.group_id));
+        req.groups.retain(|g| !moved.contains(&g.group_id));
+        let mut cached = self.coordinators.lock();
+        for g in &moved {
+            cached.remove(&(0, g.0.to_string()));
+        }
+        drop(cached);
+        cast(again).ok()
     }
 
     fn target_handle(&self, target: Option<i32>) -> Result<Arc<BrokerHandle>> {
@@ -218,10 +306,36 @@ fn merge<R: Request>(resps: Vec<R::Response>) -> Result<R::Response> {
         DescribeTransactionsResponse => [transaction_states],
         OffsetFetchResponse => [groups],
     );
+    if std::any::TypeId::of::<R::Response>()
+        == std::any::TypeId::of::<AlterReplicaLogDirsResponse>()
+    {
+        let resps = resps.into_iter().map(cast).collect::<Result<_>>()?;
+        return cast(merge_replica_dirs(resps));
+    }
     resps
         .into_iter()
         .next()
         .ok_or_else(|| Error::protocol("no shards"))
+}
+
+/// Every replica's answer, one topic entry per topic (kgo's merge): a
+/// partition appears once per replica broker that answered for it.
+fn merge_replica_dirs(resps: Vec<AlterReplicaLogDirsResponse>) -> AlterReplicaLogDirsResponse {
+    let mut merged = AlterReplicaLogDirsResponse::default();
+    for r in resps {
+        merged.throttle_time_ms = merged.throttle_time_ms.max(r.throttle_time_ms);
+        for t in r.results {
+            match merged
+                .results
+                .iter_mut()
+                .find(|m| m.topic_name == t.topic_name)
+            {
+                Some(m) => m.partitions.extend(t.partitions),
+                None => merged.results.push(t),
+            }
+        }
+    }
+    merged
 }
 
 /// Splits a request into pieces per broker.
@@ -336,6 +450,11 @@ fn split<R: Request>(
         resource_split!(r)
     } else if let Some(r) = any.downcast_ref::<IncrementalAlterConfigsRequest>() {
         resource_split!(r)
+    } else if let Some(r) = any.downcast_ref::<AlterReplicaLogDirsRequest>() {
+        replica_dirs_split(client, r, deadline)?
+            .into_iter()
+            .map(|(b, x)| cast(x).map(|x| (b, x)))
+            .collect::<Result<Vec<Piece<R>>>>()?
     } else if matches!(R::KEY, 16 | 35 | 66) {
         // ListGroups, DescribeLogDirs, ListTransactions: every broker.
         let mut ids = client.discovered_ids();
@@ -372,6 +491,19 @@ fn leaders(
     topics: impl Iterator<Item = String>,
     deadline: Option<Instant>,
 ) -> Result<BTreeMap<(String, i32), i32>> {
+    per_partition(client, topics, deadline, |p| {
+        (p.leader >= 0).then_some(p.leader)
+    })
+}
+
+/// `pick` of every partition of `topics`, from a fresh Metadata request;
+/// partitions it gives `None` are left out.
+fn per_partition<V>(
+    client: &Cluster,
+    topics: impl Iterator<Item = String>,
+    deadline: Option<Instant>,
+    pick: impl Fn(&crate::metadata::PartitionMetadata) -> Option<V>,
+) -> Result<BTreeMap<(String, i32), V>> {
     let mut names: Vec<String> = topics.collect();
     names.sort();
     names.dedup();
@@ -381,13 +513,72 @@ fn leaders(
     for n in &names {
         if let Some(t) = snap.topics.get(n) {
             for p in &t.partitions {
-                if p.leader >= 0 {
-                    out.insert((n.clone(), p.partition), p.leader);
+                if let Some(v) = pick(p) {
+                    out.insert((n.clone(), p.partition), v);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// AlterReplicaLogDirs, split as kgo's sharder does: each partition's
+/// assignment goes to every broker holding a replica of it (each moves its
+/// own replica); partitions without metadata, or whose metadata has an
+/// error, go to the first seed, which answers their error.
+fn replica_dirs_split(
+    client: &Cluster,
+    r: &AlterReplicaLogDirsRequest,
+    deadline: Option<Instant>,
+) -> Result<Vec<Piece<AlterReplicaLogDirsRequest>>> {
+    use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let topics = r.dirs.iter().flat_map(|d| d.topics.iter());
+    let replicas = per_partition(
+        client,
+        topics.map(|t| t.name.0.to_string()),
+        deadline,
+        |p| (p.error.is_none() && !p.replicas.is_empty()).then(|| p.replicas.clone()),
+    )?;
+    // broker -> dir -> topic -> partitions
+    type Dirs = BTreeMap<StrBytes, BTreeMap<TopicName, Vec<i32>>>;
+    let mut by: BTreeMap<i32, Dirs> = BTreeMap::new();
+    for dir in &r.dirs {
+        for t in &dir.topics {
+            for &p in &t.partitions {
+                let unknown = [first_seed(client)];
+                let owners = replicas
+                    .get(&(t.name.0.to_string(), p))
+                    .map_or(&unknown[..], Vec::as_slice);
+                for &b in owners {
+                    let topics = by.entry(b).or_default().entry(dir.path.clone());
+                    topics
+                        .or_default()
+                        .entry(t.name.clone())
+                        .or_default()
+                        .push(p);
+                }
+            }
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(b, dirs)| {
+            let dirs = dirs
+                .into_iter()
+                .map(|(path, topics)| {
+                    let topics = topics.into_iter().map(|(name, partitions)| {
+                        AlterReplicaLogDirTopic::default()
+                            .with_name(name)
+                            .with_partitions(partitions)
+                    });
+                    AlterReplicaLogDir::default()
+                        .with_path(path)
+                        .with_topics(topics.collect())
+                })
+                .collect();
+            (Some(b), r.clone().with_dirs(dirs))
+        })
+        .collect())
 }
 
 /// Groups a topic/partition request by partition leader, rebuilding each

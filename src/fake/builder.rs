@@ -50,6 +50,7 @@ pub struct ClusterBuilder {
     cluster_id: String,
     group: GroupSettings,
     txn: TxnSettings,
+    log_dirs: Vec<String>,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -68,6 +69,7 @@ impl fmt::Debug for ClusterBuilder {
             .field("tls", &self.tls.is_some())
             .field("group", &self.group)
             .field("txn", &self.txn)
+            .field("log_dirs", &self.log_dirs)
             .finish_non_exhaustive()
     }
 }
@@ -89,9 +91,13 @@ impl Default for ClusterBuilder {
             cluster_id: "kafka-sync-fake-cluster".into(),
             group: GroupSettings::default(),
             txn: TxnSettings::default(),
+            log_dirs: vec![DEFAULT_LOG_DIR.into()],
         }
     }
 }
+
+/// Java's default `log.dir`.
+const DEFAULT_LOG_DIR: &str = "/tmp/kafka-logs";
 
 fn collect_users<I, U, P>(users: I) -> Vec<(String, String)>
 where
@@ -255,12 +261,26 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets every broker's log directories (Java `log.dirs`), absolute
+    /// paths; a replica starts in the first. AlterReplicaLogDirs moves a
+    /// replica between them (at once: the fake has no data to copy) and
+    /// [`Cluster::replica_log_dir`] reads where it is. Defaults to Java's
+    /// `/tmp/kafka-logs`.
+    pub fn log_dirs<I, D>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = D>,
+        D: Into<String>,
+    {
+        self.log_dirs = dirs.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Binds every broker's port and starts the brokers.
     ///
     /// # Errors
     ///
-    /// Invalid options (no brokers, a bad topic, an unreadable TLS
-    /// identity) as [`io::ErrorKind::InvalidInput`]; failures to bind or to
+    /// Invalid options (no brokers, a bad topic, a relative log directory,
+    /// an unreadable TLS identity) as [`io::ErrorKind::InvalidInput`]; failures to bind or to
     /// start a thread as they happen.
     pub fn build(self) -> io::Result<Cluster> {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
@@ -278,6 +298,12 @@ impl ClusterBuilder {
             return Err(invalid(format!(
                 "group_min_session_timeout {:?} is above group_max_session_timeout {:?}",
                 g.min_session_timeout, g.max_session_timeout
+            )));
+        }
+        if self.log_dirs.is_empty() || self.log_dirs.iter().any(|d| !d.starts_with('/')) {
+            return Err(invalid(format!(
+                "log_dirs must be one or more absolute paths, got {:?}",
+                self.log_dirs
             )));
         }
         if self.txn.abort_interval.is_zero() {
@@ -325,6 +351,7 @@ impl ClusterBuilder {
             cluster_id: self.cluster_id,
             group: self.group,
             txn: self.txn,
+            log_dirs: self.log_dirs,
         };
         let rf = settings.default_replication();
         let shared = Arc::new(Shared::new(settings, addrs));

@@ -61,6 +61,9 @@ pub(crate) struct Settings {
     pub cluster_id: String,
     pub group: super::coordinator::GroupSettings,
     pub txn: super::coordinator::TxnSettings,
+    /// Every broker's log directories (Java `log.dirs`); replicas start in
+    /// the first.
+    pub log_dirs: Vec<String>,
 }
 
 impl Settings {
@@ -111,6 +114,9 @@ pub(crate) struct State {
     pub next_producer_id: i64,
     /// The transaction coordinator's transactional ids.
     pub txns: super::coordinator::Txns,
+    /// Replicas moved out of the first log directory: (topic, partition,
+    /// broker) -> directory.
+    pub replica_dirs: HashMap<(String, i32, i32), String>,
     topics_created: usize,
 }
 
@@ -182,6 +188,7 @@ impl State {
         match self.topics.remove(name) {
             Some(t) => {
                 self.ids.remove(&t.id);
+                self.replica_dirs.retain(|(topic, _, _), _| topic != name);
                 true
             }
             None => false,

@@ -95,8 +95,9 @@
 //! Produce (acks 0/1/-1, record batch v2 validation, idempotent producer
 //! checks), InitProducerId (idempotent producers), Fetch (KIP-227 sessions,
 //! KIP-74 limits, leader epoch checks), ListOffsets, OffsetForLeaderEpoch,
-//! DeleteRecords, FindCoordinator, DescribeConfigs, SaslHandshake and
-//! SaslAuthenticate, and optional TLS. The group coordinator serves the
+//! DeleteRecords, FindCoordinator, DescribeConfigs, AlterReplicaLogDirs
+//! (between [`ClusterBuilder::log_dirs`]; see [`Cluster::replica_log_dir`]),
+//! SaslHandshake and SaslAuthenticate, and optional TLS. The group coordinator serves the
 //! classic consumer group protocol as Java's does: JoinGroup (KIP-394
 //! member ids, KIP-345 static members), SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit, OffsetFetch, OffsetDelete, DescribeGroups, ListGroups and
@@ -413,6 +414,28 @@ impl Cluster {
             .get(topic)?
             .partition(partition)
             .map(|p| (p.leader, p.leader_epoch))
+    }
+
+    /// The brokers holding a replica of a partition, leader first.
+    pub fn replicas(&self, topic: &str, partition: i32) -> Option<Vec<i32>> {
+        let st = self.shared.lock();
+        let p = st.topics.get(topic)?.partition(partition)?;
+        Some(p.replicas.clone())
+    }
+
+    /// The log directory broker `broker`'s replica of a partition is in
+    /// (see [`ClusterBuilder::log_dirs`]); `None` when the broker holds no
+    /// replica of it.
+    pub fn replica_log_dir(&self, topic: &str, partition: i32, broker: i32) -> Option<String> {
+        let st = self.shared.lock();
+        let p = st.topics.get(topic)?.partition(partition)?;
+        if !p.replicas.contains(&broker) {
+            return None;
+        }
+        let moved = st.replica_dirs.get(&(topic.to_string(), partition, broker));
+        moved
+            .or_else(|| self.shared.settings.log_dirs.first())
+            .cloned()
     }
 
     /// Truncates a partition's log to `offset` (rounded down to a batch

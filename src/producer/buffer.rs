@@ -17,7 +17,7 @@ use super::id::IdState;
 use super::recbuf::RecBuf;
 use super::settings::ProducerSettings;
 use super::sink::Sink;
-use super::topics::TopicBuf;
+use super::topics::{TopicBuf, WaitingRecord};
 use crate::cluster::{Cluster, MetadataListener};
 use crate::error::{Error, Result, TimeoutKind};
 use crate::hooks;
@@ -33,6 +33,17 @@ pub(crate) enum BufferWait {
     Until(Instant),
     /// Not at all: a full buffer fails the record with `MaxBuffered`.
     Never,
+}
+
+impl BufferWait {
+    /// The caller's deadline, which also bounds the record's life in the
+    /// buffer (kgo: a buffered record is canceled with its context).
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            BufferWait::Until(d) => Some(d),
+            BufferWait::Forever | BufferWait::Never => None,
+        }
+    }
 }
 
 /// The producer's shared state; one per client, started on first produce.
@@ -54,6 +65,9 @@ pub(crate) struct Producer {
     pub(crate) flushing: AtomicUsize,
     pub(crate) aborting: AtomicUsize,
     pub(crate) closed: AtomicBool,
+    /// Set once a record was produced with a deadline: from then on
+    /// `ks-prom` sweeps deadlines of records no sink watches.
+    deadlines_seen: AtomicBool,
     next_batch_id: AtomicU64,
     /// Set when data loss stopped the producer.
     pub(crate) stopped: Mutex<Option<Error>>,
@@ -92,6 +106,7 @@ impl Producer {
             flushing: AtomicUsize::new(0),
             aborting: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            deadlines_seen: AtomicBool::new(false),
             next_batch_id: AtomicU64::new(1),
             stopped: Mutex::new(None),
             txn: cfg_txn,
@@ -180,8 +195,12 @@ impl Producer {
             return self.fail_now(record, cb, e, false);
         }
         hooks::each(&self.hooks, |h| h.on_produce_record_buffered(&record));
+        let deadline = wait.deadline();
+        if deadline.is_some() && !self.deadlines_seen.load(Ordering::Relaxed) {
+            self.deadlines_seen.store(true, Ordering::Release);
+        }
         let topic = self.topic(&record.topic);
-        self.buffer(&topic, record, cb);
+        self.buffer(&topic, record, cb, deadline);
     }
 
     /// Takes a buffer slot, blocking while the buffer is full.
@@ -264,25 +283,43 @@ impl Producer {
         }
     }
 
-    /// Fails records waiting for metadata past the delivery timeout, and
-    /// partitions without a leader (no sink checks them).
+    /// Fails records waiting for metadata past their deadline or the
+    /// delivery timeout, and partitions without a leader (no sink checks
+    /// them).
     pub(crate) fn sweep_timeouts(&self) {
-        let Some(timeout) = self.cfg.delivery_timeout else {
+        let timeout = self.cfg.delivery_timeout;
+        if timeout.is_none() && !self.deadlines_seen.load(Ordering::Acquire) {
             return;
-        };
+        }
         let now = Instant::now();
+        let expired_err = |wr: &WaitingRecord| {
+            if wr.deadline.is_some_and(|d| now >= d) {
+                Some(Error::Timeout(TimeoutKind::Caller))
+            } else if timeout.is_some_and(|t| now.duration_since(wr.since) >= t) {
+                Some(Error::RecordTimeout)
+            } else {
+                None
+            }
+        };
         let topics: Vec<Arc<TopicBuf>> = self.topics.read().values().cloned().collect();
         for t in &topics {
-            let expired: Vec<(Record, Callback, Instant)> = {
+            // Records still waiting for their topic hold no sequence number,
+            // so each can fail alone without a gap.
+            let expired: Vec<(WaitingRecord, Error)> = {
                 let mut w = t.waiting.lock();
-                let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut w.records)
-                    .into_iter()
-                    .partition(|(_, _, at)| now.duration_since(*at) >= timeout);
+                let mut old = Vec::new();
+                let mut keep = Vec::with_capacity(w.records.len());
+                for wr in std::mem::take(&mut w.records) {
+                    match expired_err(&wr) {
+                        Some(e) => old.push((wr, e)),
+                        None => keep.push(wr),
+                    }
+                }
                 w.records = keep;
                 old
             };
-            for (r, cb, _) in expired {
-                self.fail_now(r, cb, Error::RecordTimeout, true);
+            for (wr, e) in expired {
+                self.fail_now(wr.record, wr.cb, e, true);
             }
         }
         for rb in self.all_recbufs() {
@@ -305,8 +342,8 @@ impl Producer {
         let topics: Vec<Arc<TopicBuf>> = self.topics.read().values().cloned().collect();
         for t in &topics {
             let waiting = std::mem::take(&mut t.waiting.lock().records);
-            for (r, cb, _) in waiting {
-                self.fail_now(r, cb, Error::Aborting, true);
+            for wr in waiting {
+                self.fail_now(wr.record, wr.cb, Error::Aborting, true);
             }
         }
         for rb in self.all_recbufs() {
@@ -355,8 +392,8 @@ impl Producer {
         let topics: Vec<Arc<TopicBuf>> = self.topics.write().drain().map(|(_, t)| t).collect();
         for t in &topics {
             let waiting = std::mem::take(&mut t.waiting.lock().records);
-            for (r, cb, _) in waiting {
-                self.fail_now(r, cb, Error::ClientClosed, true);
+            for wr in waiting {
+                self.fail_now(wr.record, wr.cb, Error::ClientClosed, true);
             }
             for rb in t.parts.read().all.iter() {
                 rb.fail_all(self, Error::ClientClosed);

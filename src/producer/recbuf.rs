@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use super::buffer::Producer;
 use super::completion::{Callback, Completion};
 use super::sink::Sink;
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, TimeoutKind};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
 use crate::record::Record;
@@ -32,6 +32,10 @@ pub(crate) struct RecBatch {
     pub(crate) wire: Option<Bytes>,
     pub(crate) codec_used: Codec,
     pub(crate) uncompressed: usize,
+    /// The earliest deadline of its records (`produce_deadline`): once it
+    /// passes before the batch is written, the partition's buffered records
+    /// fail as with a delivery timeout.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Where a batch is in its life.
@@ -129,6 +133,32 @@ pub(crate) struct RecBufInner {
     next_batch_cap: usize,
 }
 
+impl RecBufInner {
+    /// When the sink should look at this partition again, if it has
+    /// unsent batches: its linger or backoff ends, or its first batch's
+    /// caller deadline passes while nothing is in flight (in flight, the
+    /// reply wakes the sink; then the deadline can fail the partition).
+    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        if self.batches.len() <= self.inflight {
+            return None;
+        }
+        let failable = self.inflight == 0
+            && self
+                .batches
+                .front()
+                .is_some_and(|b| b.state != BatchState::Unknown);
+        let deadline = self.batches.front().and_then(|b| b.deadline);
+        [
+            self.linger_until,
+            self.backoff_until,
+            deadline.filter(|_| failable),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
 impl RecBuf {
     pub(super) fn new(topic: Arc<str>, partition: i32) -> RecBuf {
         RecBuf {
@@ -165,6 +195,7 @@ impl RecBuf {
         record: Record,
         cb: Callback,
         ask_new_batch: bool,
+        deadline: Option<Instant>,
     ) -> std::result::Result<(), Append> {
         let max = p.cfg.batch_max_bytes as usize;
         let hs = &record.headers;
@@ -220,6 +251,7 @@ impl RecBuf {
                 wire: None,
                 codec_used: Codec::None,
                 uncompressed: 0,
+                deadline: None,
             });
             g.linger_until = (!p.cfg.linger.is_zero()).then(|| Instant::now() + p.cfg.linger);
             wake = true;
@@ -240,6 +272,9 @@ impl RecBuf {
         );
         b.user_bytes += record.user_size();
         b.entries.push((record, cb));
+        if let Some(d) = deadline {
+            b.deadline = Some(b.deadline.map_or(d, |old| old.min(d)));
+        }
         let n = b.entries.len();
         g.buffered += 1;
         if n > g.next_batch_cap {
@@ -253,13 +288,17 @@ impl RecBuf {
         Ok(())
     }
 
-    /// Fails batches (and every later one: gapless) whose delivery timeout or
-    /// retries ran out, when that is safe: not in flight, and for an
-    /// idempotent producer its outcome known (failing a batch whose request
-    /// may have landed would let a later batch reuse its sequence numbers).
-    /// A non-idempotent producer fails an unknown batch too: resending it
-    /// could duplicate it anyway, and a broker that never answers sanely
-    /// must not hold the record forever.
+    /// Fails the partition's batches (the first and every later one:
+    /// gapless) when the first one's caller deadline passed
+    /// (`produce_deadline`), its delivery timeout or its retries ran out,
+    /// and that is safe: nothing in flight and, for an idempotent producer,
+    /// the outcome known (kgo: "if any of these conditions are hit and it is
+    /// currently safe to fail records, all buffered records for the relevant
+    /// partition are failed"). Failing a batch whose request may have landed
+    /// would let a later batch reuse its sequence numbers; a non-idempotent
+    /// producer fails an unknown batch too, since resending it could
+    /// duplicate it anyway and a broker that never answers sanely must not
+    /// hold the record forever.
     pub(crate) fn fail_expired(&self, p: &Producer, now: Instant) -> bool {
         let mut g = self.inner.lock();
         let Some(first) = g.batches.front() else {
@@ -269,7 +308,9 @@ impl RecBuf {
         if first.state == BatchState::InFlight || unknown_blocks {
             return false;
         }
-        let err = if p
+        let err = if first.deadline.is_some_and(|d| now >= d) {
+            Error::Timeout(TimeoutKind::Caller)
+        } else if p
             .cfg
             .delivery_timeout
             .is_some_and(|t| now.duration_since(first.created) >= t)

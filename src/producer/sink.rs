@@ -208,14 +208,8 @@ impl SinkLoop {
         let now = Instant::now();
         let mut next = now + Duration::from_millis(250);
         for rb in recbufs {
-            let g = rb.inner.lock();
-            if g.batches.len() > g.inflight {
-                if let Some(l) = g.linger_until {
-                    next = next.min(l);
-                }
-                if let Some(b) = g.backoff_until {
-                    next = next.min(b);
-                }
+            if let Some(t) = rb.inner.lock().next_wakeup() {
+                next = next.min(t);
             }
         }
         if let Some(t) = id_backoff {

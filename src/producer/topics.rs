@@ -25,7 +25,16 @@ pub(crate) struct TopicParts {
 
 /// Records waiting for a topic's metadata.
 pub(super) struct Waiting {
-    pub(super) records: Vec<(Record, Callback, Instant)>,
+    pub(super) records: Vec<WaitingRecord>,
+}
+
+/// A record waiting for its topic's metadata: since when, and until when
+/// its caller lets it live (`produce_deadline`).
+pub(super) struct WaitingRecord {
+    pub(super) record: Record,
+    pub(super) cb: Callback,
+    pub(super) since: Instant,
+    pub(super) deadline: Option<Instant>,
 }
 
 pub(crate) struct TopicBuf {
@@ -92,8 +101,15 @@ impl Producer {
         t
     }
 
-    /// Partitions and appends a record whose slot is reserved.
-    pub(super) fn buffer(&self, topic: &Arc<TopicBuf>, record: Record, cb: Callback) {
+    /// Partitions and appends a record whose slot is reserved; `deadline`
+    /// bounds its life in the buffer.
+    pub(super) fn buffer(
+        &self,
+        topic: &Arc<TopicBuf>,
+        record: Record,
+        cb: Callback,
+        deadline: Option<Instant>,
+    ) {
         let mut parts = topic.parts.read().clone();
         if parts.all.is_empty() || topic.has_waiting.load(Ordering::Acquire) {
             // The metadata thread drains `waiting` holding its lock, so under
@@ -101,14 +117,19 @@ impl Producer {
             // drain is complete (buffer directly, after them).
             let mut w = topic.waiting.lock();
             if topic.parts.read().all.is_empty() || !w.records.is_empty() {
-                w.records.push((record, cb, Instant::now()));
+                w.records.push(WaitingRecord {
+                    record,
+                    cb,
+                    since: Instant::now(),
+                    deadline,
+                });
                 topic.has_waiting.store(true, Ordering::Release);
                 return;
             }
             drop(w);
             parts = topic.parts.read().clone();
         }
-        self.buffer_loaded(topic, &parts, record, cb);
+        self.buffer_loaded(topic, &parts, record, cb, deadline);
     }
 
     pub(super) fn buffer_loaded(
@@ -117,6 +138,7 @@ impl Producer {
         parts: &TopicParts,
         record: Record,
         cb: Callback,
+        deadline: Option<Instant>,
     ) {
         let mut tp = topic.partitioner.lock();
         let pick = self.pick(&mut **tp, parts, &record);
@@ -128,7 +150,7 @@ impl Producer {
         // One lock per record: the append reports when the record would open
         // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
         // only then.
-        let res = match rb.append(self, record, cb, true) {
+        let res = match rb.append(self, record, cb, true, deadline) {
             Err(Append::NewBatch(record, cb)) => {
                 let rb = if tp.on_new_batch() {
                     self.pick(&mut **tp, parts, &record)
@@ -137,7 +159,7 @@ impl Producer {
                 } else {
                     rb
                 };
-                rb.append(self, record, cb, false)
+                rb.append(self, record, cb, false, deadline)
             }
             other => other,
         };
@@ -223,8 +245,8 @@ impl Producer {
             let mut w = t.waiting.lock();
             *t.parts.write() = parts.clone();
             // Drain in order while holding the lock: producers queue behind.
-            for (r, cb, _) in std::mem::take(&mut w.records) {
-                self.buffer_loaded(&t, &parts, r, cb);
+            for wr in std::mem::take(&mut w.records) {
+                self.buffer_loaded(&t, &parts, wr.record, wr.cb, wr.deadline);
             }
             t.has_waiting.store(false, Ordering::Release);
             drop(w);
@@ -238,8 +260,8 @@ impl Producer {
             return;
         }
         let waiting = std::mem::take(&mut t.waiting.lock().records);
-        for (r, cb, _) in waiting {
-            self.fail_now(r, cb, Error::from(code), true);
+        for wr in waiting {
+            self.fail_now(wr.record, wr.cb, Error::from(code), true);
         }
     }
 

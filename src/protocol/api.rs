@@ -146,7 +146,7 @@ api_table! {
     31 DeleteAcls Normal Controller Normal 1;
     32 DescribeConfigs Normal Sharded Normal 2;
     33 AlterConfigs Normal Sharded Normal 1;
-    34 AlterReplicaLogDirs Normal Any Normal 1;
+    34 AlterReplicaLogDirs Normal Sharded Normal 1;
     35 DescribeLogDirs Normal Sharded Normal 1;
     36 SaslAuthenticate Normal Any Normal 1;
     37 CreatePartitions Normal Controller Normal 1;
@@ -194,7 +194,7 @@ mod tests {
         for k in [19, 20, 30, 31, 37, 43, 45, 46, 49, 51, 57] {
             assert_eq!(facts(k).routing, Routing::Controller, "key {k}");
         }
-        for k in [2, 15, 16, 21, 23, 32, 33, 35, 42, 44, 61, 65, 66] {
+        for k in [2, 15, 16, 21, 23, 32, 33, 34, 35, 42, 44, 61, 65, 66] {
             assert_eq!(facts(k).routing, Routing::Sharded, "key {k}");
         }
         for k in [11, 12, 14] {

@@ -13,6 +13,7 @@ use super::{codes, Action, InterceptedRequest};
 
 mod admin;
 mod fetch;
+mod log_dirs;
 pub(crate) mod meta;
 mod offsets;
 mod produce;
@@ -109,6 +110,7 @@ apis! {
     TxnOffsetCommit: TxnOffsetCommitRequest => TxnOffsetCommitResponse;
     DescribeTransactions: DescribeTransactionsRequest => DescribeTransactionsResponse;
     ListTransactions: ListTransactionsRequest => ListTransactionsResponse;
+    AlterReplicaLogDirs: AlterReplicaLogDirsRequest => AlterReplicaLogDirsResponse;
 }
 
 impl Reply {
@@ -143,6 +145,7 @@ impl Reply {
             Reply::TxnOffsetCommit(r) => r.throttle_time_ms = ms,
             Reply::DescribeTransactions(r) => r.throttle_time_ms = ms,
             Reply::ListTransactions(r) => r.throttle_time_ms = ms,
+            Reply::AlterReplicaLogDirs(r) => r.throttle_time_ms = ms,
             Reply::SaslHandshake(_) | Reply::SaslAuthenticate(_) => {}
         }
     }
@@ -341,6 +344,9 @@ fn dispatch(
         Req::ListTransactions(r) => {
             Reply::ListTransactions(co::list_transactions(ctx, &r, version))
         }
+        Req::AlterReplicaLogDirs(r) => {
+            Reply::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs(ctx, &r))
+        }
     };
     Handled::Reply(reply)
 }
@@ -409,6 +415,9 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
         }
         Req::ListTransactions(_) => {
             Reply::ListTransactions(ListTransactionsResponse::default().with_error_code(code))
+        }
+        Req::AlterReplicaLogDirs(r) => {
+            Reply::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs_error(r, code))
         }
     }
 }
@@ -714,6 +723,15 @@ mod tests {
             ),
             ApiKey::ListTransactions => {
                 Req::ListTransactions(ListTransactionsRequest::default().with_duration_filter(-1))
+            }
+            ApiKey::AlterReplicaLogDirs => {
+                let topic = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                    .with_name(t())
+                    .with_partitions(vec![0]);
+                let dir = alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(name())
+                    .with_topics(vec![topic]);
+                Req::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(vec![dir]))
             }
             other => panic!("no default for {other:?}"),
         }
