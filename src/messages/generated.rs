@@ -47499,6 +47499,8 @@ pub mod read_share_group_state_summary_response {
         pub error_message: Option<StrBytes>,
         /// The state epoch of the share-partition. Versions: 0+.
         pub state_epoch: i32,
+        /// The leader epoch of the share-partition. Versions: 0+.
+        pub leader_epoch: i32,
         /// The share-partition start offset. Versions: 0+.
         pub start_offset: i64,
         /// Tagged fields these schemas do not know, by tag, kept as read.
@@ -47512,6 +47514,7 @@ pub mod read_share_group_state_summary_response {
                 error_code: 0i16,
                 error_message: None,
                 state_epoch: 0i32,
+                leader_epoch: 0i32,
                 start_offset: 0i64,
                 unknown_tagged_fields: BTreeMap::new(),
             }
@@ -47539,6 +47542,11 @@ pub mod read_share_group_state_summary_response {
             self.state_epoch = value;
             self
         }
+        /// Sets `leader_epoch`.
+        pub fn with_leader_epoch(mut self, value: i32) -> Self {
+            self.leader_epoch = value;
+            self
+        }
         /// Sets `start_offset`.
         pub fn with_start_offset(mut self, value: i64) -> Self {
             self.start_offset = value;
@@ -47555,6 +47563,7 @@ pub mod read_share_group_state_summary_response {
             { buf.extend_from_slice(&(*&self.error_code).to_be_bytes()); }
             { match &self.error_message { Some(x) => { wire::put_str(buf, &x, flexible)?; } None => { wire::put_null(buf, wire::Null::String, flexible) } } }
             { buf.extend_from_slice(&(*&self.state_epoch).to_be_bytes()); }
+            { buf.extend_from_slice(&(*&self.leader_epoch).to_be_bytes()); }
             { buf.extend_from_slice(&(*&self.start_offset).to_be_bytes()); }
             if flexible {
                 wire::put_tagged(buf, Vec::new(), &self.unknown_tagged_fields)?;
@@ -47569,6 +47578,7 @@ pub mod read_share_group_state_summary_response {
             let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
             let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
             let f_state_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("state_epoch"))?;
+            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
             let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -47583,6 +47593,7 @@ pub mod read_share_group_state_summary_response {
                 error_code: f_error_code,
                 error_message: f_error_message,
                 state_epoch: f_state_epoch,
+                leader_epoch: f_leader_epoch,
                 start_offset: f_start_offset,
                 unknown_tagged_fields,
             })
@@ -48907,6 +48918,10 @@ pub mod alter_share_group_offsets_response {
     pub struct AlterShareGroupOffsetsResponse {
         /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. Versions: 0+.
         pub throttle_time_ms: i32,
+        /// The top-level error code, or 0 if there was no error. Versions: 0+.
+        pub error_code: i16,
+        /// The top-level error message, or null if there was no error. Versions: 0+; nullable: 0+.
+        pub error_message: Option<StrBytes>,
         /// The results for each topic. Versions: 0+.
         pub responses: Vec<AlterShareGroupOffsetsResponseTopic>,
         /// Tagged fields these schemas do not know, by tag, kept as read.
@@ -48917,6 +48932,8 @@ pub mod alter_share_group_offsets_response {
         fn default() -> Self {
             AlterShareGroupOffsetsResponse {
                 throttle_time_ms: 0i32,
+                error_code: 0i16,
+                error_message: None,
                 responses: Vec::new(),
                 unknown_tagged_fields: BTreeMap::new(),
             }
@@ -48927,6 +48944,16 @@ pub mod alter_share_group_offsets_response {
         /// Sets `throttle_time_ms`.
         pub fn with_throttle_time_ms(mut self, value: i32) -> Self {
             self.throttle_time_ms = value;
+            self
+        }
+        /// Sets `error_code`.
+        pub fn with_error_code(mut self, value: i16) -> Self {
+            self.error_code = value;
+            self
+        }
+        /// Sets `error_message`.
+        pub fn with_error_message(mut self, value: Option<StrBytes>) -> Self {
+            self.error_message = value;
             self
         }
         /// Sets `responses`.
@@ -48942,6 +48969,8 @@ pub mod alter_share_group_offsets_response {
         pub(crate) fn encode_fields(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
             let flexible = true;
             { buf.extend_from_slice(&(*&self.throttle_time_ms).to_be_bytes()); }
+            { buf.extend_from_slice(&(*&self.error_code).to_be_bytes()); }
+            { match &self.error_message { Some(x) => { wire::put_str(buf, &x, flexible)?; } None => { wire::put_null(buf, wire::Null::String, flexible) } } }
             { wire::put_len(buf, (&self.responses).len(), flexible)?; for e0 in (&self.responses).iter() { (e0).encode_fields(buf, version)?; } }
             if flexible {
                 wire::put_tagged(buf, Vec::new(), &self.unknown_tagged_fields)?;
@@ -48953,6 +48982,8 @@ pub mod alter_share_group_offsets_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
             let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -48964,6 +48995,8 @@ pub mod alter_share_group_offsets_response {
             }
             Ok(AlterShareGroupOffsetsResponse {
                 throttle_time_ms: f_throttle_time_ms,
+                error_code: f_error_code,
+                error_message: f_error_message,
                 responses: f_responses,
                 unknown_tagged_fields,
             })
@@ -49183,24 +49216,27 @@ pub use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest;
 pub mod delete_share_group_offsets_response {
     use super::*;
 
-    /// A `DeleteShareGroupOffsetsResponsePartition` of [`DeleteShareGroupOffsetsResponse`].
+    /// A `DeleteShareGroupOffsetsResponseTopic` of [`DeleteShareGroupOffsetsResponse`].
     #[non_exhaustive]
     #[derive(Debug, Clone, PartialEq)]
-    pub struct DeleteShareGroupOffsetsResponsePartition {
-        /// The partition index. Versions: 0+.
-        pub partition_index: i32,
-        /// The partition-level error code, or 0 if there was no error. Versions: 0+.
+    pub struct DeleteShareGroupOffsetsResponseTopic {
+        /// The topic name. Versions: 0+.
+        pub topic_name: TopicName,
+        /// The unique topic ID. Versions: 0+.
+        pub topic_id: Uuid,
+        /// The topic-level error code, or 0 if there was no error. Versions: 0+.
         pub error_code: i16,
-        /// The partition-level error message, or null if there was no error. Versions: 0+; nullable: 0+.
+        /// The topic-level error message, or null if there was no error. Versions: 0+; nullable: 0+.
         pub error_message: Option<StrBytes>,
         /// Tagged fields these schemas do not know, by tag, kept as read.
         pub unknown_tagged_fields: BTreeMap<i32, Bytes>,
     }
 
-    impl Default for DeleteShareGroupOffsetsResponsePartition {
+    impl Default for DeleteShareGroupOffsetsResponseTopic {
         fn default() -> Self {
-            DeleteShareGroupOffsetsResponsePartition {
-                partition_index: 0i32,
+            DeleteShareGroupOffsetsResponseTopic {
+                topic_name: TopicName(StrBytes::new()),
+                topic_id: Uuid::nil(),
                 error_code: 0i16,
                 error_message: None,
                 unknown_tagged_fields: BTreeMap::new(),
@@ -49208,10 +49244,15 @@ pub mod delete_share_group_offsets_response {
         }
     }
 
-    impl DeleteShareGroupOffsetsResponsePartition {
-        /// Sets `partition_index`.
-        pub fn with_partition_index(mut self, value: i32) -> Self {
-            self.partition_index = value;
+    impl DeleteShareGroupOffsetsResponseTopic {
+        /// Sets `topic_name`.
+        pub fn with_topic_name(mut self, value: TopicName) -> Self {
+            self.topic_name = value;
+            self
+        }
+        /// Sets `topic_id`.
+        pub fn with_topic_id(mut self, value: Uuid) -> Self {
+            self.topic_id = value;
             self
         }
         /// Sets `error_code`.
@@ -49231,7 +49272,8 @@ pub mod delete_share_group_offsets_response {
         }
         pub(crate) fn encode_fields(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
             let flexible = true;
-            { buf.extend_from_slice(&(*&self.partition_index).to_be_bytes()); }
+            { wire::put_str(buf, &&self.topic_name, flexible)?; }
+            { buf.extend_from_slice((&self.topic_id).as_bytes()); }
             { buf.extend_from_slice(&(*&self.error_code).to_be_bytes()); }
             { match &self.error_message { Some(x) => { wire::put_str(buf, &x, flexible)?; } None => { wire::put_null(buf, wire::Null::String, flexible) } } }
             if flexible {
@@ -49243,101 +49285,10 @@ pub mod delete_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let mut unknown_tagged_fields = BTreeMap::new();
-            if flexible {
-                for _ in 0..wire::get_count(buf)? {
-                    let (tag, mut data) = wire::get_tagged(buf)?;
-                    let buf = &mut data;
-                    unknown_tagged_fields.insert(tag, buf.clone());
-                }
-            }
-            Ok(DeleteShareGroupOffsetsResponsePartition {
-                partition_index: f_partition_index,
-                error_code: f_error_code,
-                error_message: f_error_message,
-                unknown_tagged_fields,
-            })
-        }
-    }
-
-    impl Encodable for DeleteShareGroupOffsetsResponsePartition {
-        fn encode_vec(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
-            self.encode_fields(buf, version)
-        }
-    }
-
-    impl Decodable for DeleteShareGroupOffsetsResponsePartition {
-        fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-            Self::decode_fields(buf, version)
-        }
-    }
-
-    /// A `DeleteShareGroupOffsetsResponseTopic` of [`DeleteShareGroupOffsetsResponse`].
-    #[non_exhaustive]
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct DeleteShareGroupOffsetsResponseTopic {
-        /// The topic name. Versions: 0+.
-        pub topic_name: TopicName,
-        /// The unique topic ID. Versions: 0+.
-        pub topic_id: Uuid,
-        /// Versions: 0+.
-        pub partitions: Vec<DeleteShareGroupOffsetsResponsePartition>,
-        /// Tagged fields these schemas do not know, by tag, kept as read.
-        pub unknown_tagged_fields: BTreeMap<i32, Bytes>,
-    }
-
-    impl Default for DeleteShareGroupOffsetsResponseTopic {
-        fn default() -> Self {
-            DeleteShareGroupOffsetsResponseTopic {
-                topic_name: TopicName(StrBytes::new()),
-                topic_id: Uuid::nil(),
-                partitions: Vec::new(),
-                unknown_tagged_fields: BTreeMap::new(),
-            }
-        }
-    }
-
-    impl DeleteShareGroupOffsetsResponseTopic {
-        /// Sets `topic_name`.
-        pub fn with_topic_name(mut self, value: TopicName) -> Self {
-            self.topic_name = value;
-            self
-        }
-        /// Sets `topic_id`.
-        pub fn with_topic_id(mut self, value: Uuid) -> Self {
-            self.topic_id = value;
-            self
-        }
-        /// Sets `partitions`.
-        pub fn with_partitions(mut self, value: Vec<DeleteShareGroupOffsetsResponsePartition>) -> Self {
-            self.partitions = value;
-            self
-        }
-        /// Sets `unknown_tagged_fields`.
-        pub fn with_unknown_tagged_fields(mut self, value: BTreeMap<i32, Bytes>) -> Self {
-            self.unknown_tagged_fields = value;
-            self
-        }
-        pub(crate) fn encode_fields(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
-            let flexible = true;
-            { wire::put_str(buf, &&self.topic_name, flexible)?; }
-            { buf.extend_from_slice((&self.topic_id).as_bytes()); }
-            { wire::put_len(buf, (&self.partitions).len(), flexible)?; for e0 in (&self.partitions).iter() { (e0).encode_fields(buf, version)?; } }
-            if flexible {
-                wire::put_tagged(buf, Vec::new(), &self.unknown_tagged_fields)?;
-            } else if !self.unknown_tagged_fields.is_empty() {
-                return Err(EncodeError::absent("unknown_tagged_fields", version));
-            }
-            Ok(())
-        }
-        pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
-            let flexible = true;
             let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
             let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteShareGroupOffsetsResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49349,7 +49300,8 @@ pub mod delete_share_group_offsets_response {
             Ok(DeleteShareGroupOffsetsResponseTopic {
                 topic_name: f_topic_name,
                 topic_id: f_topic_id,
-                partitions: f_partitions,
+                error_code: f_error_code,
+                error_message: f_error_message,
                 unknown_tagged_fields,
             })
         }
