@@ -466,7 +466,6 @@ fn every_message_and_version_round_trips_against_kafka_protocol() {
     let mut rng = Rng(0x5eed_0001);
     let (mut checked, mut failures) = (0u64, Vec::new());
     let mut failed = std::collections::BTreeSet::<&str>::new();
-    let mut failed = std::collections::BTreeSet::<&str>::new();
     let pairs = pairs();
     assert!(pairs.len() > 150, "{} pairs", pairs.len());
     for (name, pair) in &pairs {
@@ -486,7 +485,6 @@ fn every_message_and_version_round_trips_against_kafka_protocol() {
                 .fields(&mut out, &m.fields);
                 checked += 1;
                 if let Err(e) = pair.check(&out, version) {
-                    failed.insert(*name);
                     failed.insert(*name);
                     if failures.len() < 20 {
                         failures.push(format!("{name} v{version} case {case}: {e}"));
