@@ -92,6 +92,8 @@ struct Plan {
     id: Option<super::id::ProducerIdEpoch>,
     codec: crate::producer::CompressionCodec,
     flushing: bool,
+    /// Whether a request of this sink is in flight.
+    busy: bool,
     max_bytes: usize,
     now: Instant,
 }
@@ -262,6 +264,7 @@ impl SinkLoop {
             id,
             codec: self.pick_codec(&handle),
             flushing,
+            busy: !self.inflight.is_empty(),
             max_bytes: p.cluster.settings().broker.broker_max_write_bytes as usize,
             now: Instant::now(),
         };
@@ -356,10 +359,17 @@ impl SinkLoop {
         let idx = g.inflight;
         let open = idx + 1 == g.batches.len();
         let b = g.batches.get(idx)?;
-        let ready = b.state != BatchState::Open
-            || !open
-            || plan.flushing
-            || g.linger_until.is_none_or(|l| plan.now >= l);
+        // Without linger, an open batch goes out only when this sink has no
+        // request in flight: records keep filling it while the previous
+        // request is on the wire, and the response wakes the sink (kgo sends
+        // when the previous produce returns, so batching follows the
+        // broker's pace instead of one small request per record). Full
+        // (sealed) batches go at once, up to the in-flight limit.
+        let lingering = match g.linger_until {
+            Some(l) => !plan.flushing && plan.now < l,
+            None => plan.busy,
+        };
+        let ready = b.state != BatchState::Open || !open || !lingering;
         if !ready {
             return None;
         }
