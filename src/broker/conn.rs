@@ -2,7 +2,7 @@
 //! flight on it, in the order they were written (Kafka answers in order).
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -69,6 +69,14 @@ pub(super) struct Conn {
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
     wpos: usize,
+    /// Byte runs written from their own buffers, in order: each goes on the
+    /// wire before `wbuf[offset]` (record batches: never copied into
+    /// `wbuf`). The front one is advanced as it is written.
+    splices: VecDeque<(usize, Bytes)>,
+    /// Unwritten bytes in `splices`.
+    spliced: usize,
+    /// Splices of the request being encoded (kept for its capacity).
+    new_splices: Vec<(usize, Bytes)>,
     /// Absolute count of bytes written on this connection.
     pub(super) written_total: u64,
     rbuf: BytesMut,
@@ -100,6 +108,9 @@ impl Conn {
             phase,
             wbuf: Vec::with_capacity(16 << 10),
             wpos: 0,
+            splices: VecDeque::new(),
+            spliced: 0,
+            new_splices: Vec::new(),
             written_total: 0,
             rbuf: BytesMut::with_capacity(16 << 10),
             rfill: 0,
@@ -126,10 +137,11 @@ impl Conn {
     }
 
     fn buffered_end(&self) -> u64 {
-        self.written_total + (self.wbuf.len() - self.wpos) as u64
+        self.written_total + (self.wbuf.len() - self.wpos + self.spliced) as u64
     }
 
-    /// Appends a request frame to the write buffer and records it in flight.
+    /// Appends a request frame to the write buffer (and its splices to the
+    /// splice queue) and records it in flight.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn push_request(
         &mut self,
@@ -141,22 +153,34 @@ impl Conn {
         enqueued: Instant,
         timeout: Duration,
         expects_response: bool,
-        body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+        body: impl FnOnce(&mut Vec<u8>, &mut Vec<(usize, Bytes)>) -> Result<usize>,
     ) -> std::result::Result<(), (Purpose, Error)> {
         let corr = self.take_corr();
         self.compact();
-        let n = match frame::write_request(
+        let mut splices = std::mem::take(&mut self.new_splices);
+        splices.clear();
+        let res = frame::write_request(
             &mut self.wbuf,
             key,
             version,
             corr,
             client_id,
             max_bytes,
-            body,
-        ) {
+            |buf| body(buf, &mut splices),
+        );
+        let n = match res {
             Ok(n) => n,
-            Err(e) => return Err((purpose, e)),
+            Err(e) => {
+                splices.clear();
+                self.new_splices = splices;
+                return Err((purpose, e));
+            }
         };
+        for (at, b) in splices.drain(..) {
+            self.spliced += b.len();
+            self.splices.push_back((at, b));
+        }
+        self.new_splices = splices;
         let end = self.buffered_end();
         self.inflight.push_back(InFlight {
             corr,
@@ -198,36 +222,73 @@ impl Conn {
     }
 
     fn compact(&mut self) {
-        if self.wpos > 0 && self.wpos == self.wbuf.len() {
+        if self.wpos > 0 && self.wpos == self.wbuf.len() && self.splices.is_empty() {
             self.wbuf.clear();
             self.wpos = 0;
         } else if self.wpos > (1 << 20) {
+            // Every splice left is at or after `wpos` (writing passes an
+            // offset only once the splice before it is written).
             self.wbuf.drain(..self.wpos);
+            for (at, _) in self.splices.iter_mut() {
+                *at -= self.wpos;
+            }
             self.wpos = 0;
         }
     }
 
     pub(super) fn has_unwritten(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || !self.splices.is_empty()
+    }
+
+    /// Marks `n` bytes of the unwritten stream written.
+    fn advance_written(&mut self, mut n: usize) {
+        self.written_total += n as u64;
+        while n > 0 {
+            match self.splices.front_mut() {
+                Some((off, b)) if *off == self.wpos => {
+                    let m = n.min(b.len());
+                    b.advance(m);
+                    self.spliced -= m;
+                    n -= m;
+                    if b.is_empty() {
+                        self.splices.pop_front();
+                    }
+                }
+                front => {
+                    let end = front.map_or(self.wbuf.len(), |(off, _)| *off);
+                    let m = n.min(end - self.wpos);
+                    self.wpos += m;
+                    n -= m;
+                    if m == 0 {
+                        // Cannot happen: the stream has no more bytes.
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Writes as much as the socket takes. Returns the number of bytes written.
     pub(super) fn flush(&mut self) -> io::Result<usize> {
         let mut total = 0;
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
+        while self.has_unwritten() {
+            let res = {
+                let mut iov = [IoSlice::new(&[]); 64];
+                let k = unwritten(&self.wbuf, self.wpos, &self.splices, &mut iov);
+                self.stream.write_vectored(&iov[..k])
+            };
+            match res {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.wpos += n;
+                    self.advance_written(n);
                     total += n;
-                    self.written_total += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
-        if self.wpos == self.wbuf.len() {
+        if self.wpos == self.wbuf.len() && self.splices.is_empty() {
             self.wbuf.clear();
             self.wpos = 0;
             // Release a buffer that a large produce request grew.
@@ -341,4 +402,33 @@ impl Conn {
             }
         }
     }
+}
+
+/// The unwritten stream as I/O slices (at most `iov.len()`): `wbuf` from
+/// `wpos` with the splices in place. Returns how many were set.
+fn unwritten<'a>(
+    wbuf: &'a [u8],
+    wpos: usize,
+    splices: &'a VecDeque<(usize, Bytes)>,
+    iov: &mut [IoSlice<'a>],
+) -> usize {
+    let mut k = 0;
+    let mut at = wpos;
+    for (off, b) in splices {
+        if k + 2 > iov.len() {
+            return k;
+        }
+        if *off > at {
+            iov[k] = IoSlice::new(&wbuf[at..*off]);
+            k += 1;
+            at = *off;
+        }
+        iov[k] = IoSlice::new(b);
+        k += 1;
+    }
+    if at < wbuf.len() && k < iov.len() {
+        iov[k] = IoSlice::new(&wbuf[at..]);
+        k += 1;
+    }
+    k
 }
