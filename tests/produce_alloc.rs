@@ -1,4 +1,5 @@
-//! `produce()` does not allocate per record once a batch buffer exists:
+//! `produce()` does not allocate per record once a batch buffer exists (a
+//! capturing callback is boxed: one allocation), nor does `produce_batch`:
 //! counted with a counting global allocator (this test binary only).
 #![cfg(feature = "fake")]
 
@@ -32,8 +33,12 @@ static A: Counting = Counting;
 
 fn noop(_: Record, _: kafka_sync::Result<()>) {}
 
+/// The counter counts every thread's allocations: the tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn produce_hot_path_does_not_allocate_per_record() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
     // Manual flushing: nothing is sent while we count, so only produce() runs.
     let c = Client::builder()
@@ -74,5 +79,80 @@ fn produce_hot_path_does_not_allocate_per_record() {
     // a few dozen allocations in all, never one per record.
     assert!(allocs < n / 100, "{allocs} allocations for {n} records");
     c.flush().unwrap();
+    c.close();
+}
+
+#[test]
+fn capturing_callback_and_produce_batch_allocations() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Benchmark mode: the fake acknowledges produce requests without
+    // storing (or decoding) them, so the count is the client's.
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .topic("t", 1)
+        .benchmark_mode(kafka_sync::fake::BenchmarkMode::default())
+        .build()
+        .unwrap();
+    let manual = Client::builder()
+        .seed_brokers(cluster.seeds())
+        .manual_flushing(true)
+        .max_buffered_records(1_000_000)
+        .build()
+        .unwrap();
+    let value = Bytes::from(vec![7u8; 100]);
+    let make = |i: u64| Record {
+        value: Some(value.clone()),
+        topic: "t".into(),
+        timestamp: 1_700_000_000_000 + i as i64,
+        ..Record::default()
+    };
+    manual.produce(make(0), noop);
+    manual.flush().unwrap();
+    manual.produce(make(0), noop);
+
+    // A callback that captures state is boxed: one allocation per record.
+    let n = 20_000u64;
+    let done = std::sync::Arc::new(AtomicU64::new(0));
+    let records: Vec<Record> = (0..n).map(make).collect();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for r in records {
+        let d = done.clone();
+        manual.produce(r, move |_, _| {
+            d.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    println!(
+        "{allocs} allocations for {n} produce() calls with a capturing callback ({:.4} per record)",
+        allocs as f64 / n as f64
+    );
+    assert!(
+        allocs <= n + n / 100,
+        "{allocs} allocations for {n} records"
+    );
+    manual.flush().unwrap();
+    manual.close();
+
+    // produce_batch collects results by slot: no allocation per record
+    // (the whole call is counted: the sink and I/O threads' per-request
+    // allocations included).
+    let c = Client::builder()
+        .seed_brokers(cluster.seeds())
+        .producer_linger(std::time::Duration::from_millis(20))
+        .max_buffered_records(1_000_000)
+        .build()
+        .unwrap();
+    c.produce_batch([make(0)]).first().unwrap();
+    let records: Vec<Record> = (0..n).map(make).collect();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let res = c.produce_batch(records);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert!(res.is_ok());
+    assert_eq!(res.0.len(), n as usize);
+    println!(
+        "{allocs} allocations for produce_batch of {n} records ({:.4} per record)",
+        allocs as f64 / n as f64
+    );
+    assert!(allocs < n / 10, "{allocs} allocations for {n} records");
     c.close();
 }

@@ -710,6 +710,7 @@ impl SinkLoop {
             if self.p.cfg.stop_on_data_loss {
                 let e = Error::from(err);
                 *self.p.stopped.lock() = Some(e.clone());
+                self.p.has_stopped.store(true, Ordering::Release);
                 return self.fail_batch(rb, batch, e);
             }
             if let Some(f) = &self.p.cfg.on_data_loss {
