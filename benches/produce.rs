@@ -58,7 +58,7 @@ fn append_threads(c: &mut Criterion) {
     let client = Client::builder()
         .seed_brokers(cluster.seeds())
         .manual_flushing(true)
-        .record_partitioner(kafka_sync::partitioner::manual_partitioner())
+        .record_partitioner(kafka_sync::manual_partitioner())
         .max_buffered_records(1_000_000)
         .build()
         .unwrap();
