@@ -10,13 +10,18 @@ use kafka_sync::{Client, Record};
 
 fn noop(_: Record, _: kafka_sync::Result<()>) {}
 
-fn bench(c: &mut Criterion) {
-    let cluster = Cluster::builder()
+/// One fake broker in benchmark mode with topic `t` of 6 partitions.
+fn bench_cluster() -> Cluster {
+    Cluster::builder()
         .brokers(1)
         .topic("t", 6)
         .benchmark_mode(BenchmarkMode::default())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let cluster = bench_cluster();
     let client = Client::builder()
         .seed_brokers(cluster.seeds())
         .max_buffered_records(1_000_000)
@@ -49,12 +54,7 @@ fn bench(c: &mut Criterion) {
 /// partitioner but not a partition lock: the encode runs in parallel.
 fn append_threads(c: &mut Criterion) {
     const CHUNK: u64 = 50_000;
-    let cluster = Cluster::builder()
-        .brokers(1)
-        .topic("t", 6)
-        .benchmark_mode(BenchmarkMode::default())
-        .build()
-        .unwrap();
+    let cluster = bench_cluster();
     let client = Client::builder()
         .seed_brokers(cluster.seeds())
         .manual_flushing(true)

@@ -36,17 +36,25 @@ fn noop(_: Record, _: kafka_sync::Result<()>) {}
 /// The counter counts every thread's allocations: the tests take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-#[test]
-fn produce_hot_path_does_not_allocate_per_record() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
-    // Manual flushing: nothing is sent while we count, so only produce() runs.
+/// A client with manual flushing (nothing is sent while counting, so only
+/// produce() runs), warmed up with `first`: metadata loaded, a batch open.
+fn warm_manual_client(cluster: &Cluster, first: impl Fn() -> Record) -> Client {
     let c = Client::builder()
         .seed_brokers(cluster.seeds())
         .manual_flushing(true)
         .max_buffered_records(1_000_000)
         .build()
         .unwrap();
+    c.produce(first(), noop);
+    c.flush().unwrap();
+    c.produce(first(), noop);
+    c
+}
+
+#[test]
+fn produce_hot_path_does_not_allocate_per_record() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
     let value = Bytes::from(vec![7u8; 100]);
     let make = |i: u64| Record {
         key: Some(Bytes::from_static(b"key")),
@@ -59,10 +67,7 @@ fn produce_hot_path_does_not_allocate_per_record() {
         timestamp: 1_700_000_000_000 + i as i64,
         ..Record::default()
     };
-    // Warm up: topic metadata loaded, a batch buffer exists.
-    c.produce(make(0), noop);
-    c.flush().unwrap();
-    c.produce(make(0), noop);
+    let c = warm_manual_client(&cluster, || make(0));
 
     let n = 20_000u64;
     let records: Vec<Record> = (0..n).map(make).collect();
@@ -93,12 +98,6 @@ fn capturing_callback_and_produce_batch_allocations() {
         .benchmark_mode(kafka_sync::fake::BenchmarkMode::default())
         .build()
         .unwrap();
-    let manual = Client::builder()
-        .seed_brokers(cluster.seeds())
-        .manual_flushing(true)
-        .max_buffered_records(1_000_000)
-        .build()
-        .unwrap();
     let value = Bytes::from(vec![7u8; 100]);
     let make = |i: u64| Record {
         value: Some(value.clone()),
@@ -106,9 +105,7 @@ fn capturing_callback_and_produce_batch_allocations() {
         timestamp: 1_700_000_000_000 + i as i64,
         ..Record::default()
     };
-    manual.produce(make(0), noop);
-    manual.flush().unwrap();
-    manual.produce(make(0), noop);
+    let manual = warm_manual_client(&cluster, || make(0));
 
     // A callback that captures state is boxed: one allocation per record.
     let n = 20_000u64;

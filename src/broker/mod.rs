@@ -299,36 +299,13 @@ impl BrokerHandle {
         versions: (i16, i16),
         done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
     ) {
-        let shared = self.shared.clone();
-        let resolver = callback(move |raw: Result<RawResponse>| {
-            done(raw.and_then(|raw| {
-                let v = raw.version;
-                shared.decode::<R>(raw).map(|r| (v, r))
-            }))
-        });
         let timeout_ms = req.timeout_ms();
         let expects = req.expects_response();
         let encode: EncodeFn = Box::new(move |version, buf| {
             req.encode(buf, version)
                 .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
         });
-        let versions = (
-            versions.0.max(R::VERSIONS.min),
-            versions
-                .1
-                .min(R::VERSIONS.max)
-                .min(crate::protocol::api::client_max_version(R::KEY)),
-        );
-        // On failure the resolver was dropped inside, which reports ClientClosed to `done`.
-        let _ = self.queue_to(
-            R::KEY,
-            versions,
-            timeout_ms,
-            expects,
-            Body::Flat(encode),
-            None,
-            resolver,
-        );
+        self.submit_body::<R>(versions, timeout_ms, expects, Body::Flat(encode), done);
     }
 
     /// [`submit`](Self::submit) of a request of type `R` whose body `encode`
@@ -340,6 +317,18 @@ impl BrokerHandle {
         timeout_ms: Option<i32>,
         expects_response: bool,
         encode: SplicedEncodeFn,
+        done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
+    ) {
+        let body = Body::Spliced(encode);
+        self.submit_body::<R>(versions, timeout_ms, expects_response, body, done);
+    }
+
+    fn submit_body<R: Request>(
+        &self,
+        versions: (i16, i16),
+        timeout_ms: Option<i32>,
+        expects_response: bool,
+        body: Body,
         done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
     ) {
         let shared = self.shared.clone();
@@ -362,7 +351,7 @@ impl BrokerHandle {
             versions,
             timeout_ms,
             expects_response,
-            Body::Spliced(encode),
+            body,
             None,
             resolver,
         );

@@ -315,6 +315,19 @@ impl RecBuf {
         }
     }
 
+    /// Fails every batch not in flight with `err` (used when no producer id
+    /// can be had).
+    pub(crate) fn fail_pending(&self, p: &Producer, err: Error) {
+        let mut g = self.inner.lock();
+        let keep = g.inflight;
+        let failed: Vec<_> = g.batches.drain(keep..).collect();
+        self.after_fail(p, &mut g, &failed);
+        drop(g);
+        for b in failed {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+    }
+
     pub(super) fn fail_all(&self, p: &Producer, err: Error) {
         let mut g = self.inner.lock();
         let failed: Vec<RecBatch> = g.batches.drain(..).collect();

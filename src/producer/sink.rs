@@ -787,21 +787,6 @@ impl SinkLoop {
     }
 }
 
-impl RecBuf {
-    /// Fails every batch not in flight with `err` (used when no producer id
-    /// can be had).
-    pub(crate) fn fail_pending(&self, p: &Producer, err: Error) {
-        let mut g = self.inner.lock();
-        let keep = g.inflight;
-        let failed: Vec<_> = g.batches.drain(keep..).collect();
-        self.after_fail(p, &mut g, &failed);
-        drop(g);
-        for b in failed {
-            p.complete(Completion::failed(self, b, err.clone()));
-        }
-    }
-}
-
 impl Producer {
     pub(crate) fn wake_all_sinks(&self) {
         for s in self.sinks.lock().values() {
