@@ -62,7 +62,7 @@ extern "C" {
 }
 
 /// getrusage(RUSAGE_SELF): (user s, system s, max RSS KiB); zeros on failure.
-fn rusage() -> (f64, f64, i64) {
+fn rusage() -> (f64, f64, libc_long) {
     let mut u = RUsage {
         utime: [0; 2],
         stime: [0; 2],
@@ -75,7 +75,7 @@ fn rusage() -> (f64, f64, i64) {
         return (0.0, 0.0, 0);
     }
     let secs = |t: [libc_long; 2]| t[0] as f64 + t[1] as f64 / 1e6;
-    (secs(u.utime), secs(u.stime), u.rest[0] as i64)
+    (secs(u.utime), secs(u.stime), u.rest[0])
 }
 
 /// (user, system) CPU seconds of this process.

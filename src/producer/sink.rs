@@ -27,7 +27,7 @@ use crate::hooks;
 use crate::logger::klog;
 use crate::messages::{ProduceRequest, ProduceResponse};
 use crate::protocol::compression::Codec;
-use crate::protocol::produce::{ProduceBody, WireBatch};
+use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch};
 use crate::protocol::record_batch::{
     seal_batch, set_header_sequence, BatchHeader, RECORD_BATCH_OVERHEAD,
 };
@@ -80,9 +80,6 @@ impl Sink {
 }
 
 type Reply = (u64, Result<(i16, ProduceResponse)>);
-
-/// One topic's part of a produce request: its partitions' batches.
-type TopicBatches = (Arc<str>, Vec<(i32, WireBatch)>);
 
 struct Sent {
     parts: Vec<(Arc<RecBuf>, u64)>,

@@ -30,6 +30,9 @@ impl WireBatch {
     }
 }
 
+/// One topic's part of a produce request: its partitions' batches.
+pub(crate) type TopicBatches = (std::sync::Arc<str>, Vec<(i32, WireBatch)>);
+
 /// The body of one produce request.
 #[derive(Debug, Default)]
 pub(crate) struct ProduceBody {
@@ -37,7 +40,7 @@ pub(crate) struct ProduceBody {
     pub(crate) acks: i16,
     pub(crate) timeout_ms: i32,
     /// Topics in order, each with its partitions' batches.
-    pub(crate) topics: Vec<(std::sync::Arc<str>, Vec<(i32, WireBatch)>)>,
+    pub(crate) topics: Vec<TopicBatches>,
 }
 
 impl ProduceBody {
