@@ -5,6 +5,13 @@
 //!   [--compression none|gzip|snappy|lz4|zstd] [--linger-ms 0] [--batch-max-bytes 1000012]
 //!   [--group NAME]   (consume mode: consume as the one member of group NAME)
 //!   [--txn-ms MS]    (produce mode: transactional, committing every MS ms)
+//!   [--threads N]    (produce mode: N caller threads, records split between them)
+//!   [--capturing-callback]  (produce mode: a callback capturing an Arc per
+//!                    record, boxed; by default a plain fn counting failures)
+//!   [--max-buffered-fetch-bytes B]  (consume mode: the consumer's memory
+//!                    budget; 64 MiB by default here, librdkafka's default
+//!                    queue bound `queued.max.messages.kbytes`, where the
+//!                    client's own default is 256 MiB)
 //!
 //! Without --brokers it starts the fake cluster in benchmark mode (produce is
 //! acknowledged without storing; fetches are served from a pre-built stream
@@ -13,6 +20,10 @@
 //! given compression), then times consuming them from the start.
 //! The last line is machine-readable:
 //! RESULT client=kafka-sync mode=produce|consume records=N bytes=B wall_s=.. rec_per_s=.. mb_per_s=.. cpu_user_s=.. cpu_sys_s=..
+//! (consume mode adds peak_buffered_bytes=.., the most fetch-budget bytes in
+//! use at once, and max_rss_kib=..)
+//!
+//! CPU is the process's getrusage (user and system, microsecond resolution).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,14 +45,43 @@ fn args() -> HashMap<String, String> {
     out
 }
 
-/// (user, system) CPU seconds of this process, from /proc/self/stat.
+/// `struct rusage` of Linux (glibc and musl): two `struct timeval` then 14 longs.
+#[repr(C)]
+struct RUsage {
+    utime: [libc_long; 2],
+    stime: [libc_long; 2],
+    rest: [libc_long; 14],
+}
+#[allow(non_camel_case_types)]
+type libc_long = std::os::raw::c_long;
+
+extern "C" {
+    // From the C library every Rust program on Linux links already; declared
+    // here so that the bench needs no `libc` dependency for one call.
+    fn getrusage(who: std::os::raw::c_int, usage: *mut RUsage) -> std::os::raw::c_int;
+}
+
+/// getrusage(RUSAGE_SELF): (user s, system s, max RSS KiB); zeros on failure.
+fn rusage() -> (f64, f64, libc_long) {
+    let mut u = RUsage {
+        utime: [0; 2],
+        stime: [0; 2],
+        rest: [0; 14],
+    };
+    // SAFETY: `u` is a valid, writable `struct rusage` (same size and layout
+    // on Linux), and RUSAGE_SELF (0) writes only into it.
+    let rc = unsafe { getrusage(0, &mut u) };
+    if rc != 0 {
+        return (0.0, 0.0, 0);
+    }
+    let secs = |t: [libc_long; 2]| t[0] as f64 + t[1] as f64 / 1e6;
+    (secs(u.utime), secs(u.stime), u.rest[0])
+}
+
+/// (user, system) CPU seconds of this process.
 fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / ticks;
-    (get(11), get(12))
+    let (u, s, _) = rusage();
+    (u, s)
 }
 
 fn main() -> Result<(), kafka_sync::Error> {
@@ -120,14 +160,32 @@ fn main() -> Result<(), kafka_sync::Error> {
         )?;
     }
 
+    let threads: u64 = get("threads", "1").parse().expect("--threads");
+    CAPTURING.store(a.contains_key("capturing-callback"), Ordering::Relaxed);
+    let mut extra = String::new();
     let (wall, user, sys) = if mode == "produce" {
-        produce(&client, &topic, records, size, partitions, txn_ms)?
+        produce(&client, &topic, records, size, partitions, txn_ms, threads)?
     } else {
         if a.contains_key("brokers") {
-            produce(&client, &topic, records, size, partitions, None)?;
+            produce(&client, &topic, records, size, partitions, None, 1)?;
         }
         client.close();
-        consume(seeds_c, &topic, records, a.get("group").map(String::as_str))?
+        // Less buffered means memory the allocator reuses instead of fresh
+        // pages: with 256 MiB, page faults doubled the consume CPU here.
+        let budget = Some(
+            get("max-buffered-fetch-bytes", "67108864")
+                .parse()
+                .expect("--max-buffered-fetch-bytes"),
+        );
+        let (w, u, s, peak) = consume(
+            seeds_c,
+            &topic,
+            records,
+            a.get("group").map(String::as_str),
+            budget,
+        )?;
+        extra = format!(" peak_buffered_bytes={peak} max_rss_kib={}", rusage().2);
+        (w, u, s)
     };
     if mode == "produce" {
         client.close();
@@ -140,14 +198,15 @@ fn main() -> Result<(), kafka_sync::Error> {
         (user + sys) * 1e6 / records as f64
     );
     println!(
-        "RESULT client=kafka-sync mode={mode} records={records} bytes={bytes} wall_s={wall:.3} rec_per_s={:.0} mb_per_s={:.2} cpu_user_s={user:.2} cpu_sys_s={sys:.2}",
+        "RESULT client=kafka-sync mode={mode} records={records} bytes={bytes} wall_s={wall:.3} rec_per_s={:.0} mb_per_s={:.2} cpu_user_s={user:.4} cpu_sys_s={sys:.4}{extra}",
         records as f64 / wall,
         bytes as f64 / wall / 1e6
     );
     Ok(())
 }
 
-/// Produces `records` values of `size` bytes round-robin; returns (wall, user, sys).
+/// Produces `records` values of `size` bytes round-robin from `threads`
+/// caller threads; returns (wall, user, sys).
 fn produce(
     client: &Client,
     topic: &str,
@@ -155,6 +214,7 @@ fn produce(
     size: usize,
     partitions: i32,
     txn_ms: Option<u64>,
+    threads: u64,
 ) -> Result<(f64, f64, f64), kafka_sync::Error> {
     use kafka_sync::TransactionEndTry::Commit;
     // Values are built before timing starts; produce() then only partitions,
@@ -167,26 +227,35 @@ fn produce(
     let mut txn_end = every
         .map(|d| client.begin_transaction().map(|()| Instant::now() + d))
         .transpose()?;
-    for i in 0..records {
-        if let (Some(end), Some(d)) = (txn_end, every) {
-            if i % 1024 == 0 && Instant::now() >= end {
-                client.end_transaction(Commit)?;
-                client.begin_transaction()?;
-                txn_end = Some(Instant::now() + d);
-            }
-        }
-        let r = Record {
-            value: Some(value.clone()),
-            topic: topic.to_string(),
-            partition: (i % partitions as u64) as i32,
-            ..Record::default()
-        };
-        let e = errors.clone();
-        client.produce(r, move |_, res| {
-            if res.is_err() {
-                e.fetch_add(1, Ordering::Relaxed);
+    if threads > 1 {
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (value, errors) = (&value, &errors);
+                let n = records / threads + u64::from(t < records % threads);
+                s.spawn(move || {
+                    for i in 0..n {
+                        produce_one(
+                            client,
+                            topic,
+                            value,
+                            (i * threads + t) % partitions as u64,
+                            errors,
+                        );
+                    }
+                });
             }
         });
+    } else {
+        for i in 0..records {
+            if let (Some(end), Some(d)) = (txn_end, every) {
+                if i % 1024 == 0 && Instant::now() >= end {
+                    client.end_transaction(Commit)?;
+                    client.begin_transaction()?;
+                    txn_end = Some(Instant::now() + d);
+                }
+            }
+            produce_one(client, topic, &value, i % partitions as u64, &errors);
+        }
     }
     if txn_end.is_some() {
         client.end_transaction(Commit)?;
@@ -194,23 +263,65 @@ fn produce(
     client.flush()?;
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1) = cpu_seconds();
-    let errs = errors.load(Ordering::Relaxed);
+    let errs = errors.load(Ordering::Relaxed) + FAILED.load(Ordering::Relaxed);
     if errs > 0 {
         eprintln!("{errs} records failed");
     }
     Ok((wall, u1 - u0, s1 - s0))
 }
 
-/// Consumes `records` records from the start of `topic`; returns (wall, user, sys).
+fn produce_one(
+    client: &Client,
+    topic: &str,
+    value: &Bytes,
+    partition: u64,
+    errors: &Arc<AtomicU64>,
+) {
+    let r = Record {
+        value: Some(value.clone()),
+        topic: topic.to_string(),
+        partition: partition as i32,
+        ..Record::default()
+    };
+    if CAPTURING.load(Ordering::Relaxed) {
+        let e = errors.clone();
+        client.produce(r, move |_, res| {
+            if res.is_err() {
+                e.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    } else {
+        // A callback that captures nothing is not boxed (zero-sized).
+        client.produce(r, count_failure);
+    }
+}
+
+/// `--capturing-callback`: each record's callback captures an `Arc` (one
+/// boxed closure per record) instead of counting into `FAILED`.
+static CAPTURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+
+fn count_failure(_: Record, res: kafka_sync::Result<()>) {
+    if res.is_err() {
+        FAILED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Consumes `records` records from the start of `topic`; returns (wall,
+/// user, sys, peak budget bytes in use).
 fn consume(
     seeds: Vec<String>,
     topic: &str,
     records: u64,
     group: Option<&str>,
-) -> Result<(f64, f64, f64), kafka_sync::Error> {
+    budget: Option<usize>,
+) -> Result<(f64, f64, f64, usize), kafka_sync::Error> {
     let mut b = Client::builder()
         .seed_brokers(seeds)
         .consume_topics([topic]);
+    if let Some(n) = budget {
+        b = b.max_buffered_fetch_bytes(n);
+    }
     // In a group, the timed section starts once the member is assigned its
     // partitions, so joining (which some brokers hold for seconds) is not
     // counted as consuming.
@@ -250,9 +361,10 @@ fn consume(
     }
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1) = cpu_seconds();
+    let peak = client.peak_buffered_fetch_bytes();
     client.close();
     if n < records {
         eprintln!("consumed {n} of {records} records ({bytes} value bytes)");
     }
-    Ok((wall, u1 - u0, s1 - s0))
+    Ok((wall, u1 - u0, s1 - s0, peak))
 }

@@ -47,6 +47,14 @@ impl Write for Stream {
             Stream::TlsHandshaking(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write_vectored(bufs),
+            // native-tls writes one buffer at a time (the default).
+            Stream::Tls(s) => s.write_vectored(bufs),
+            Stream::TlsHandshaking(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),

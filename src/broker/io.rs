@@ -223,6 +223,7 @@ impl Io {
         body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
         let cfg = &self.shared.cfg;
+        let body = |buf: &mut Vec<u8>, _: &mut Vec<(usize, bytes::Bytes)>| body(buf).map(|()| 0);
         c.push_request(
             key,
             version,
@@ -360,7 +361,7 @@ impl Io {
                 q.enqueued,
                 timeout,
                 q.expects_response,
-                |buf| encode(version, buf),
+                |buf, splices| encode.encode(version, buf, splices),
             );
             if let Err((purpose, e)) = res {
                 hooks::each(&cfg.hooks, |h| {

@@ -61,6 +61,34 @@ pub(crate) struct RawResponse {
 /// Encodes a request body at the version the I/O thread picked.
 pub(crate) type EncodeFn = Box<dyn FnOnce(i16, &mut Vec<u8>) -> Result<()> + Send>;
 
+/// Encodes a request body that hands large byte runs over by reference:
+/// each `(offset, bytes)` pushed to the second argument goes on the wire
+/// before `buf[offset]`, written from its own buffer (vectored writes), not
+/// copied. Returns the byte count so handed over.
+pub(crate) type SplicedEncodeFn =
+    Box<dyn FnOnce(i16, &mut Vec<u8>, &mut Vec<(usize, Bytes)>) -> Result<usize> + Send>;
+
+/// How a queued request's body is written.
+pub(crate) enum Body {
+    Flat(EncodeFn),
+    Spliced(SplicedEncodeFn),
+}
+
+impl Body {
+    /// Encodes into `buf` (and `splices`), returning the spliced byte count.
+    pub(crate) fn encode(
+        self,
+        version: i16,
+        buf: &mut Vec<u8>,
+        splices: &mut Vec<(usize, Bytes)>,
+    ) -> Result<usize> {
+        match self {
+            Body::Flat(f) => f(version, buf).map(|()| 0),
+            Body::Spliced(f) => f(version, buf, splices),
+        }
+    }
+}
+
 /// A request on its way to the I/O thread.
 pub(crate) struct QueuedReq {
     pub(crate) key: i16,
@@ -68,7 +96,7 @@ pub(crate) struct QueuedReq {
     pub(crate) class: ConnClass,
     pub(crate) timeout_ms: Option<i32>,
     pub(crate) expects_response: bool,
-    pub(crate) encode: EncodeFn,
+    pub(crate) encode: Body,
     pub(crate) enqueued: Instant,
     /// Past this, the request is failed instead of written.
     pub(crate) caller_deadline: Option<Instant>,
@@ -256,7 +284,7 @@ impl BrokerHandle {
             our_versions,
             timeout_ms,
             expects_response,
-            encode,
+            Body::Flat(encode),
             deadline,
             resolver,
         )?;
@@ -271,18 +299,44 @@ impl BrokerHandle {
         versions: (i16, i16),
         done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
     ) {
+        let timeout_ms = req.timeout_ms();
+        let expects = req.expects_response();
+        let encode: EncodeFn = Box::new(move |version, buf| {
+            req.encode(buf, version)
+                .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
+        });
+        self.submit_body::<R>(versions, timeout_ms, expects, Body::Flat(encode), done);
+    }
+
+    /// [`submit`](Self::submit) of a request of type `R` whose body `encode`
+    /// writes with splices (see [`SplicedEncodeFn`]); the response decodes
+    /// as `R::Response`.
+    pub(crate) fn submit_spliced<R: Request>(
+        &self,
+        versions: (i16, i16),
+        timeout_ms: Option<i32>,
+        expects_response: bool,
+        encode: SplicedEncodeFn,
+        done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
+    ) {
+        let body = Body::Spliced(encode);
+        self.submit_body::<R>(versions, timeout_ms, expects_response, body, done);
+    }
+
+    fn submit_body<R: Request>(
+        &self,
+        versions: (i16, i16),
+        timeout_ms: Option<i32>,
+        expects_response: bool,
+        body: Body,
+        done: impl FnOnce(Result<(i16, R::Response)>) + Send + 'static,
+    ) {
         let shared = self.shared.clone();
         let resolver = callback(move |raw: Result<RawResponse>| {
             done(raw.and_then(|raw| {
                 let v = raw.version;
                 shared.decode::<R>(raw).map(|r| (v, r))
             }))
-        });
-        let timeout_ms = req.timeout_ms();
-        let expects = req.expects_response();
-        let encode: EncodeFn = Box::new(move |version, buf| {
-            req.encode(buf, version)
-                .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
         });
         let versions = (
             versions.0.max(R::VERSIONS.min),
@@ -296,8 +350,8 @@ impl BrokerHandle {
             R::KEY,
             versions,
             timeout_ms,
-            expects,
-            encode,
+            expects_response,
+            body,
             None,
             resolver,
         );
@@ -310,7 +364,7 @@ impl BrokerHandle {
         our_versions: (i16, i16),
         timeout_ms: Option<i32>,
         expects_response: bool,
-        encode: EncodeFn,
+        encode: Body,
         deadline: Option<Instant>,
         resolver: Resolver<RawResponse>,
     ) -> Result<()> {

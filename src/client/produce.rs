@@ -10,7 +10,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::Client;
 use crate::error::{Error, Result};
-use crate::producer::{BufferWait, Callback, ProduceResult, ProduceResults, Producer};
+use crate::producer::{BufferWait, Callback, ProduceResult, ProduceResults, Producer, SlotSink};
 use crate::record::Record;
 use crate::sync::deadline_after;
 
@@ -55,7 +55,11 @@ impl Client {
         record: Record,
         callback: impl FnOnce(Record, Result<()>) + Send + 'static,
     ) {
-        self.produce_inner(record, Box::new(callback), BufferWait::Forever);
+        self.produce_inner(
+            record,
+            Callback::Boxed(Box::new(callback)),
+            BufferWait::Forever,
+        );
     }
 
     /// [`produce`](Self::produce) that never waits for buffer space: with
@@ -66,7 +70,11 @@ impl Client {
         record: Record,
         callback: impl FnOnce(Record, Result<()>) + Send + 'static,
     ) {
-        self.produce_inner(record, Box::new(callback), BufferWait::Never);
+        self.produce_inner(
+            record,
+            Callback::Boxed(Box::new(callback)),
+            BufferWait::Never,
+        );
     }
 
     /// [`produce`](Self::produce) whose record lives at most `timeout`
@@ -105,13 +113,20 @@ impl Client {
         deadline: Instant,
         callback: impl FnOnce(Record, Result<()>) + Send + 'static,
     ) {
-        self.produce_inner(record, Box::new(callback), BufferWait::Until(deadline));
+        self.produce_inner(
+            record,
+            Callback::Boxed(Box::new(callback)),
+            BufferWait::Until(deadline),
+        );
     }
 
+    // Inlined: a Record is ~150 bytes, and each call it passes through by
+    // value was a memcpy (perf: ~12% of a 100 B produce run).
+    #[inline]
     fn produce_inner(&self, record: Record, cb: Callback, wait: BufferWait) {
         match self.producer() {
             Ok(p) => p.produce(record, cb, wait),
-            Err(e) => cb(record, Err(e)),
+            Err(e) => cb.call(record, Err(e)),
         }
     }
 
@@ -268,6 +283,22 @@ struct Gather {
     done: Condvar,
 }
 
+impl SlotSink for Gather {
+    fn fill(&self, i: usize, record: Record, res: Result<()>) {
+        let mut s = self.slots.lock();
+        if let Some(slot) = s.0.get_mut(i) {
+            *slot = Some(ProduceResult {
+                record,
+                err: res.err(),
+            });
+        }
+        s.1 += 1;
+        if s.1 == s.0.len() {
+            self.done.notify_all();
+        }
+    }
+}
+
 /// Produces `records` and waits for all of them, or until `deadline`: then
 /// records not yet finished are reported as [`Error::Timeout`] (the
 /// deadline fails them from the buffer too; one in flight may still be
@@ -290,25 +321,11 @@ fn produce_and_wait(
         slots: Mutex::new(((0..n).map(|_| None).collect(), 0)),
         done: Condvar::new(),
     });
+    // One slot callback per record: an Arc clone, no allocation.
+    let wait = deadline.map_or(BufferWait::Forever, BufferWait::Until);
     for (i, r) in records.into_iter().enumerate() {
-        let g = g.clone();
-        let cb = move |record, res: Result<()>| {
-            let mut s = g.slots.lock();
-            if let Some(slot) = s.0.get_mut(i) {
-                *slot = Some(ProduceResult {
-                    record,
-                    err: res.err(),
-                });
-            }
-            s.1 += 1;
-            if s.1 == n {
-                g.done.notify_all();
-            }
-        };
-        match deadline {
-            Some(d) => client.produce_deadline(r, d, cb),
-            None => client.produce(r, cb),
-        }
+        let sink: Arc<dyn SlotSink> = g.clone();
+        client.produce_inner(r, Callback::Slot(sink, i), wait);
     }
     let mut s = g.slots.lock();
     while s.1 < n {

@@ -71,6 +71,8 @@ pub(crate) struct Producer {
     next_batch_id: AtomicU64,
     /// Set when data loss stopped the producer.
     pub(crate) stopped: Mutex<Option<Error>>,
+    /// Whether `stopped` is set.
+    pub(crate) has_stopped: AtomicBool,
     /// The transaction state of a transactional producer.
     pub(crate) txn: Option<super::txn::Txn>,
 }
@@ -109,6 +111,7 @@ impl Producer {
             deadlines_seen: AtomicBool::new(false),
             next_batch_id: AtomicU64::new(1),
             stopped: Mutex::new(None),
+            has_stopped: AtomicBool::new(false),
             txn: cfg_txn,
         });
         let weak = Arc::downgrade(&p);
@@ -161,12 +164,16 @@ impl Producer {
         });
     }
 
+    #[inline]
     pub(crate) fn produce(self: &Arc<Self>, mut record: Record, cb: Callback, wait: BufferWait) {
         if self.closed.load(Ordering::Acquire) {
-            return cb(record, Err(Error::ClientClosed));
+            return cb.call(record, Err(Error::ClientClosed));
         }
-        if let Some(e) = self.stopped.lock().clone() {
-            return self.fail_now(record, cb, e, false);
+        // The flag keeps the lock off the path of every record.
+        if self.has_stopped.load(Ordering::Acquire) {
+            if let Some(e) = self.stopped.lock().clone() {
+                return self.fail_now(record, cb, e, false);
+            }
         }
         if let Some(txn) = &self.txn {
             if !txn.producing() {

@@ -29,7 +29,7 @@ use crate::protocol::compression::Codec;
 
 pub use crate::hooks::ProduceBatchMetrics;
 pub(crate) use buffer::{BufferWait, Producer};
-pub(crate) use completion::Callback;
+pub(crate) use completion::{Callback, SlotSink};
 pub use completion::{ProduceResult, ProduceResults};
 pub(crate) use settings::ProducerSettings;
 

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::buffer::Producer;
@@ -14,6 +13,7 @@ use super::completion::{Callback, Completion};
 use super::sink::Sink;
 use crate::error::{Error, ErrorCode, TimeoutKind};
 use crate::protocol::compression::Codec;
+use crate::protocol::produce::WireBatch;
 use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
 use crate::record::Record;
 
@@ -28,8 +28,9 @@ pub(crate) struct RecBatch {
     pub(crate) tries: u32,
     /// The producer id, epoch and sequence it is stamped with (idempotence).
     pub(crate) stamp: Option<Stamp>,
-    /// The encoded batch as sent (kept for retries).
-    pub(crate) wire: Option<Bytes>,
+    /// The encoded batch as sent (kept for retries): its header and its
+    /// records section, which is the records buffer itself (not a copy).
+    pub(crate) wire: Option<WireBatch>,
     pub(crate) codec_used: Codec,
     pub(crate) uncompressed: usize,
     /// The earliest deadline of its records (`produce_deadline`): once it
@@ -131,6 +132,17 @@ pub(crate) struct RecBufInner {
     /// When the open batch's linger ends.
     pub(crate) linger_until: Option<Instant>,
     next_batch_cap: usize,
+    /// The records buffer size a new batch starts with: the last sealed
+    /// batch's, so a batch that fills as the last one did never regrows
+    /// (each regrowth copies everything appended so far).
+    next_records_cap: usize,
+}
+
+impl RecBufInner {
+    /// Notes the size of a batch's records section when it is sealed.
+    pub(crate) fn note_batch_len(&mut self, len: usize, max: usize) {
+        self.next_records_cap = len.clamp(4 << 10, max.max(4 << 10));
+    }
 }
 
 impl RecBufInner {
@@ -178,6 +190,7 @@ impl RecBuf {
                 buffered: 0,
                 linger_until: None,
                 next_batch_cap: 64,
+                next_records_cap: 64 << 10,
             }),
         }
     }
@@ -239,9 +252,10 @@ impl RecBuf {
                 b.seal();
             }
             let cap = g.next_batch_cap;
+            let records_cap = g.next_records_cap.min(max);
             g.batches.push_back(RecBatch {
                 id: p.next_batch_id(),
-                records: RecordsBuf::new(max.min(64 << 10)),
+                records: RecordsBuf::new(records_cap),
                 entries: Vec::with_capacity(cap),
                 user_bytes: 0,
                 created: Instant::now(),
@@ -341,6 +355,19 @@ impl RecBuf {
             return;
         }
         let failed: Vec<RecBatch> = g.batches.drain(keep..).collect();
+        self.after_fail(p, &mut g, &failed);
+        drop(g);
+        for b in failed {
+            p.complete(Completion::failed(self, b, err.clone()));
+        }
+    }
+
+    /// Fails every batch not in flight with `err` (used when no producer id
+    /// can be had).
+    pub(crate) fn fail_pending(&self, p: &Producer, err: Error) {
+        let mut g = self.inner.lock();
+        let keep = g.inflight;
+        let failed: Vec<_> = g.batches.drain(keep..).collect();
         self.after_fail(p, &mut g, &failed);
         drop(g);
         for b in failed {

@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::buffer::Producer;
@@ -26,11 +25,11 @@ use crate::broker::BrokerHandle;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hooks;
 use crate::logger::klog;
-use crate::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use crate::messages::{ProduceRequest, ProduceResponse, TopicName};
+use crate::messages::{ProduceRequest, ProduceResponse};
 use crate::protocol::compression::Codec;
+use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch};
 use crate::protocol::record_batch::{
-    set_batch_sequence, write_batch, BatchHeader, RECORD_BATCH_OVERHEAD,
+    seal_batch, set_header_sequence, BatchHeader, RECORD_BATCH_OVERHEAD,
 };
 use crate::sync::worker::Worker;
 
@@ -92,6 +91,8 @@ struct Plan {
     id: Option<super::id::ProducerIdEpoch>,
     codec: crate::producer::CompressionCodec,
     flushing: bool,
+    /// Whether a request of this sink is in flight.
+    busy: bool,
     max_bytes: usize,
     now: Instant,
 }
@@ -256,6 +257,7 @@ impl SinkLoop {
             id,
             codec: self.pick_codec(&handle),
             flushing,
+            busy: !self.inflight.is_empty(),
             max_bytes: p.cluster.settings().broker.broker_max_write_bytes as usize,
             now: Instant::now(),
         };
@@ -274,11 +276,11 @@ impl SinkLoop {
         &mut self,
         recbufs: &[Arc<RecBuf>],
         plan: &Plan,
-    ) -> (Vec<(Arc<RecBuf>, u64)>, Vec<TopicProduceData>) {
+    ) -> (Vec<(Arc<RecBuf>, u64)>, Vec<TopicBatches>) {
         let n = recbufs.len();
         let mut total = 64usize;
         let mut parts = Vec::new();
-        let mut topics: Vec<TopicProduceData> = Vec::new();
+        let mut topics: Vec<TopicBatches> = Vec::new();
         let p = self.p.clone();
         let txn = p.txn.as_ref();
         for k in 0..n {
@@ -302,16 +304,10 @@ impl SinkLoop {
             };
             total += wire.len() + 32;
             parts.push((rb.clone(), batch_id));
-            let pd = PartitionProduceData::default()
-                .with_index(rb.partition)
-                .with_records(Some(wire));
-            match topics.iter_mut().find(|t| *t.name.0 == *rb.topic) {
-                Some(t) => t.partition_data.push(pd),
-                None => topics.push(
-                    TopicProduceData::default()
-                        .with_name(TopicName(rb.topic.to_string().into()))
-                        .with_partition_data(vec![pd]),
-                ),
+            let pd = (rb.partition, wire);
+            match topics.iter_mut().find(|t| Arc::ptr_eq(&t.0, &rb.topic)) {
+                Some(t) => t.1.push(pd),
+                None => topics.push((rb.topic.clone(), vec![pd])),
             }
         }
         (parts, topics)
@@ -350,22 +346,29 @@ impl SinkLoop {
         let idx = g.inflight;
         let open = idx + 1 == g.batches.len();
         let b = g.batches.get(idx)?;
-        let ready = b.state != BatchState::Open
-            || !open
-            || plan.flushing
-            || g.linger_until.is_none_or(|l| plan.now >= l);
+        // Without linger, an open batch goes out only when this sink has no
+        // request in flight: records keep filling it while the previous
+        // request is on the wire, and the response wakes the sink (kgo sends
+        // when the previous produce returns, so batching follows the
+        // broker's pace instead of one small request per record). Full
+        // (sealed) batches go at once, up to the in-flight limit.
+        let lingering = match g.linger_until {
+            Some(l) => !plan.flushing && plan.now < l,
+            None => plan.busy,
+        };
+        let ready = b.state != BatchState::Open || !open || !lingering;
         if !ready {
             return None;
         }
         let est = b
             .wire
             .as_ref()
-            .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, Bytes::len);
+            .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, WireBatch::len);
         Some((idx, est))
     }
 
     /// Marks batch `idx` as written (in flight); returns its id and bytes.
-    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, Bytes)> {
+    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, WireBatch)> {
         let open = idx + 1 == g.batches.len();
         let b = g.batches.get_mut(idx)?;
         let wire = b.wire.clone()?;
@@ -384,17 +387,20 @@ impl SinkLoop {
         &mut self,
         handle: &BrokerHandle,
         parts: Vec<(Arc<RecBuf>, u64)>,
-        topics: Vec<TopicProduceData>,
+        topics: Vec<TopicBatches>,
     ) {
         let p = &self.p;
         p.inflight_batches.fetch_add(parts.len(), Ordering::AcqRel);
         let acks = p.cfg.acks.value();
         let timeout_ms = p.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-        let req = ProduceRequest::default()
-            .with_transactional_id(p.txn_id())
-            .with_acks(acks)
-            .with_timeout_ms(timeout_ms)
-            .with_topic_data(topics);
+        // Encoded on the I/O thread with the records sections spliced in
+        // from the batch buffers: they are not copied again.
+        let body = ProduceBody {
+            transactional_id: p.txn.as_ref().map(|t| t.id().to_string()),
+            acks,
+            timeout_ms,
+            topics,
+        };
         let id = self.next_req;
         self.next_req += 1;
         self.inflight.insert(
@@ -406,10 +412,16 @@ impl SinkLoop {
         );
         let tx = self.resp_tx.clone();
         let wake = self.sink.waker();
-        handle.submit(req, PRODUCE_VERSIONS, move |res| {
-            let _ = tx.send((id, res));
-            let _ = wake.try_send(());
-        });
+        handle.submit_spliced::<ProduceRequest>(
+            PRODUCE_VERSIONS,
+            Some(timeout_ms),
+            acks != 0,
+            Box::new(move |version, buf, splices| body.encode(version, buf, splices)),
+            move |res| {
+                let _ = tx.send((id, res));
+                let _ = wake.try_send(());
+            },
+        );
     }
 
     fn pick_codec(
@@ -441,6 +453,7 @@ impl SinkLoop {
             return Err(Error::protocol("internal: batch vanished"));
         };
         let mut new_seq = None;
+        let mut sealed_len = None;
         if let (Some(id), None) = (id, b.stamp) {
             b.stamp = Some(Stamp {
                 producer_id: id.id,
@@ -449,11 +462,9 @@ impl SinkLoop {
                 generation: id.generation,
             });
             new_seq = Some(next_seq.wrapping_add(b.len() as i32) & i32::MAX);
-            if let Some(w) = b.wire.take() {
+            if let Some(w) = &mut b.wire {
                 // Re-stamped after an epoch bump: patch the header, keep the body.
-                let mut v = w.to_vec();
-                set_batch_sequence(&mut v, id.id, id.epoch, next_seq)?;
-                b.wire = Some(Bytes::from(v));
+                set_header_sequence(&mut w.header, &w.records, id.id, id.epoch, next_seq);
             }
         }
         if b.wire.is_none() {
@@ -467,18 +478,20 @@ impl SinkLoop {
                 transactional: self.p.txn.is_some(),
                 partition_leader_epoch: -1,
             };
-            let mut out = Vec::with_capacity(b.records.len() + RECORD_BATCH_OVERHEAD);
-            let w = write_batch(
-                &b.records,
+            sealed_len = Some(b.records.len());
+            let (header, records, w) = seal_batch(
+                &mut b.records,
                 &header,
                 codec.codec,
                 codec.level,
                 &mut self.scratch,
-                &mut out,
             )?;
             b.codec_used = w.codec_used;
             b.uncompressed = w.uncompressed_len;
-            b.wire = Some(Bytes::from(out));
+            b.wire = Some(WireBatch { header, records });
+        }
+        if let Some(n) = sealed_len {
+            g.note_batch_len(n, self.p.cfg.batch_max_bytes as usize);
         }
         if let Some(s) = new_seq {
             g.next_seq = s;
@@ -609,10 +622,7 @@ impl SinkLoop {
         let metrics = ProduceBatchMetrics {
             num_records: b.len(),
             uncompressed_bytes: b.uncompressed,
-            compressed_bytes: b
-                .wire
-                .as_ref()
-                .map_or(0, |w| w.len().saturating_sub(RECORD_BATCH_OVERHEAD)),
+            compressed_bytes: b.wire.as_ref().map_or(0, |w| w.records.len()),
             compression_type: b.codec_used as u8,
         };
         if let Some(meta) = self
@@ -691,6 +701,7 @@ impl SinkLoop {
             if self.p.cfg.stop_on_data_loss {
                 let e = Error::from(err);
                 *self.p.stopped.lock() = Some(e.clone());
+                self.p.has_stopped.store(true, Ordering::Release);
                 return self.fail_batch(rb, batch, e);
             }
             if let Some(f) = &self.p.cfg.on_data_loss {
@@ -764,21 +775,6 @@ impl SinkLoop {
             self.add_backoff = self.p.txn_add_partitions(&new);
         }
         true
-    }
-}
-
-impl RecBuf {
-    /// Fails every batch not in flight with `err` (used when no producer id
-    /// can be had).
-    pub(crate) fn fail_pending(&self, p: &Producer, err: Error) {
-        let mut g = self.inner.lock();
-        let keep = g.inflight;
-        let failed: Vec<_> = g.batches.drain(keep..).collect();
-        self.after_fail(p, &mut g, &failed);
-        drop(g);
-        for b in failed {
-            p.complete(Completion::failed(self, b, err.clone()));
-        }
     }
 }
 

@@ -103,6 +103,7 @@ impl Producer {
 
     /// Partitions and appends a record whose slot is reserved; `deadline`
     /// bounds its life in the buffer.
+    #[inline]
     pub(super) fn buffer(
         &self,
         topic: &Arc<TopicBuf>,
@@ -132,6 +133,7 @@ impl Producer {
         self.buffer_loaded(topic, &parts, record, cb, deadline);
     }
 
+    #[inline]
     pub(super) fn buffer_loaded(
         &self,
         topic: &TopicBuf,
@@ -140,10 +142,11 @@ impl Producer {
         cb: Callback,
         deadline: Option<Instant>,
     ) {
-        let mut tp = topic.partitioner.lock();
-        let pick = self.pick(&mut **tp, parts, &record);
+        // The partitioner's lock covers picking only, not the append (the
+        // encode): callers producing to one topic encode in parallel, each
+        // under its partition's lock (kgo holds it for bookkeeping only).
+        let pick = self.pick(&mut **topic.partitioner.lock(), parts, &record);
         let Some(rb) = pick.and_then(|p| parts.all.get(p)) else {
-            drop(tp);
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
             return self.fail_now(record, cb, e, true);
         };
@@ -152,6 +155,7 @@ impl Producer {
         // only then.
         let res = match rb.append(self, record, cb, true, deadline) {
             Err(Append::NewBatch(record, cb)) => {
+                let mut tp = topic.partitioner.lock();
                 let rb = if tp.on_new_batch() {
                     self.pick(&mut **tp, parts, &record)
                         .and_then(|p| parts.all.get(p))
@@ -159,11 +163,11 @@ impl Producer {
                 } else {
                     rb
                 };
+                drop(tp);
                 rb.append(self, record, cb, false, deadline)
             }
             other => other,
         };
-        drop(tp);
         if let Err(Append::Failed(record, cb, e)) = res {
             self.fail_now(record, cb, e, true);
         }

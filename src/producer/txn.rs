@@ -82,6 +82,11 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
+    /// The transactional id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     pub(crate) fn new(id: String, timeout_ms: i32) -> Txn {
         Txn {
             id,
@@ -187,14 +192,6 @@ impl Producer {
         self.txn
             .as_ref()
             .ok_or_else(|| Error::Transaction("the client has no transactional_id".into()))
-    }
-
-    /// The transactional id produce requests carry, for a transactional
-    /// producer (Java's broker rejects transactional batches without it).
-    pub(crate) fn txn_id(&self) -> Option<TransactionalId> {
-        self.txn
-            .as_ref()
-            .map(|t| TransactionalId(StrBytes::from_string(t.id.clone())))
     }
 
     /// The failure that makes the current transaction abortable.

@@ -30,7 +30,9 @@ pub(crate) fn response_header_version(key: i16, version: i16) -> i16 {
 }
 
 /// Appends a request frame: size prefix, header, then whatever `body` writes.
-/// Returns the frame's length including the size prefix.
+/// `body` returns how many bytes of the frame it hands over outside `buf`
+/// (spliced byte runs, written from their own buffers); the size prefix
+/// counts them. Returns the frame's length including the size prefix.
 ///
 /// # Errors
 ///
@@ -43,7 +45,7 @@ pub(crate) fn write_request(
     correlation_id: i32,
     client_id: Option<&str>,
     max_bytes: usize,
-    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<usize>,
 ) -> Result<usize> {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
@@ -63,11 +65,14 @@ pub(crate) fn write_request(
         buf.push(0); // no tagged fields
     }
     let res = body(buf);
-    let len = buf.len() - start;
-    if let Err(e) = res {
-        buf.truncate(start);
-        return Err(e);
-    }
+    let extra = match res {
+        Ok(n) => n,
+        Err(e) => {
+            buf.truncate(start);
+            return Err(e);
+        }
+    };
+    let len = buf.len() - start + extra;
     if len - 4 > max_bytes || len - 4 > i32::MAX as usize {
         buf.truncate(start);
         return Err(Error::protocol(format!(
@@ -167,7 +172,7 @@ mod tests {
         let mut buf = vec![9, 9];
         let n = write_request(&mut buf, 3, 1, 42, Some("ab"), 1 << 20, |b| {
             b.extend_from_slice(&[7, 7]);
-            Ok(())
+            Ok(0)
         })
         .unwrap();
         assert_eq!(n, buf.len() - 2);
@@ -177,8 +182,13 @@ mod tests {
         );
         // Metadata v9+ is flexible: header v2 adds an empty tagged-field byte.
         let mut buf = Vec::new();
-        write_request(&mut buf, 3, 12, 1, None, 1 << 20, |_| Ok(())).unwrap();
+        write_request(&mut buf, 3, 12, 1, None, 1 << 20, |_| Ok(0)).unwrap();
         assert_eq!(buf, [0, 0, 0, 11, 0, 3, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0]);
+        // Spliced bytes count in the size prefix but are not in the buffer.
+        let mut spliced = Vec::new();
+        let n = write_request(&mut spliced, 3, 1, 1, None, 1 << 20, |_| Ok(100)).unwrap();
+        assert_eq!((n, spliced.len()), (114, 14));
+        assert_eq!(&spliced[..4], &110i32.to_be_bytes());
     }
 
     #[test]
@@ -186,7 +196,7 @@ mod tests {
         let mut buf = vec![1];
         let e = write_request(&mut buf, 0, 3, 1, None, 10, |b| {
             b.extend_from_slice(&[0; 64]);
-            Ok(())
+            Ok(0)
         })
         .unwrap_err();
         assert!(e.to_string().contains("broker_max_write_bytes"), "{e}");

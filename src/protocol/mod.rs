@@ -4,5 +4,6 @@
 pub(crate) mod api;
 pub(crate) mod compression;
 pub(crate) mod frame;
+pub(crate) mod produce;
 pub(crate) mod record_batch;
 pub(crate) mod versions;

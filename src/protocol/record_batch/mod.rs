@@ -31,7 +31,9 @@ mod legacy;
 #[cfg(test)]
 pub(crate) use decode::DecodeOutput;
 pub(crate) use decode::{decode_batches, DecodedBatch};
-pub(crate) use encode::{set_batch_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf};
+pub(crate) use encode::{
+    seal_batch, set_header_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf,
+};
 
 /// The size of a v2 batch header: every byte before the records.
 pub(crate) const RECORD_BATCH_OVERHEAD: usize = 61;
