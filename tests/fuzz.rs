@@ -1023,7 +1023,7 @@ fn client_survives_mutated_frames() {
     let sent = Arc::new(AtomicUsize::new(0));
     let clean = Arc::new(AtomicBool::new(false));
     let state = Arc::new(Mutex::new(Script {
-        rng: Rng::new(seed() ^ 0xc11e_47),
+        rng: Rng::new(seed() ^ 0x00c1_1e47),
         answers: answers(),
         port: 0,
     }));
