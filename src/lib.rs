@@ -91,6 +91,8 @@ mod config;
 pub mod consumer;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod group;
 mod hooks;
 mod logger;

@@ -101,52 +101,12 @@ fn serve_once(
     c.close();
 }
 
-/// CRC-32 (IEEE), as legacy messages use.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// One legacy message (Java `LegacyRecord`): offset, size, crc, magic,
-/// attributes, [timestamp,] key, value.
-fn legacy_message(offset: i64, magic: i8, attrs: i8, key: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
-    let mut body = vec![magic as u8, attrs as u8];
-    if magic == 1 {
-        body.extend_from_slice(&(1_700_000_000_000 + offset).to_be_bytes());
-    }
-    match key {
-        Some(k) => {
-            body.extend_from_slice(&(k.len() as i32).to_be_bytes());
-            body.extend_from_slice(k);
-        }
-        None => body.extend_from_slice(&(-1i32).to_be_bytes()),
-    }
-    body.extend_from_slice(&(value.len() as i32).to_be_bytes());
-    body.extend_from_slice(value);
-    let mut out = Vec::new();
-    out.extend_from_slice(&offset.to_be_bytes());
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-    out.extend_from_slice(&body);
-    out
-}
-
 fn legacy_set(magic: i8, gzip: bool) -> Bytes {
     let inner: Vec<u8> = (0..10)
         .flat_map(|o| {
             // Inner offsets: relative in a v1 wrapper (KIP-31), absolute in
             // v0; the same here, as the set starts at offset 0.
-            legacy_message(
+            support::records::legacy_message(
                 o,
                 magic,
                 0,
@@ -163,7 +123,7 @@ fn legacy_set(magic: i8, gzip: bool) -> Bytes {
     enc.write_all(&inner).unwrap();
     let z = enc.finish().unwrap();
     // The wrapper carries the last inner offset.
-    legacy_message(9, magic, 1, None, &z).into()
+    support::records::legacy_message(9, magic, 1, None, &z).into()
 }
 
 #[test]

@@ -162,17 +162,8 @@ fn client(s: &ScriptServer) -> kafka_sync::ConfigBuilder<Client> {
         .retry_timeout(Duration::from_secs(3))
 }
 
-/// Peak resident memory of this process, from /proc (VmHWM).
-fn peak_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn assert_small() {
-    let kib = peak_rss_kib();
+    let kib = support::peak_rss_kib();
     assert!(kib > 0, "VmHWM readable");
     assert!(kib < 64 * 1024, "peak RSS {kib} KiB is over 64 MiB");
 }

@@ -793,7 +793,39 @@ fn generate(msgs: &[Msg]) -> Result<String, String> {
             "            ApiKey::{api} => <{api}Response as HeaderVersion>::header_version(version),"
         );
     }
-    out.push_str("        }\n    }\n}\n");
+    out.push_str("        }\n    }\n");
+    for (kind, doc) in [
+        ("request", "a request body"),
+        ("response", "a response body"),
+    ] {
+        let ty = if kind == "request" {
+            "Request"
+        } else {
+            "Response"
+        };
+        let _ = write!(
+            out,
+            "\n    /// Decodes {doc} of this API at `version` from the front of `buf`\n    /// and drops it: a check that the bytes decode, for tests and fuzzing.\n    ///\n    /// # Errors\n    ///\n    /// As the message's own [`Decodable::decode`].\n    pub fn decode_{kind}(self, version: i16, buf: &mut Bytes) -> Result<(), DecodeError> {{\n        match self {{\n"
+        );
+        for (api, _, _) in keys.values() {
+            let _ = writeln!(
+                out,
+                "            ApiKey::{api} => {api}{ty}::decode(buf, version).map(drop),"
+            );
+        }
+        let _ = write!(
+            out,
+            "        }}\n    }}\n\n    /// Appends the encoding of the default {kind} of this API at `version`.\n    ///\n    /// # Errors\n    ///\n    /// As the message's own [`Encodable::encode_vec`].\n    #[doc(hidden)]\n    pub fn encode_default_{kind}(self, version: i16, buf: &mut Vec<u8>) -> Result<(), EncodeError> {{\n        match self {{\n"
+        );
+        for (api, _, _) in keys.values() {
+            let _ = writeln!(
+                out,
+                "            ApiKey::{api} => {api}{ty}::default().encode_vec(buf, version),"
+            );
+        }
+        out.push_str("        }\n    }\n");
+    }
+    out.push_str("}\n");
     Ok(out)
 }
 

@@ -119,6 +119,14 @@ pub(crate) struct BrokerShared {
     pub(crate) waker: Mutex<Option<Arc<mio::Waker>>>,
 }
 
+/// The longest throttle honoured. A broker's own throttles are bounded by
+/// its quota window (Kafka: `quota.window.size.seconds` times
+/// `quota.window.num`, 11 s by default); a response claiming more (the fuzz
+/// harness sent `throttle_time_ms` 2^31-1) would otherwise stall every
+/// request to the broker for 24 days, with no deadline to end the wait of a
+/// request not yet written.
+pub(crate) const MAX_THROTTLE: Duration = Duration::from_secs(30);
+
 impl BrokerShared {
     pub(crate) fn throttled_until(&self) -> Option<Instant> {
         let n = self.throttled_until.load(Ordering::Acquire);
@@ -138,7 +146,7 @@ impl BrokerShared {
         })?;
         if let Some(ms) = resp.throttle_ms().filter(|ms| *ms > 0) {
             let after = throttle_after_response(R::KEY, raw.version);
-            let d = Duration::from_millis(ms as u64);
+            let d = Duration::from_millis(ms as u64).min(MAX_THROTTLE);
             if after {
                 self.throttle(Instant::now() + d);
             }

@@ -421,8 +421,10 @@ pub(crate) fn get_nullable_array<T>(
     let Some(n) = get_len(buf, compact, false)? else {
         return Ok(None);
     };
-    // `get_len` bounded n by the bytes left: every element takes at least one.
-    let mut out = Vec::with_capacity(n);
+    // `get_len` bounded n by the bytes left: every element takes at least one
+    // byte on the wire, but may take hundreds in memory, so only a bounded
+    // capacity is reserved up front; the rest grows with decoded elements.
+    let mut out = Vec::with_capacity(prealloc::<T>(n));
     for i in 0..n {
         if buf.remaining() == 0 {
             return Err(DecodeError::new(format!(
@@ -432,6 +434,18 @@ pub(crate) fn get_nullable_array<T>(
         out.push(elem(buf).map_err(|e| e.index(i))?);
     }
     Ok(Some(out))
+}
+
+/// The most an array decoder reserves before decoding its elements.
+const MAX_PREALLOC_BYTES: usize = 64 << 10;
+
+/// The capacity to reserve for an array of `n` elements: all of them, up to
+/// [`MAX_PREALLOC_BYTES`] of memory. A count checked against the bytes left
+/// still multiplies by the element's in-memory size (a 1 MiB frame claiming a
+/// million 200-byte structs would otherwise reserve 200 MB before the first
+/// element fails to decode).
+fn prealloc<T>(n: usize) -> usize {
+    n.min(MAX_PREALLOC_BYTES / std::mem::size_of::<T>().max(1))
 }
 
 pub(crate) fn get_array<T>(
@@ -488,6 +502,25 @@ mod tests {
             .contains("negative"));
         let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         assert!(get_uvarint(&mut b).is_err());
+    }
+
+    #[test]
+    fn arrays_reserve_a_bounded_capacity() {
+        // Found by tests/fuzz.rs: the count was checked against the bytes
+        // left, but the capacity reserved was count * size_of::<T>().
+        assert_eq!(prealloc::<u8>(10), 10);
+        assert_eq!(prealloc::<u8>(1 << 20), MAX_PREALLOC_BYTES);
+        assert_eq!(prealloc::<[u8; 256]>(1 << 20), MAX_PREALLOC_BYTES / 256);
+        assert_eq!(prealloc::<()>(5), 5);
+        // A million-element count in a 1 MiB buffer whose first element
+        // fails: an error, and the reservation stayed within the bound.
+        let mut v = vec![0u8; 1 << 20];
+        v[..4].copy_from_slice(&((1u32 << 20) - 4).to_be_bytes());
+        let mut b = Bytes::from(v);
+        let e = get_array(&mut b, false, |_| {
+            Err::<[u8; 256], _>(DecodeError::new("x"))
+        });
+        assert_eq!(e.unwrap_err().path(), "[0]");
     }
 
     #[test]

@@ -106,3 +106,13 @@ pub fn fake_builder(
         .retry_backoff_fn(|_| Duration::from_millis(10))
         .metadata_min_age(Duration::from_millis(50))
 }
+
+/// Peak resident memory of this process, from /proc (VmHWM), in KiB (0 if
+/// unreadable).
+pub fn peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -112,3 +112,35 @@ pub fn batch_bases(records: &Bytes) -> Vec<i64> {
     }
     out
 }
+
+/// One legacy message (Java `LegacyRecord`): offset, size, crc, magic,
+/// attributes, [timestamp,] key, value.
+pub fn legacy_message(
+    offset: i64,
+    magic: i8,
+    attrs: i8,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> Vec<u8> {
+    let mut body = vec![magic as u8, attrs as u8];
+    if magic == 1 {
+        body.extend_from_slice(&(1_700_000_000_000 + offset).to_be_bytes());
+    }
+    match key {
+        Some(k) => {
+            body.extend_from_slice(&(k.len() as i32).to_be_bytes());
+            body.extend_from_slice(k);
+        }
+        None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
+    body.extend_from_slice(&(value.len() as i32).to_be_bytes());
+    body.extend_from_slice(value);
+    let mut crc = flate2::Crc::new();
+    crc.update(&body);
+    let mut out = Vec::new();
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(&crc.sum().to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
