@@ -10,32 +10,17 @@
 //!
 //! `KS_ORACLE_CASES` sets the cases per message and version (default 24).
 
+#[path = "support/rng.rs"]
+#[allow(dead_code)]
+mod rng;
 #[path = "support/schema_def.rs"]
 mod schema_def;
 
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
+use rng::Rng;
 use schema_def::{parse, Field, Msg, Ty, Vers};
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
 
 fn has(v: Vers, version: i16) -> bool {
     v.lo <= version && version <= v.hi
@@ -85,25 +70,21 @@ impl Gen<'_> {
                     1 + self.rng.below(2)
                 } else {
                     self.rng.below(3)
-                } as usize;
+                };
                 self.len(out, n, compact, false);
                 for _ in 0..n {
                     self.value(out, f, inner, compact, false);
                 }
             }
             Ty::Struct(s) => {
-                let fields = self
-                    .structs
-                    .get(s)
-                    .cloned()
-                    .unwrap_or_else(|| f.fields.clone());
-                self.fields(out, &fields);
+                let structs = self.structs;
+                self.fields(out, structs.get(s).unwrap_or(&f.fields));
             }
             Ty::Prim(p) => {
                 let r = self.rng.next() | 1;
                 match p.as_str() {
                     "bool" => out.push(
-                        u8::from(nonempty || self.rng.chance(2))
+                        u8::from(nonempty || self.rng.one_in(2))
                             ^ u8::from(nonempty && f.default.as_deref() == Some("true")),
                     ),
                     "int8" => out.push(r as u8),
@@ -116,14 +97,14 @@ impl Gen<'_> {
                         out.extend_from_slice(&self.rng.next().to_be_bytes());
                     }
                     "string" => {
-                        let n = 1 + self.rng.below(6) as usize;
+                        let n = 1 + self.rng.below(6);
                         self.len(out, n, compact, true);
                         for _ in 0..n {
                             out.push(b'a' + self.rng.below(26) as u8);
                         }
                     }
                     _ => {
-                        let n = 1 + self.rng.below(6) as usize;
+                        let n = 1 + self.rng.below(6);
                         self.len(out, n, compact, false);
                         for _ in 0..n {
                             out.push(self.rng.next() as u8);
@@ -139,7 +120,7 @@ impl Gen<'_> {
             Some(v) => !v.is_none() && has(v, self.version) && self.flexible,
             None => self.flexible,
         };
-        if !tagged && has(f.nullable, self.version) && self.rng.chance(4) {
+        if !tagged && has(f.nullable, self.version) && self.rng.one_in(4) {
             return self.null(out, &f.ty, compact);
         }
         if has(f.nullable, self.version) && matches!(f.ty, Ty::Struct(_)) {
@@ -164,13 +145,13 @@ impl Gen<'_> {
         tagged.sort_by_key(|f| f.tag);
         let mut present = Vec::new();
         for f in tagged {
-            if self.rng.chance(2) {
+            if self.rng.one_in(2) {
                 let mut b = Vec::new();
                 self.field(&mut b, f, true);
                 present.push((f.tag.unwrap_or(0) as u32, b));
             }
         }
-        if self.rng.chance(5) {
+        if self.rng.one_in(5) {
             present.push((9000 + self.rng.below(10) as u32, vec![7, 7, 7]));
         }
         uvarint(out, present.len() as u32);

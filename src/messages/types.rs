@@ -40,7 +40,10 @@ impl StrBytes {
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        // Every constructor checks or guarantees UTF-8.
+        // Every constructor takes a `str` or checks the bytes, so this
+        // cannot fail; the crate forbids the unsafe unchecked form, and the
+        // check is one pass over a short string (names, ids), never per
+        // record.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 

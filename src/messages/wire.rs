@@ -234,46 +234,31 @@ pub(crate) fn put_null(buf: &mut Vec<u8>, kind: Null, compact: bool) {
     }
 }
 
-/// The tagged-field section: known fields (each already encoded) merged
-/// with the unknown ones in ascending tag order.
+/// The tagged-field section: known fields (each already encoded) and the
+/// unknown ones, in ascending tag order.
 pub(crate) fn put_tagged(
     buf: &mut Vec<u8>,
-    mut known: Vec<(i32, Vec<u8>)>,
+    known: Vec<(i32, Vec<u8>)>,
     unknown: &BTreeMap<i32, Bytes>,
 ) -> Result<(), EncodeError> {
-    let n = known.len() + unknown.len();
-    let n = u32::try_from(n).map_err(|_| EncodeError::new("has too many tagged fields"))?;
+    let mut all: Vec<(i32, &[u8])> = known
+        .iter()
+        .map(|(t, d)| (*t, d.as_slice()))
+        .chain(unknown.iter().map(|(t, d)| (*t, &d[..])))
+        .collect();
+    all.sort_by_key(|(t, _)| *t);
+    if all.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(EncodeError::new(
+            "has an unknown tagged field with a known tag",
+        ));
+    }
+    let n = u32::try_from(all.len()).map_err(|_| EncodeError::new("has too many tagged fields"))?;
     put_uvarint(buf, n);
-    let mut unknown = unknown.iter().peekable();
-    known.reverse();
-    loop {
-        let next_known = known.last().map(|(t, _)| *t);
-        let next_unknown = unknown.peek().map(|(t, _)| **t);
-        let take_known = match (next_known, next_unknown) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(k), Some(u)) if k == u => {
-                return Err(EncodeError::new(
-                    "has an unknown tagged field with a known tag",
-                ));
-            }
-            (Some(k), Some(u)) => k < u,
-        };
-        let (tag, data): (i32, &[u8]) = if take_known {
-            let (t, d) = known.pop().unwrap_or_default();
-            put_tag_header(buf, t, d.len())?;
-            buf.extend_from_slice(&d);
-            continue;
-        } else {
-            match unknown.next() {
-                Some((t, d)) => (*t, d),
-                None => return Ok(()),
-            }
-        };
+    for (tag, data) in all {
         put_tag_header(buf, tag, data.len())?;
         buf.extend_from_slice(data);
     }
+    Ok(())
 }
 
 fn put_tag_header(buf: &mut Vec<u8>, tag: i32, len: usize) -> Result<(), EncodeError> {
@@ -302,34 +287,23 @@ pub(crate) fn get_bool(buf: &mut Bytes) -> Result<bool, DecodeError> {
     Ok(buf.get_u8() != 0)
 }
 
-pub(crate) fn get_i8(buf: &mut Bytes) -> Result<i8, DecodeError> {
-    need(buf, 1)?;
-    Ok(buf.get_i8())
+/// Fixed-width big-endian reads, each checked against the bytes left.
+macro_rules! fixed {
+    ($($name:ident -> $t:ty, $n:literal;)*) => {$(
+        pub(crate) fn $name(buf: &mut Bytes) -> Result<$t, DecodeError> {
+            need(buf, $n)?;
+            Ok(buf.$name())
+        }
+    )*};
 }
 
-pub(crate) fn get_i16(buf: &mut Bytes) -> Result<i16, DecodeError> {
-    need(buf, 2)?;
-    Ok(buf.get_i16())
-}
-
-pub(crate) fn get_u16(buf: &mut Bytes) -> Result<u16, DecodeError> {
-    need(buf, 2)?;
-    Ok(buf.get_u16())
-}
-
-pub(crate) fn get_i32(buf: &mut Bytes) -> Result<i32, DecodeError> {
-    need(buf, 4)?;
-    Ok(buf.get_i32())
-}
-
-pub(crate) fn get_i64(buf: &mut Bytes) -> Result<i64, DecodeError> {
-    need(buf, 8)?;
-    Ok(buf.get_i64())
-}
-
-pub(crate) fn get_f64(buf: &mut Bytes) -> Result<f64, DecodeError> {
-    need(buf, 8)?;
-    Ok(buf.get_f64())
+fixed! {
+    get_i8 -> i8, 1;
+    get_i16 -> i16, 2;
+    get_u16 -> u16, 2;
+    get_i32 -> i32, 4;
+    get_i64 -> i64, 8;
+    get_f64 -> f64, 8;
 }
 
 pub(crate) fn get_uuid(buf: &mut Bytes) -> Result<Uuid, DecodeError> {

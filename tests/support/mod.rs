@@ -7,6 +7,7 @@ pub mod examples;
 pub mod fake_raw;
 pub mod fetch;
 pub mod records;
+pub mod rng;
 pub mod script;
 pub mod verify;
 

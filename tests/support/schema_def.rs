@@ -40,11 +40,6 @@ impl Vers {
         }
     }
 
-    /// Whether every version of `within` is in `self`.
-    pub(crate) fn covers(&self, within: Vers) -> bool {
-        within.is_none() || (self.lo <= within.lo && self.hi >= within.hi)
-    }
-
     /// A condition on `version`, simplified for the versions `within` the
     /// message has: `None` when always true.
     pub(crate) fn cond(&self, within: Vers) -> Option<String> {
