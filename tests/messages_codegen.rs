@@ -593,10 +593,7 @@ impl Gen<'_> {
             if let Some(t) = &tagged {
                 tagged_fields.push((f, t.clone()));
             }
-            let dec = self.dec_field(f);
-            let wrap = format!(
-                "(|| -> Result<_, DecodeError> {{ Ok({dec}) }})().map_err(|e| e.field(\"{id}\"))?"
-            );
+            let wrap = wrap_field(&self.dec_field(f), &id);
             match regular {
                 Some(r) if r == "true" => {
                     let _ = writeln!(
@@ -638,7 +635,7 @@ impl Gen<'_> {
                 tagged_fields.sort_by_key(|(f, _)| f.tag);
                 for (f, cond) in &tagged_fields {
                     let id = field_ident(&f.name);
-                    let dec = self.dec_field(f);
+                    let wrap = wrap_field(&self.dec_field(f), &id);
                     let guard = if cond == "true" {
                         String::new()
                     } else {
@@ -646,7 +643,7 @@ impl Gen<'_> {
                     };
                     let _ = writeln!(
                         b,
-                        "                    {}{guard} => {{ f_{id} = (|| -> Result<_, DecodeError> {{ Ok({dec}) }})().map_err(|e| e.field(\"{id}\"))?; }}",
+                        "                    {}{guard} => {{ f_{id} = {wrap}; }}",
                         f.tag.unwrap_or(0)
                     );
                 }
@@ -882,4 +879,38 @@ fn version_sets_parse_and_simplify() {
     assert!(Vers::parse("x").is_err());
     assert_eq!(module_name("ApiVersionsRequest"), "api_versions_request");
     assert_eq!(module_name("KRaftVersionRecord"), "k_raft_version_record");
+}
+
+/// The decoding of one field, with the field's name added to any error's
+/// path. A single fallible call (`call?`, or `Newtype(call?)`) goes through
+/// `wire::at`; anything else is wrapped in a closure that catches every `?`
+/// of the expression. Closures are one function each and dominate the build
+/// time of `generated.rs`, so the common forms avoid them.
+fn wrap_field(dec: &str, id: &str) -> String {
+    if let Some(call) = single_call(dec) {
+        return format!("wire::at({call}, \"{id}\")?");
+    }
+    if let Some(open) = dec.find('(') {
+        let (name, rest) = dec.split_at(open);
+        let simple_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric());
+        if simple_name && rest.ends_with(')') {
+            if let Some(call) = single_call(&rest[1..rest.len() - 1]) {
+                return format!("{name}(wire::at({call}, \"{id}\")?)");
+            }
+        }
+    }
+    format!("(|| -> Result<_, DecodeError> {{ Ok({dec}) }})().map_err(|e| e.field(\"{id}\"))?")
+}
+
+/// `call` when `dec` is `call?` and `call` has no `?` of its own outside a
+/// nested `|buf| ...` element decoder (whose `?` stays inside its closure).
+fn single_call(dec: &str) -> Option<&str> {
+    let call = dec.strip_suffix('?')?;
+    let outer = match call.find("|buf|") {
+        Some(at) => &call[..at],
+        None => call,
+    };
+    let starts_ok =
+        call.starts_with("wire::get_") || call.contains("::decode_fields(buf, version)");
+    (starts_ok && !outer.contains('?') && !outer.contains('{')).then_some(call)
 }

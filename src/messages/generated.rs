@@ -68,8 +68,8 @@ pub mod produce_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("index"))?;
-            let f_records = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_bytes(buf, flexible)?) })().map_err(|e| e.field("records"))?;
+            let f_index = wire::at(wire::get_i32(buf), "index")?;
+            let f_records = wire::at(wire::get_nullable_bytes(buf, flexible), "records")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -159,10 +159,10 @@ pub mod produce_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_name = TopicName(StrBytes::new());
-            if version <= 12 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version <= 12 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 13 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partition_data = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionProduceData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_data"))?;
+            if version >= 13 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partition_data = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionProduceData::decode_fields(buf, version)?)), "partition_data")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -263,9 +263,9 @@ pub mod produce_request {
             let flexible = version >= 9;
             let mut f_transactional_id = None;
             if version >= 3 { f_transactional_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)?.map(TransactionalId) } else { Some(TransactionalId(wire::get_str(buf, flexible)?)) }) })().map_err(|e| e.field("transactional_id"))?; }
-            let f_acks = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("acks"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_topic_data = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicProduceData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_data"))?;
+            let f_acks = wire::at(wire::get_i16(buf), "acks")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_topic_data = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicProduceData::decode_fields(buf, version)?)), "topic_data")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -373,7 +373,7 @@ pub mod produce_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_batch_index = 0i32;
-            if version >= 8 { f_batch_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("batch_index"))?; }
+            if version >= 8 { f_batch_index = wire::at(wire::get_i32(buf), "batch_index")?; }
             let mut f_batch_index_error_message = None;
             if version >= 8 { f_batch_index_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 8 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("batch_index_error_message"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -456,9 +456,9 @@ pub mod produce_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_leader_id = BrokerId(-1i32);
-            if version >= 10 { f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?; }
+            if version >= 10 { f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?); }
             let mut f_leader_epoch = -1i32;
-            if version >= 10 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
+            if version >= 10 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -594,26 +594,26 @@ pub mod produce_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_base_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("base_offset"))?;
+            let f_index = wire::at(wire::get_i32(buf), "index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_base_offset = wire::at(wire::get_i64(buf), "base_offset")?;
             let mut f_log_append_time_ms = -1i64;
-            if version >= 2 { f_log_append_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("log_append_time_ms"))?; }
+            if version >= 2 { f_log_append_time_ms = wire::at(wire::get_i64(buf), "log_append_time_ms")?; }
             let mut f_log_start_offset = -1i64;
-            if version >= 5 { f_log_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("log_start_offset"))?; }
+            if version >= 5 { f_log_start_offset = wire::at(wire::get_i64(buf), "log_start_offset")?; }
             let mut f_record_errors = Vec::new();
-            if version >= 8 { f_record_errors = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BatchIndexAndErrorMessage::decode_fields(buf, version)?))?) })().map_err(|e| e.field("record_errors"))?; }
+            if version >= 8 { f_record_errors = wire::at(wire::get_array(buf, flexible, |buf| Ok(BatchIndexAndErrorMessage::decode_fields(buf, version)?)), "record_errors")?; }
             let mut f_error_message = None;
             if version >= 8 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 8 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
             let mut f_current_leader = LeaderIdAndEpoch::default();
-            if version >= 10 && !(version >= 10) { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+            if version >= 10 && !(version >= 10) { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 10 => { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+                        0 if version >= 10 => { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -705,10 +705,10 @@ pub mod produce_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_name = TopicName(StrBytes::new());
-            if version <= 12 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version <= 12 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 13 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partition_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionProduceResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_responses"))?;
+            if version >= 13 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partition_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionProduceResponse::decode_fields(buf, version)?)), "partition_responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -808,11 +808,11 @@ pub mod produce_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 10 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 10 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 10 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 10 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0i32;
-            if version >= 10 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 10 { f_port = wire::at(wire::get_i32(buf), "port")?; }
             let mut f_rack = None;
             if version >= 10 { f_rack = (|| -> Result<_, DecodeError> { Ok(if version >= 10 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("rack"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -907,18 +907,18 @@ pub mod produce_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicProduceResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicProduceResponse::decode_fields(buf, version)?)), "responses")?;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
             let mut f_node_endpoints = Vec::new();
-            if version >= 10 && !(version >= 10) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 10 && !(version >= 10) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 10 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 10 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -1021,9 +1021,9 @@ pub mod fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_replica_id = BrokerId(-1i32);
-            if version >= 15 { f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?; }
+            if version >= 15 { f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?); }
             let mut f_replica_epoch = -1i64;
-            if version >= 15 { f_replica_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("replica_epoch"))?; }
+            if version >= 15 { f_replica_epoch = wire::at(wire::get_i64(buf), "replica_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1150,24 +1150,24 @@ pub mod fetch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
             let mut f_current_leader_epoch = -1i32;
-            if version >= 9 { f_current_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("current_leader_epoch"))?; }
-            let f_fetch_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("fetch_offset"))?;
+            if version >= 9 { f_current_leader_epoch = wire::at(wire::get_i32(buf), "current_leader_epoch")?; }
+            let f_fetch_offset = wire::at(wire::get_i64(buf), "fetch_offset")?;
             let mut f_last_fetched_epoch = -1i32;
-            if version >= 12 { f_last_fetched_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("last_fetched_epoch"))?; }
+            if version >= 12 { f_last_fetched_epoch = wire::at(wire::get_i32(buf), "last_fetched_epoch")?; }
             let mut f_log_start_offset = -1i64;
-            if version >= 5 { f_log_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("log_start_offset"))?; }
-            let f_partition_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_max_bytes"))?;
+            if version >= 5 { f_log_start_offset = wire::at(wire::get_i64(buf), "log_start_offset")?; }
+            let f_partition_max_bytes = wire::at(wire::get_i32(buf), "partition_max_bytes")?;
             let mut f_replica_directory_id = Uuid::nil();
-            if version >= 17 && !(version >= 17) { f_replica_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("replica_directory_id"))?; }
+            if version >= 17 && !(version >= 17) { f_replica_directory_id = wire::at(wire::get_uuid(buf), "replica_directory_id")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 17 => { f_replica_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("replica_directory_id"))?; }
+                        0 if version >= 17 => { f_replica_directory_id = wire::at(wire::get_uuid(buf), "replica_directory_id")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -1258,10 +1258,10 @@ pub mod fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_topic = TopicName(StrBytes::new());
-            if version <= 12 { f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?; }
+            if version <= 12 { f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 13 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FetchPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            if version >= 13 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(FetchPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1352,11 +1352,11 @@ pub mod fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_topic = TopicName(StrBytes::new());
-            if (7..=12).contains(&version) { f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?; }
+            if (7..=12).contains(&version) { f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 13 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 13 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut f_partitions = Vec::new();
-            if version >= 7 { f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?; }
+            if version >= 7 { f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1533,24 +1533,24 @@ pub mod fetch_request {
             let mut f_cluster_id = None;
             if version >= 12 && !(version >= 12) { f_cluster_id = (|| -> Result<_, DecodeError> { Ok(if version >= 12 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("cluster_id"))?; }
             let mut f_replica_id = BrokerId(-1i32);
-            if version <= 14 { f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?; }
+            if version <= 14 { f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?); }
             let mut f_replica_state = ReplicaState::default();
-            if version >= 15 && !(version >= 15) { f_replica_state = (|| -> Result<_, DecodeError> { Ok(ReplicaState::decode_fields(buf, version)?) })().map_err(|e| e.field("replica_state"))?; }
-            let f_max_wait_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_wait_ms"))?;
-            let f_min_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("min_bytes"))?;
+            if version >= 15 && !(version >= 15) { f_replica_state = wire::at(ReplicaState::decode_fields(buf, version), "replica_state")?; }
+            let f_max_wait_ms = wire::at(wire::get_i32(buf), "max_wait_ms")?;
+            let f_min_bytes = wire::at(wire::get_i32(buf), "min_bytes")?;
             let mut f_max_bytes = 2147483647i32;
-            if version >= 3 { f_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_bytes"))?; }
+            if version >= 3 { f_max_bytes = wire::at(wire::get_i32(buf), "max_bytes")?; }
             let mut f_isolation_level = 0i8;
-            if version >= 4 { f_isolation_level = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("isolation_level"))?; }
+            if version >= 4 { f_isolation_level = wire::at(wire::get_i8(buf), "isolation_level")?; }
             let mut f_session_id = 0i32;
-            if version >= 7 { f_session_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("session_id"))?; }
+            if version >= 7 { f_session_id = wire::at(wire::get_i32(buf), "session_id")?; }
             let mut f_session_epoch = -1i32;
-            if version >= 7 { f_session_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("session_epoch"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FetchTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 7 { f_session_epoch = wire::at(wire::get_i32(buf), "session_epoch")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(FetchTopic::decode_fields(buf, version)?)), "topics")?;
             let mut f_forgotten_topics_data = Vec::new();
-            if version >= 7 { f_forgotten_topics_data = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ForgottenTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("forgotten_topics_data"))?; }
+            if version >= 7 { f_forgotten_topics_data = wire::at(wire::get_array(buf, flexible, |buf| Ok(ForgottenTopic::decode_fields(buf, version)?)), "forgotten_topics_data")?; }
             let mut f_rack_id = StrBytes::new();
-            if version >= 11 { f_rack_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("rack_id"))?; }
+            if version >= 11 { f_rack_id = wire::at(wire::get_str(buf, flexible), "rack_id")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1558,7 +1558,7 @@ pub mod fetch_request {
                     let buf = &mut data;
                     match tag {
                         0 if version >= 12 => { f_cluster_id = (|| -> Result<_, DecodeError> { Ok(if version >= 12 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("cluster_id"))?; }
-                        1 if version >= 15 => { f_replica_state = (|| -> Result<_, DecodeError> { Ok(ReplicaState::decode_fields(buf, version)?) })().map_err(|e| e.field("replica_state"))?; }
+                        1 if version >= 15 => { f_replica_state = wire::at(ReplicaState::decode_fields(buf, version), "replica_state")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -1670,9 +1670,9 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_epoch = -1i32;
-            if version >= 12 { f_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("epoch"))?; }
+            if version >= 12 { f_epoch = wire::at(wire::get_i32(buf), "epoch")?; }
             let mut f_end_offset = -1i64;
-            if version >= 12 { f_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("end_offset"))?; }
+            if version >= 12 { f_end_offset = wire::at(wire::get_i64(buf), "end_offset")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1753,9 +1753,9 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_leader_id = BrokerId(-1i32);
-            if version >= 12 { f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?; }
+            if version >= 12 { f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?); }
             let mut f_leader_epoch = -1i32;
-            if version >= 12 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
+            if version >= 12 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1835,8 +1835,8 @@ pub mod fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
-            let f_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("end_offset"))?;
-            let f_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("epoch"))?;
+            let f_end_offset = wire::at(wire::get_i64(buf), "end_offset")?;
+            let f_epoch = wire::at(wire::get_i32(buf), "epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -1917,9 +1917,9 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_producer_id = ProducerId(0i64);
-            if version >= 4 { f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?; }
+            if version >= 4 { f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?); }
             let mut f_first_offset = 0i64;
-            if version >= 4 { f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?; }
+            if version >= 4 { f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2084,33 +2084,33 @@ pub mod fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_high_watermark = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("high_watermark"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_high_watermark = wire::at(wire::get_i64(buf), "high_watermark")?;
             let mut f_last_stable_offset = -1i64;
-            if version >= 4 { f_last_stable_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_stable_offset"))?; }
+            if version >= 4 { f_last_stable_offset = wire::at(wire::get_i64(buf), "last_stable_offset")?; }
             let mut f_log_start_offset = -1i64;
-            if version >= 5 { f_log_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("log_start_offset"))?; }
+            if version >= 5 { f_log_start_offset = wire::at(wire::get_i64(buf), "log_start_offset")?; }
             let mut f_diverging_epoch = EpochEndOffset::default();
-            if version >= 12 && !(version >= 12) { f_diverging_epoch = (|| -> Result<_, DecodeError> { Ok(EpochEndOffset::decode_fields(buf, version)?) })().map_err(|e| e.field("diverging_epoch"))?; }
+            if version >= 12 && !(version >= 12) { f_diverging_epoch = wire::at(EpochEndOffset::decode_fields(buf, version), "diverging_epoch")?; }
             let mut f_current_leader = LeaderIdAndEpoch::default();
-            if version >= 12 && !(version >= 12) { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+            if version >= 12 && !(version >= 12) { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
             let mut f_snapshot_id = SnapshotId::default();
-            if version >= 12 && !(version >= 12) { f_snapshot_id = (|| -> Result<_, DecodeError> { Ok(SnapshotId::decode_fields(buf, version)?) })().map_err(|e| e.field("snapshot_id"))?; }
+            if version >= 12 && !(version >= 12) { f_snapshot_id = wire::at(SnapshotId::decode_fields(buf, version), "snapshot_id")?; }
             let mut f_aborted_transactions = Some(Vec::new());
             if version >= 4 { f_aborted_transactions = (|| -> Result<_, DecodeError> { Ok(if version >= 4 { wire::get_nullable_array(buf, flexible, |buf| Ok(AbortedTransaction::decode_fields(buf, version)?))? } else { Some(wire::get_array(buf, flexible, |buf| Ok(AbortedTransaction::decode_fields(buf, version)?))?) }) })().map_err(|e| e.field("aborted_transactions"))?; }
             let mut f_preferred_read_replica = BrokerId(-1i32);
-            if version >= 11 { f_preferred_read_replica = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("preferred_read_replica"))?; }
-            let f_records = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_bytes(buf, flexible)?) })().map_err(|e| e.field("records"))?;
+            if version >= 11 { f_preferred_read_replica = BrokerId(wire::at(wire::get_i32(buf), "preferred_read_replica")?); }
+            let f_records = wire::at(wire::get_nullable_bytes(buf, flexible), "records")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 12 => { f_diverging_epoch = (|| -> Result<_, DecodeError> { Ok(EpochEndOffset::decode_fields(buf, version)?) })().map_err(|e| e.field("diverging_epoch"))?; }
-                        1 if version >= 12 => { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
-                        2 if version >= 12 => { f_snapshot_id = (|| -> Result<_, DecodeError> { Ok(SnapshotId::decode_fields(buf, version)?) })().map_err(|e| e.field("snapshot_id"))?; }
+                        0 if version >= 12 => { f_diverging_epoch = wire::at(EpochEndOffset::decode_fields(buf, version), "diverging_epoch")?; }
+                        1 if version >= 12 => { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
+                        2 if version >= 12 => { f_snapshot_id = wire::at(SnapshotId::decode_fields(buf, version), "snapshot_id")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -2205,10 +2205,10 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_topic = TopicName(StrBytes::new());
-            if version <= 12 { f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?; }
+            if version <= 12 { f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 13 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            if version >= 13 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2308,11 +2308,11 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 16 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 16 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 16 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 16 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0i32;
-            if version >= 16 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 16 { f_port = wire::at(wire::get_i32(buf), "port")?; }
             let mut f_rack = None;
             if version >= 16 { f_rack = (|| -> Result<_, DecodeError> { Ok(if version >= 16 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("rack"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -2426,21 +2426,21 @@ pub mod fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
             let mut f_error_code = 0i16;
-            if version >= 7 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 7 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut f_session_id = 0i32;
-            if version >= 7 { f_session_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("session_id"))?; }
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FetchableTopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            if version >= 7 { f_session_id = wire::at(wire::get_i32(buf), "session_id")?; }
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(FetchableTopicResponse::decode_fields(buf, version)?)), "responses")?;
             let mut f_node_endpoints = Vec::new();
-            if version >= 16 && !(version >= 16) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 16 && !(version >= 16) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 16 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 16 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -2562,12 +2562,12 @@ pub mod list_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut f_current_leader_epoch = -1i32;
-            if version >= 4 { f_current_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("current_leader_epoch"))?; }
-            let f_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("timestamp"))?;
+            if version >= 4 { f_current_leader_epoch = wire::at(wire::get_i32(buf), "current_leader_epoch")?; }
+            let f_timestamp = wire::at(wire::get_i64(buf), "timestamp")?;
             let mut f_max_num_offsets = 1i32;
-            if version <= 0 { f_max_num_offsets = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_num_offsets"))?; }
+            if version <= 0 { f_max_num_offsets = wire::at(wire::get_i32(buf), "max_num_offsets")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2649,8 +2649,8 @@ pub mod list_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2748,12 +2748,12 @@ pub mod list_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?;
+            let f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?);
             let mut f_isolation_level = 0i8;
-            if version >= 2 { f_isolation_level = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("isolation_level"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 2 { f_isolation_level = wire::at(wire::get_i8(buf), "isolation_level")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsTopic::decode_fields(buf, version)?)), "topics")?;
             let mut f_timeout_ms = 0i32;
-            if version >= 10 { f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?; }
+            if version >= 10 { f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2896,16 +2896,16 @@ pub mod list_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_old_style_offsets = Vec::new();
-            if version <= 0 { f_old_style_offsets = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i64(buf)?))?) })().map_err(|e| e.field("old_style_offsets"))?; }
+            if version <= 0 { f_old_style_offsets = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i64(buf)?)), "old_style_offsets")?; }
             let mut f_timestamp = -1i64;
-            if version >= 1 { f_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("timestamp"))?; }
+            if version >= 1 { f_timestamp = wire::at(wire::get_i64(buf), "timestamp")?; }
             let mut f_offset = -1i64;
-            if version >= 1 { f_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("offset"))?; }
+            if version >= 1 { f_offset = wire::at(wire::get_i64(buf), "offset")?; }
             let mut f_leader_epoch = -1i32;
-            if version >= 4 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
+            if version >= 4 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -2989,8 +2989,8 @@ pub mod list_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsPartitionResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsPartitionResponse::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -3071,8 +3071,8 @@ pub mod list_offsets_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 2 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsTopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 2 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(ListOffsetsTopicResponse::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -3178,7 +3178,7 @@ pub mod metadata_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_topic_id = Uuid::nil();
-            if version >= 10 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 10 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let f_name = (|| -> Result<_, DecodeError> { Ok(if version >= 10 { wire::get_nullable_str(buf, flexible)?.map(TopicName) } else { Some(TopicName(wire::get_str(buf, flexible)?)) }) })().map_err(|e| e.field("name"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -3279,11 +3279,11 @@ pub mod metadata_request {
             let flexible = version >= 9;
             let f_topics = (|| -> Result<_, DecodeError> { Ok(if version >= 1 { wire::get_nullable_array(buf, flexible, |buf| Ok(MetadataRequestTopic::decode_fields(buf, version)?))? } else { Some(wire::get_array(buf, flexible, |buf| Ok(MetadataRequestTopic::decode_fields(buf, version)?))?) }) })().map_err(|e| e.field("topics"))?;
             let mut f_allow_auto_topic_creation = true;
-            if version >= 4 { f_allow_auto_topic_creation = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("allow_auto_topic_creation"))?; }
+            if version >= 4 { f_allow_auto_topic_creation = wire::at(wire::get_bool(buf), "allow_auto_topic_creation")?; }
             let mut f_include_cluster_authorized_operations = false;
-            if (8..=10).contains(&version) { f_include_cluster_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_cluster_authorized_operations"))?; }
+            if (8..=10).contains(&version) { f_include_cluster_authorized_operations = wire::at(wire::get_bool(buf), "include_cluster_authorized_operations")?; }
             let mut f_include_topic_authorized_operations = false;
-            if version >= 8 { f_include_topic_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_topic_authorized_operations"))?; }
+            if version >= 8 { f_include_topic_authorized_operations = wire::at(wire::get_bool(buf), "include_topic_authorized_operations")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -3408,9 +3408,9 @@ pub mod metadata_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
+            let f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?);
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
             let mut f_rack = None;
             if version >= 1 { f_rack = (|| -> Result<_, DecodeError> { Ok(if version >= 1 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("rack"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -3539,15 +3539,15 @@ pub mod metadata_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
             let mut f_leader_epoch = -1i32;
-            if version >= 7 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
-            let f_replica_nodes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replica_nodes"))?;
-            let f_isr_nodes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("isr_nodes"))?;
+            if version >= 7 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
+            let f_replica_nodes = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replica_nodes")?;
+            let f_isr_nodes = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "isr_nodes")?;
             let mut f_offline_replicas = Vec::new();
-            if version >= 5 { f_offline_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("offline_replicas"))?; }
+            if version >= 5 { f_offline_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "offline_replicas")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -3668,15 +3668,15 @@ pub mod metadata_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let f_name = (|| -> Result<_, DecodeError> { Ok(if version >= 12 { wire::get_nullable_str(buf, flexible)?.map(TopicName) } else { Some(TopicName(wire::get_str(buf, flexible)?)) }) })().map_err(|e| e.field("name"))?;
             let mut f_topic_id = Uuid::nil();
-            if version >= 10 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 10 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut f_is_internal = false;
-            if version >= 1 { f_is_internal = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_internal"))?; }
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(MetadataResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            if version >= 1 { f_is_internal = wire::at(wire::get_bool(buf), "is_internal")?; }
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(MetadataResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut f_topic_authorized_operations = -2147483648i32;
-            if version >= 8 { f_topic_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("topic_authorized_operations"))?; }
+            if version >= 8 { f_topic_authorized_operations = wire::at(wire::get_i32(buf), "topic_authorized_operations")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -3806,17 +3806,17 @@ pub mod metadata_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 3 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_brokers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(MetadataResponseBroker::decode_fields(buf, version)?))?) })().map_err(|e| e.field("brokers"))?;
+            if version >= 3 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_brokers = wire::at(wire::get_array(buf, flexible, |buf| Ok(MetadataResponseBroker::decode_fields(buf, version)?)), "brokers")?;
             let mut f_cluster_id = None;
             if version >= 2 { f_cluster_id = (|| -> Result<_, DecodeError> { Ok(if version >= 2 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("cluster_id"))?; }
             let mut f_controller_id = BrokerId(-1i32);
-            if version >= 1 { f_controller_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("controller_id"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(MetadataResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 1 { f_controller_id = BrokerId(wire::at(wire::get_i32(buf), "controller_id")?); }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(MetadataResponseTopic::decode_fields(buf, version)?)), "topics")?;
             let mut f_cluster_authorized_operations = -2147483648i32;
-            if (8..=10).contains(&version) { f_cluster_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("cluster_authorized_operations"))?; }
+            if (8..=10).contains(&version) { f_cluster_authorized_operations = wire::at(wire::get_i32(buf), "cluster_authorized_operations")?; }
             let mut f_error_code = 0i16;
-            if version >= 13 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 13 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4017,22 +4017,22 @@ pub mod leader_and_isr_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 1 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_controller_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_epoch"))?;
-            let f_leader = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_isr = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("isr"))?;
-            let f_partition_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_epoch"))?;
-            let f_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replicas"))?;
+            if version <= 1 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_controller_epoch = wire::at(wire::get_i32(buf), "controller_epoch")?;
+            let f_leader = BrokerId(wire::at(wire::get_i32(buf), "leader")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_isr = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "isr")?;
+            let f_partition_epoch = wire::at(wire::get_i32(buf), "partition_epoch")?;
+            let f_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replicas")?;
             let mut f_adding_replicas = Vec::new();
-            if version >= 3 { f_adding_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("adding_replicas"))?; }
+            if version >= 3 { f_adding_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "adding_replicas")?; }
             let mut f_removing_replicas = Vec::new();
-            if version >= 3 { f_removing_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("removing_replicas"))?; }
+            if version >= 3 { f_removing_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "removing_replicas")?; }
             let mut f_is_new = false;
-            if version >= 1 { f_is_new = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_new"))?; }
+            if version >= 1 { f_is_new = wire::at(wire::get_bool(buf), "is_new")?; }
             let mut f_leader_recovery_state = 0i8;
-            if version >= 6 { f_leader_recovery_state = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("leader_recovery_state"))?; }
+            if version >= 6 { f_leader_recovery_state = wire::at(wire::get_i8(buf), "leader_recovery_state")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4132,11 +4132,11 @@ pub mod leader_and_isr_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version >= 2 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version >= 2 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 5 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 5 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut f_partition_states = Vec::new();
-            if version >= 2 { f_partition_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_states"))?; }
+            if version >= 2 { f_partition_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionState::decode_fields(buf, version)?)), "partition_states")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4226,9 +4226,9 @@ pub mod leader_and_isr_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_host_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host_name"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_host_name = wire::at(wire::get_str(buf, flexible), "host_name")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4363,19 +4363,19 @@ pub mod leader_and_isr_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_controller_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("controller_id"))?;
+            let f_controller_id = BrokerId(wire::at(wire::get_i32(buf), "controller_id")?);
             let mut f_is_k_raft_controller = false;
-            if version >= 7 { f_is_k_raft_controller = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_k_raft_controller"))?; }
-            let f_controller_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_epoch"))?;
+            if version >= 7 { f_is_k_raft_controller = wire::at(wire::get_bool(buf), "is_k_raft_controller")?; }
+            let f_controller_epoch = wire::at(wire::get_i32(buf), "controller_epoch")?;
             let mut f_broker_epoch = -1i64;
-            if version >= 2 { f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?; }
+            if version >= 2 { f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?; }
             let mut f__type = 0i8;
-            if version >= 5 { f__type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("_type"))?; }
+            if version >= 5 { f__type = wire::at(wire::get_i8(buf), "_type")?; }
             let mut f_ungrouped_partition_states = Vec::new();
-            if version <= 1 { f_ungrouped_partition_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("ungrouped_partition_states"))?; }
+            if version <= 1 { f_ungrouped_partition_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionState::decode_fields(buf, version)?)), "ungrouped_partition_states")?; }
             let mut f_topic_states = Vec::new();
-            if version >= 2 { f_topic_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrTopicState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_states"))?; }
-            let f_live_leaders = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrLiveLeader::decode_fields(buf, version)?))?) })().map_err(|e| e.field("live_leaders"))?;
+            if version >= 2 { f_topic_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrTopicState::decode_fields(buf, version)?)), "topic_states")?; }
+            let f_live_leaders = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrLiveLeader::decode_fields(buf, version)?)), "live_leaders")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4496,9 +4496,9 @@ pub mod leader_and_isr_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 4 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version <= 4 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4580,9 +4580,9 @@ pub mod leader_and_isr_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_topic_id = Uuid::nil();
-            if version >= 5 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 5 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut f_partition_errors = Vec::new();
-            if version >= 5 { f_partition_errors = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionError::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_errors"))?; }
+            if version >= 5 { f_partition_errors = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionError::decode_fields(buf, version)?)), "partition_errors")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4671,11 +4671,11 @@ pub mod leader_and_isr_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_partition_errors = Vec::new();
-            if version <= 4 { f_partition_errors = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionError::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_errors"))?; }
+            if version <= 4 { f_partition_errors = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrPartitionError::decode_fields(buf, version)?)), "partition_errors")?; }
             let mut f_topics = Vec::new();
-            if version >= 5 { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrTopicError::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if version >= 5 { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderAndIsrTopicError::decode_fields(buf, version)?)), "topics")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4782,9 +4782,9 @@ pub mod stop_replica_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 0 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version <= 0 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_partition_index = 0i32;
-            if version <= 0 { f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?; }
+            if version <= 0 { f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4865,9 +4865,9 @@ pub mod stop_replica_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let mut f_name = TopicName(StrBytes::new());
-            if (1..=2).contains(&version) { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if (1..=2).contains(&version) { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_partition_indexes = Vec::new();
-            if (1..=2).contains(&version) { f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?; }
+            if (1..=2).contains(&version) { f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -4957,11 +4957,11 @@ pub mod stop_replica_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let mut f_partition_index = 0i32;
-            if version >= 3 { f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?; }
+            if version >= 3 { f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?; }
             let mut f_leader_epoch = -1i32;
-            if version >= 3 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
+            if version >= 3 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
             let mut f_delete_partition = false;
-            if version >= 3 { f_delete_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("delete_partition"))?; }
+            if version >= 3 { f_delete_partition = wire::at(wire::get_bool(buf), "delete_partition")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5043,9 +5043,9 @@ pub mod stop_replica_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version >= 3 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version >= 3 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_partition_states = Vec::new();
-            if version >= 3 { f_partition_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_states"))?; }
+            if version >= 3 { f_partition_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionState::decode_fields(buf, version)?)), "partition_states")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5179,20 +5179,20 @@ pub mod stop_replica_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_controller_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("controller_id"))?;
+            let f_controller_id = BrokerId(wire::at(wire::get_i32(buf), "controller_id")?);
             let mut f_is_k_raft_controller = false;
-            if version >= 4 { f_is_k_raft_controller = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_k_raft_controller"))?; }
-            let f_controller_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_epoch"))?;
+            if version >= 4 { f_is_k_raft_controller = wire::at(wire::get_bool(buf), "is_k_raft_controller")?; }
+            let f_controller_epoch = wire::at(wire::get_i32(buf), "controller_epoch")?;
             let mut f_broker_epoch = -1i64;
-            if version >= 1 { f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?; }
+            if version >= 1 { f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?; }
             let mut f_delete_partitions = false;
-            if version <= 2 { f_delete_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("delete_partitions"))?; }
+            if version <= 2 { f_delete_partitions = wire::at(wire::get_bool(buf), "delete_partitions")?; }
             let mut f_ungrouped_partitions = Vec::new();
-            if version <= 0 { f_ungrouped_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionV0::decode_fields(buf, version)?))?) })().map_err(|e| e.field("ungrouped_partitions"))?; }
+            if version <= 0 { f_ungrouped_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionV0::decode_fields(buf, version)?)), "ungrouped_partitions")?; }
             let mut f_topics = Vec::new();
-            if (1..=2).contains(&version) { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StopReplicaTopicV1::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if (1..=2).contains(&version) { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(StopReplicaTopicV1::decode_fields(buf, version)?)), "topics")?; }
             let mut f_topic_states = Vec::new();
-            if version >= 3 { f_topic_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StopReplicaTopicState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_states"))?; }
+            if version >= 3 { f_topic_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(StopReplicaTopicState::decode_fields(buf, version)?)), "topic_states")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5312,9 +5312,9 @@ pub mod stop_replica_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5395,8 +5395,8 @@ pub mod stop_replica_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_partition_errors = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionError::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_errors"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_partition_errors = wire::at(wire::get_array(buf, flexible, |buf| Ok(StopReplicaPartitionError::decode_fields(buf, version)?)), "partition_errors")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5565,16 +5565,16 @@ pub mod update_metadata_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 4 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_controller_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_epoch"))?;
-            let f_leader = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_isr = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("isr"))?;
-            let f_zk_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("zk_version"))?;
-            let f_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replicas"))?;
+            if version <= 4 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_controller_epoch = wire::at(wire::get_i32(buf), "controller_epoch")?;
+            let f_leader = BrokerId(wire::at(wire::get_i32(buf), "leader")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_isr = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "isr")?;
+            let f_zk_version = wire::at(wire::get_i32(buf), "zk_version")?;
+            let f_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replicas")?;
             let mut f_offline_replicas = Vec::new();
-            if version >= 4 { f_offline_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("offline_replicas"))?; }
+            if version >= 4 { f_offline_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "offline_replicas")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5671,11 +5671,11 @@ pub mod update_metadata_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version >= 5 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version >= 5 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 7 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 7 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut f_partition_states = Vec::new();
-            if version >= 5 { f_partition_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataPartitionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_states"))?; }
+            if version >= 5 { f_partition_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataPartitionState::decode_fields(buf, version)?)), "partition_states")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5775,13 +5775,13 @@ pub mod update_metadata_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_port = 0i32;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_i32(buf), "port")?; }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_listener = StrBytes::new();
-            if version >= 3 { f_listener = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("listener"))?; }
+            if version >= 3 { f_listener = wire::at(wire::get_str(buf, flexible), "listener")?; }
             let mut f_security_protocol = 0i16;
-            if version >= 1 { f_security_protocol = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("security_protocol"))?; }
+            if version >= 1 { f_security_protocol = wire::at(wire::get_i16(buf), "security_protocol")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -5890,15 +5890,15 @@ pub mod update_metadata_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("id"))?;
+            let f_id = BrokerId(wire::at(wire::get_i32(buf), "id")?);
             let mut f_v0_host = StrBytes::new();
-            if version <= 0 { f_v0_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("v0_host"))?; }
+            if version <= 0 { f_v0_host = wire::at(wire::get_str(buf, flexible), "v0_host")?; }
             let mut f_v0_port = 0i32;
-            if version <= 0 { f_v0_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("v0_port"))?; }
+            if version <= 0 { f_v0_port = wire::at(wire::get_i32(buf), "v0_port")?; }
             let mut f_endpoints = Vec::new();
-            if version >= 1 { f_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("endpoints"))?; }
+            if version >= 1 { f_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataEndpoint::decode_fields(buf, version)?)), "endpoints")?; }
             let mut f_rack = Some(StrBytes::new());
-            if version >= 2 { f_rack = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack"))?; }
+            if version >= 2 { f_rack = wire::at(wire::get_nullable_str(buf, flexible), "rack")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6037,26 +6037,26 @@ pub mod update_metadata_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_controller_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("controller_id"))?;
+            let f_controller_id = BrokerId(wire::at(wire::get_i32(buf), "controller_id")?);
             let mut f_is_k_raft_controller = false;
-            if version >= 8 { f_is_k_raft_controller = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_k_raft_controller"))?; }
+            if version >= 8 { f_is_k_raft_controller = wire::at(wire::get_bool(buf), "is_k_raft_controller")?; }
             let mut f__type = 0i8;
-            if version >= 8 && !(version >= 8) { f__type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("_type"))?; }
-            let f_controller_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_epoch"))?;
+            if version >= 8 && !(version >= 8) { f__type = wire::at(wire::get_i8(buf), "_type")?; }
+            let f_controller_epoch = wire::at(wire::get_i32(buf), "controller_epoch")?;
             let mut f_broker_epoch = -1i64;
-            if version >= 5 { f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?; }
+            if version >= 5 { f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?; }
             let mut f_ungrouped_partition_states = Vec::new();
-            if version <= 4 { f_ungrouped_partition_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataPartitionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("ungrouped_partition_states"))?; }
+            if version <= 4 { f_ungrouped_partition_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataPartitionState::decode_fields(buf, version)?)), "ungrouped_partition_states")?; }
             let mut f_topic_states = Vec::new();
-            if version >= 5 { f_topic_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataTopicState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_states"))?; }
-            let f_live_brokers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataBroker::decode_fields(buf, version)?))?) })().map_err(|e| e.field("live_brokers"))?;
+            if version >= 5 { f_topic_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataTopicState::decode_fields(buf, version)?)), "topic_states")?; }
+            let f_live_brokers = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdateMetadataBroker::decode_fields(buf, version)?)), "live_brokers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 8 => { f__type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("_type"))?; }
+                        0 if version >= 8 => { f__type = wire::at(wire::get_i8(buf), "_type")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -6154,7 +6154,7 @@ pub mod update_metadata_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6258,9 +6258,9 @@ pub mod controlled_shutdown_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
             let mut f_broker_epoch = -1i64;
-            if version >= 2 { f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?; }
+            if version >= 2 { f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6365,8 +6365,8 @@ pub mod controlled_shutdown_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6446,8 +6446,8 @@ pub mod controlled_shutdown_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_remaining_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(RemainingPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("remaining_partitions"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_remaining_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(RemainingPartition::decode_fields(buf, version)?)), "remaining_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6579,13 +6579,13 @@ pub mod offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_committed_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("committed_offset"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_committed_offset = wire::at(wire::get_i64(buf), "committed_offset")?;
             let mut f_committed_leader_epoch = -1i32;
-            if version >= 6 { f_committed_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("committed_leader_epoch"))?; }
+            if version >= 6 { f_committed_leader_epoch = wire::at(wire::get_i32(buf), "committed_leader_epoch")?; }
             let mut f_commit_timestamp = -1i64;
-            if version == 1 { f_commit_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("commit_timestamp"))?; }
-            let f_committed_metadata = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("committed_metadata"))?;
+            if version == 1 { f_commit_timestamp = wire::at(wire::get_i64(buf), "commit_timestamp")?; }
+            let f_committed_metadata = wire::at(wire::get_nullable_str(buf, flexible), "committed_metadata")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6668,8 +6668,8 @@ pub mod offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitRequestPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitRequestPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6785,16 +6785,16 @@ pub mod offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
             let mut f_generation_id_or_member_epoch = -1i32;
-            if version >= 1 { f_generation_id_or_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("generation_id_or_member_epoch"))?; }
+            if version >= 1 { f_generation_id_or_member_epoch = wire::at(wire::get_i32(buf), "generation_id_or_member_epoch")?; }
             let mut f_member_id = StrBytes::new();
-            if version >= 1 { f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?; }
+            if version >= 1 { f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?; }
             let mut f_group_instance_id = None;
             if version >= 7 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 7 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
             let mut f_retention_time_ms = -1i64;
-            if (2..=4).contains(&version) { f_retention_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("retention_time_ms"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if (2..=4).contains(&version) { f_retention_time_ms = wire::at(wire::get_i64(buf), "retention_time_ms")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6903,8 +6903,8 @@ pub mod offset_commit_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -6984,8 +6984,8 @@ pub mod offset_commit_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7066,8 +7066,8 @@ pub mod offset_commit_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 3 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 3 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetCommitResponseTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7173,9 +7173,9 @@ pub mod offset_fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_name = TopicName(StrBytes::new());
-            if version <= 7 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version <= 7 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_partition_indexes = Vec::new();
-            if version <= 7 { f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?; }
+            if version <= 7 { f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7256,9 +7256,9 @@ pub mod offset_fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_name = TopicName(StrBytes::new());
-            if version >= 8 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version >= 8 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_partition_indexes = Vec::new();
-            if version >= 8 { f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?; }
+            if version >= 8 { f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7357,11 +7357,11 @@ pub mod offset_fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_group_id = GroupId(StrBytes::new());
-            if version >= 8 { f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?; }
+            if version >= 8 { f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?); }
             let mut f_member_id = None;
             if version >= 9 { f_member_id = (|| -> Result<_, DecodeError> { Ok(if version >= 9 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("member_id"))?; }
             let mut f_member_epoch = -1i32;
-            if version >= 9 { f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?; }
+            if version >= 9 { f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?; }
             let mut f_topics = Some(Vec::new());
             if version >= 8 { f_topics = (|| -> Result<_, DecodeError> { Ok(if version >= 8 { wire::get_nullable_array(buf, flexible, |buf| Ok(OffsetFetchRequestTopics::decode_fields(buf, version)?))? } else { Some(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchRequestTopics::decode_fields(buf, version)?))?) }) })().map_err(|e| e.field("topics"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -7464,13 +7464,13 @@ pub mod offset_fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_group_id = GroupId(StrBytes::new());
-            if version <= 7 { f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?; }
+            if version <= 7 { f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?); }
             let mut f_topics = Some(Vec::new());
             if version <= 7 { f_topics = (|| -> Result<_, DecodeError> { Ok(if (2..=7).contains(&version) { wire::get_nullable_array(buf, flexible, |buf| Ok(OffsetFetchRequestTopic::decode_fields(buf, version)?))? } else { Some(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchRequestTopic::decode_fields(buf, version)?))?) }) })().map_err(|e| e.field("topics"))?; }
             let mut f_groups = Vec::new();
-            if version >= 8 { f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchRequestGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?; }
+            if version >= 8 { f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchRequestGroup::decode_fields(buf, version)?)), "groups")?; }
             let mut f_require_stable = false;
-            if version >= 7 { f_require_stable = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("require_stable"))?; }
+            if version >= 7 { f_require_stable = wire::at(wire::get_bool(buf), "require_stable")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7605,15 +7605,15 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_partition_index = 0i32;
-            if version <= 7 { f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?; }
+            if version <= 7 { f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?; }
             let mut f_committed_offset = 0i64;
-            if version <= 7 { f_committed_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("committed_offset"))?; }
+            if version <= 7 { f_committed_offset = wire::at(wire::get_i64(buf), "committed_offset")?; }
             let mut f_committed_leader_epoch = -1i32;
-            if (5..=7).contains(&version) { f_committed_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("committed_leader_epoch"))?; }
+            if (5..=7).contains(&version) { f_committed_leader_epoch = wire::at(wire::get_i32(buf), "committed_leader_epoch")?; }
             let mut f_metadata = Some(StrBytes::new());
             if version <= 7 { f_metadata = (|| -> Result<_, DecodeError> { Ok(if version <= 7 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("metadata"))?; }
             let mut f_error_code = 0i16;
-            if version <= 7 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version <= 7 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7697,9 +7697,9 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_name = TopicName(StrBytes::new());
-            if version <= 7 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version <= 7 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_partitions = Vec::new();
-            if version <= 7 { f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?; }
+            if version <= 7 { f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponsePartition::decode_fields(buf, version)?)), "partitions")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7807,15 +7807,15 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_partition_index = 0i32;
-            if version >= 8 { f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?; }
+            if version >= 8 { f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?; }
             let mut f_committed_offset = 0i64;
-            if version >= 8 { f_committed_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("committed_offset"))?; }
+            if version >= 8 { f_committed_offset = wire::at(wire::get_i64(buf), "committed_offset")?; }
             let mut f_committed_leader_epoch = -1i32;
-            if version >= 8 { f_committed_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("committed_leader_epoch"))?; }
+            if version >= 8 { f_committed_leader_epoch = wire::at(wire::get_i32(buf), "committed_leader_epoch")?; }
             let mut f_metadata = Some(StrBytes::new());
             if version >= 8 { f_metadata = (|| -> Result<_, DecodeError> { Ok(if version >= 8 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("metadata"))?; }
             let mut f_error_code = 0i16;
-            if version >= 8 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 8 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7899,9 +7899,9 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_name = TopicName(StrBytes::new());
-            if version >= 8 { f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?; }
+            if version >= 8 { f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?); }
             let mut f_partitions = Vec::new();
-            if version >= 8 { f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponsePartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?; }
+            if version >= 8 { f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponsePartitions::decode_fields(buf, version)?)), "partitions")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -7991,11 +7991,11 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_group_id = GroupId(StrBytes::new());
-            if version >= 8 { f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?; }
+            if version >= 8 { f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?); }
             let mut f_topics = Vec::new();
-            if version >= 8 { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseTopics::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if version >= 8 { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseTopics::decode_fields(buf, version)?)), "topics")?; }
             let mut f_error_code = 0i16;
-            if version >= 8 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 8 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -8095,13 +8095,13 @@ pub mod offset_fetch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 3 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
+            if version >= 3 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
             let mut f_topics = Vec::new();
-            if version <= 7 { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if version <= 7 { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseTopic::decode_fields(buf, version)?)), "topics")?; }
             let mut f_error_code = 0i16;
-            if (2..=7).contains(&version) { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if (2..=7).contains(&version) { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut f_groups = Vec::new();
-            if version >= 8 { f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?; }
+            if version >= 8 { f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetFetchResponseGroup::decode_fields(buf, version)?)), "groups")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -8218,11 +8218,11 @@ pub mod find_coordinator_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_key = StrBytes::new();
-            if version <= 3 { f_key = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("key"))?; }
+            if version <= 3 { f_key = wire::at(wire::get_str(buf, flexible), "key")?; }
             let mut f_key_type = 0i8;
-            if version >= 1 { f_key_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("key_type"))?; }
+            if version >= 1 { f_key_type = wire::at(wire::get_i8(buf), "key_type")?; }
             let mut f_coordinator_keys = Vec::new();
-            if version >= 4 { f_coordinator_keys = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("coordinator_keys"))?; }
+            if version >= 4 { f_coordinator_keys = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "coordinator_keys")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -8365,15 +8365,15 @@ pub mod find_coordinator_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_key = StrBytes::new();
-            if version >= 4 { f_key = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("key"))?; }
+            if version >= 4 { f_key = wire::at(wire::get_str(buf, flexible), "key")?; }
             let mut f_node_id = BrokerId(0i32);
-            if version >= 4 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 4 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 4 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 4 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0i32;
-            if version >= 4 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 4 { f_port = wire::at(wire::get_i32(buf), "port")?; }
             let mut f_error_code = 0i16;
-            if version >= 4 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 4 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut f_error_message = Some(StrBytes::new());
             if version >= 4 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 4 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -8505,19 +8505,19 @@ pub mod find_coordinator_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
             let mut f_error_code = 0i16;
-            if version <= 3 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version <= 3 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut f_error_message = Some(StrBytes::new());
             if (1..=3).contains(&version) { f_error_message = (|| -> Result<_, DecodeError> { Ok(if (1..=3).contains(&version) { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
             let mut f_node_id = BrokerId(0i32);
-            if version <= 3 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version <= 3 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version <= 3 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version <= 3 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0i32;
-            if version <= 3 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version <= 3 { f_port = wire::at(wire::get_i32(buf), "port")?; }
             let mut f_coordinators = Vec::new();
-            if version >= 4 { f_coordinators = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Coordinator::decode_fields(buf, version)?))?) })().map_err(|e| e.field("coordinators"))?; }
+            if version >= 4 { f_coordinators = wire::at(wire::get_array(buf, flexible, |buf| Ok(Coordinator::decode_fields(buf, version)?)), "coordinators")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -8627,8 +8627,8 @@ pub mod join_group_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_metadata = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("metadata"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_metadata = wire::at(wire::get_bytes(buf, flexible), "metadata")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -8762,15 +8762,15 @@ pub mod join_group_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_session_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("session_timeout_ms"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_session_timeout_ms = wire::at(wire::get_i32(buf), "session_timeout_ms")?;
             let mut f_rebalance_timeout_ms = -1i32;
-            if version >= 1 { f_rebalance_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("rebalance_timeout_ms"))?; }
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
+            if version >= 1 { f_rebalance_timeout_ms = wire::at(wire::get_i32(buf), "rebalance_timeout_ms")?; }
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
             let mut f_group_instance_id = None;
             if version >= 5 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
-            let f_protocol_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("protocol_type"))?;
-            let f_protocols = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(JoinGroupRequestProtocol::decode_fields(buf, version)?))?) })().map_err(|e| e.field("protocols"))?;
+            let f_protocol_type = wire::at(wire::get_str(buf, flexible), "protocol_type")?;
+            let f_protocols = wire::at(wire::get_array(buf, flexible, |buf| Ok(JoinGroupRequestProtocol::decode_fields(buf, version)?)), "protocols")?;
             let mut f_reason = None;
             if version >= 8 { f_reason = (|| -> Result<_, DecodeError> { Ok(if version >= 8 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("reason"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -8892,10 +8892,10 @@ pub mod join_group_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
             let mut f_group_instance_id = None;
             if version >= 5 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
-            let f_metadata = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("metadata"))?;
+            let f_metadata = wire::at(wire::get_bytes(buf, flexible), "metadata")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9040,17 +9040,17 @@ pub mod join_group_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 2 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_generation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("generation_id"))?;
+            if version >= 2 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_generation_id = wire::at(wire::get_i32(buf), "generation_id")?;
             let mut f_protocol_type = None;
             if version >= 7 { f_protocol_type = (|| -> Result<_, DecodeError> { Ok(if version >= 7 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_type"))?; }
             let f_protocol_name = (|| -> Result<_, DecodeError> { Ok(if version >= 7 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_name"))?;
-            let f_leader = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("leader"))?;
+            let f_leader = wire::at(wire::get_str(buf, flexible), "leader")?;
             let mut f_skip_assignment = false;
-            if version >= 9 { f_skip_assignment = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("skip_assignment"))?; }
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(JoinGroupResponseMember::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?;
+            if version >= 9 { f_skip_assignment = wire::at(wire::get_bool(buf), "skip_assignment")?; }
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(JoinGroupResponseMember::decode_fields(buf, version)?)), "members")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9180,9 +9180,9 @@ pub mod heartbeat_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_generation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("generation_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_generation_id = wire::at(wire::get_i32(buf), "generation_id")?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
             let mut f_group_instance_id = None;
             if version >= 3 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -9292,8 +9292,8 @@ pub mod heartbeat_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9408,7 +9408,7 @@ pub mod leave_group_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_member_id = StrBytes::new();
-            if version >= 3 { f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?; }
+            if version >= 3 { f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?; }
             let mut f_group_instance_id = None;
             if version >= 3 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
             let mut f_reason = None;
@@ -9502,11 +9502,11 @@ pub mod leave_group_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
             let mut f_member_id = StrBytes::new();
-            if version <= 2 { f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?; }
+            if version <= 2 { f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?; }
             let mut f_members = Vec::new();
-            if version >= 3 { f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(MemberIdentity::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?; }
+            if version >= 3 { f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(MemberIdentity::decode_fields(buf, version)?)), "members")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9622,11 +9622,11 @@ pub mod leave_group_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_member_id = StrBytes::new();
-            if version >= 3 { f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?; }
+            if version >= 3 { f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?; }
             let mut f_group_instance_id = Some(StrBytes::new());
             if version >= 3 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
             let mut f_error_code = 0i16;
-            if version >= 3 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 3 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9717,10 +9717,10 @@ pub mod leave_group_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_members = Vec::new();
-            if version >= 3 { f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(MemberResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?; }
+            if version >= 3 { f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(MemberResponse::decode_fields(buf, version)?)), "members")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9826,8 +9826,8 @@ pub mod sync_group_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_assignment = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("assignment"))?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_assignment = wire::at(wire::get_bytes(buf, flexible), "assignment")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -9952,16 +9952,16 @@ pub mod sync_group_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_generation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("generation_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_generation_id = wire::at(wire::get_i32(buf), "generation_id")?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
             let mut f_group_instance_id = None;
             if version >= 3 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
             let mut f_protocol_type = None;
             if version >= 5 { f_protocol_type = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_type"))?; }
             let mut f_protocol_name = None;
             if version >= 5 { f_protocol_name = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_name"))?; }
-            let f_assignments = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(SyncGroupRequestAssignment::decode_fields(buf, version)?))?) })().map_err(|e| e.field("assignments"))?;
+            let f_assignments = wire::at(wire::get_array(buf, flexible, |buf| Ok(SyncGroupRequestAssignment::decode_fields(buf, version)?)), "assignments")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10099,13 +10099,13 @@ pub mod sync_group_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_protocol_type = None;
             if version >= 5 { f_protocol_type = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_type"))?; }
             let mut f_protocol_name = None;
             if version >= 5 { f_protocol_name = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("protocol_name"))?; }
-            let f_assignment = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("assignment"))?;
+            let f_assignment = wire::at(wire::get_bytes(buf, flexible), "assignment")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10213,9 +10213,9 @@ pub mod describe_groups_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("groups"))?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?))), "groups")?;
             let mut f_include_authorized_operations = false;
-            if version >= 3 { f_include_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_authorized_operations"))?; }
+            if version >= 3 { f_include_authorized_operations = wire::at(wire::get_bool(buf), "include_authorized_operations")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10356,13 +10356,13 @@ pub mod describe_groups_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
             let mut f_group_instance_id = None;
             if version >= 4 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 4 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
-            let f_client_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_id"))?;
-            let f_client_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_host"))?;
-            let f_member_metadata = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("member_metadata"))?;
-            let f_member_assignment = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("member_assignment"))?;
+            let f_client_id = wire::at(wire::get_str(buf, flexible), "client_id")?;
+            let f_client_host = wire::at(wire::get_str(buf, flexible), "client_host")?;
+            let f_member_metadata = wire::at(wire::get_bytes(buf, flexible), "member_metadata")?;
+            let f_member_assignment = wire::at(wire::get_bytes(buf, flexible), "member_assignment")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10500,16 +10500,16 @@ pub mod describe_groups_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_error_message = None;
             if version >= 6 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 6 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_group_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_state"))?;
-            let f_protocol_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("protocol_type"))?;
-            let f_protocol_data = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("protocol_data"))?;
-            let f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedGroupMember::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_group_state = wire::at(wire::get_str(buf, flexible), "group_state")?;
+            let f_protocol_type = wire::at(wire::get_str(buf, flexible), "protocol_type")?;
+            let f_protocol_data = wire::at(wire::get_str(buf, flexible), "protocol_data")?;
+            let f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedGroupMember::decode_fields(buf, version)?)), "members")?;
             let mut f_authorized_operations = -2147483648i32;
-            if version >= 3 { f_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("authorized_operations"))?; }
+            if version >= 3 { f_authorized_operations = wire::at(wire::get_i32(buf), "authorized_operations")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10596,8 +10596,8 @@ pub mod describe_groups_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10703,9 +10703,9 @@ pub mod list_groups_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_states_filter = Vec::new();
-            if version >= 4 { f_states_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("states_filter"))?; }
+            if version >= 4 { f_states_filter = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "states_filter")?; }
             let mut f_types_filter = Vec::new();
-            if version >= 5 { f_types_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("types_filter"))?; }
+            if version >= 5 { f_types_filter = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "types_filter")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10828,12 +10828,12 @@ pub mod list_groups_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_protocol_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("protocol_type"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_protocol_type = wire::at(wire::get_str(buf, flexible), "protocol_type")?;
             let mut f_group_state = StrBytes::new();
-            if version >= 4 { f_group_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_state"))?; }
+            if version >= 4 { f_group_state = wire::at(wire::get_str(buf, flexible), "group_state")?; }
             let mut f_group_type = StrBytes::new();
-            if version >= 5 { f_group_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_type"))?; }
+            if version >= 5 { f_group_type = wire::at(wire::get_str(buf, flexible), "group_type")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -10925,9 +10925,9 @@ pub mod list_groups_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ListedGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(ListedGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11020,7 +11020,7 @@ pub mod sasl_handshake_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_mechanism = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("mechanism"))?;
+            let f_mechanism = wire::at(wire::get_str(buf, flexible), "mechanism")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(SaslHandshakeRequest {
                 mechanism: f_mechanism,
@@ -11113,8 +11113,8 @@ pub mod sasl_handshake_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_mechanisms = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("mechanisms"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_mechanisms = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "mechanisms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(SaslHandshakeResponse {
                 error_code: f_error_code,
@@ -11213,9 +11213,9 @@ pub mod api_versions_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_client_software_name = StrBytes::new();
-            if version >= 3 { f_client_software_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_software_name"))?; }
+            if version >= 3 { f_client_software_name = wire::at(wire::get_str(buf, flexible), "client_software_name")?; }
             let mut f_client_software_version = StrBytes::new();
-            if version >= 3 { f_client_software_version = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_software_version"))?; }
+            if version >= 3 { f_client_software_version = wire::at(wire::get_str(buf, flexible), "client_software_version")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11329,9 +11329,9 @@ pub mod api_versions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_api_key = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("api_key"))?;
-            let f_min_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_version"))?;
-            let f_max_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_version"))?;
+            let f_api_key = wire::at(wire::get_i16(buf), "api_key")?;
+            let f_min_version = wire::at(wire::get_i16(buf), "min_version")?;
+            let f_max_version = wire::at(wire::get_i16(buf), "max_version")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11422,11 +11422,11 @@ pub mod api_versions_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_name = StrBytes::new();
-            if version >= 3 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 3 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_min_version = 0i16;
-            if version >= 3 { f_min_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_version"))?; }
+            if version >= 3 { f_min_version = wire::at(wire::get_i16(buf), "min_version")?; }
             let mut f_max_version = 0i16;
-            if version >= 3 { f_max_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_version"))?; }
+            if version >= 3 { f_max_version = wire::at(wire::get_i16(buf), "max_version")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11517,11 +11517,11 @@ pub mod api_versions_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_name = StrBytes::new();
-            if version >= 3 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 3 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_max_version_level = 0i16;
-            if version >= 3 { f_max_version_level = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_version_level"))?; }
+            if version >= 3 { f_max_version_level = wire::at(wire::get_i16(buf), "max_version_level")?; }
             let mut f_min_version_level = 0i16;
-            if version >= 3 { f_min_version_level = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_version_level"))?; }
+            if version >= 3 { f_min_version_level = wire::at(wire::get_i16(buf), "min_version_level")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11652,28 +11652,28 @@ pub mod api_versions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_api_keys = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ApiVersion::decode_fields(buf, version)?))?) })().map_err(|e| e.field("api_keys"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_api_keys = wire::at(wire::get_array(buf, flexible, |buf| Ok(ApiVersion::decode_fields(buf, version)?)), "api_keys")?;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
             let mut f_supported_features = Vec::new();
-            if version >= 3 && !(version >= 3) { f_supported_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(SupportedFeatureKey::decode_fields(buf, version)?))?) })().map_err(|e| e.field("supported_features"))?; }
+            if version >= 3 && !(version >= 3) { f_supported_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(SupportedFeatureKey::decode_fields(buf, version)?)), "supported_features")?; }
             let mut f_finalized_features_epoch = -1i64;
-            if version >= 3 && !(version >= 3) { f_finalized_features_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("finalized_features_epoch"))?; }
+            if version >= 3 && !(version >= 3) { f_finalized_features_epoch = wire::at(wire::get_i64(buf), "finalized_features_epoch")?; }
             let mut f_finalized_features = Vec::new();
-            if version >= 3 && !(version >= 3) { f_finalized_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FinalizedFeatureKey::decode_fields(buf, version)?))?) })().map_err(|e| e.field("finalized_features"))?; }
+            if version >= 3 && !(version >= 3) { f_finalized_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(FinalizedFeatureKey::decode_fields(buf, version)?)), "finalized_features")?; }
             let mut f_zk_migration_ready = false;
-            if version >= 3 && !(version >= 3) { f_zk_migration_ready = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("zk_migration_ready"))?; }
+            if version >= 3 && !(version >= 3) { f_zk_migration_ready = wire::at(wire::get_bool(buf), "zk_migration_ready")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 3 => { f_supported_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(SupportedFeatureKey::decode_fields(buf, version)?))?) })().map_err(|e| e.field("supported_features"))?; }
-                        1 if version >= 3 => { f_finalized_features_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("finalized_features_epoch"))?; }
-                        2 if version >= 3 => { f_finalized_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FinalizedFeatureKey::decode_fields(buf, version)?))?) })().map_err(|e| e.field("finalized_features"))?; }
-                        3 if version >= 3 => { f_zk_migration_ready = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("zk_migration_ready"))?; }
+                        0 if version >= 3 => { f_supported_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(SupportedFeatureKey::decode_fields(buf, version)?)), "supported_features")?; }
+                        1 if version >= 3 => { f_finalized_features_epoch = wire::at(wire::get_i64(buf), "finalized_features_epoch")?; }
+                        2 if version >= 3 => { f_finalized_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(FinalizedFeatureKey::decode_fields(buf, version)?)), "finalized_features")?; }
+                        3 if version >= 3 => { f_zk_migration_ready = wire::at(wire::get_bool(buf), "zk_migration_ready")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -11780,8 +11780,8 @@ pub mod create_topics_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_broker_ids = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("broker_ids"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_broker_ids = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "broker_ids")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11861,8 +11861,8 @@ pub mod create_topics_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("value"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_value = wire::at(wire::get_nullable_str(buf, flexible), "value")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -11969,11 +11969,11 @@ pub mod create_topics_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_num_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("num_partitions"))?;
-            let f_replication_factor = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("replication_factor"))?;
-            let f_assignments = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatableReplicaAssignment::decode_fields(buf, version)?))?) })().map_err(|e| e.field("assignments"))?;
-            let f_configs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatableTopicConfig::decode_fields(buf, version)?))?) })().map_err(|e| e.field("configs"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_num_partitions = wire::at(wire::get_i32(buf), "num_partitions")?;
+            let f_replication_factor = wire::at(wire::get_i16(buf), "replication_factor")?;
+            let f_assignments = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatableReplicaAssignment::decode_fields(buf, version)?)), "assignments")?;
+            let f_configs = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatableTopicConfig::decode_fields(buf, version)?)), "configs")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12065,10 +12065,10 @@ pub mod create_topics_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatableTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatableTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
             let mut f_validate_only = false;
-            if version >= 1 { f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?; }
+            if version >= 1 { f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12202,15 +12202,15 @@ pub mod create_topics_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let mut f_name = StrBytes::new();
-            if version >= 5 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 5 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_value = Some(StrBytes::new());
             if version >= 5 { f_value = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("value"))?; }
             let mut f_read_only = false;
-            if version >= 5 { f_read_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("read_only"))?; }
+            if version >= 5 { f_read_only = wire::at(wire::get_bool(buf), "read_only")?; }
             let mut f_config_source = -1i8;
-            if version >= 5 { f_config_source = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("config_source"))?; }
+            if version >= 5 { f_config_source = wire::at(wire::get_i8(buf), "config_source")?; }
             let mut f_is_sensitive = false;
-            if version >= 5 { f_is_sensitive = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_sensitive"))?; }
+            if version >= 5 { f_is_sensitive = wire::at(wire::get_bool(buf), "is_sensitive")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12349,18 +12349,18 @@ pub mod create_topics_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
             let mut f_topic_id = Uuid::nil();
-            if version >= 7 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version >= 7 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_error_message = Some(StrBytes::new());
-            if version >= 1 { f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?; }
+            if version >= 1 { f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?; }
             let mut f_topic_config_error_code = 0i16;
-            if version >= 5 && !(version >= 5) { f_topic_config_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("topic_config_error_code"))?; }
+            if version >= 5 && !(version >= 5) { f_topic_config_error_code = wire::at(wire::get_i16(buf), "topic_config_error_code")?; }
             let mut f_num_partitions = -1i32;
-            if version >= 5 { f_num_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("num_partitions"))?; }
+            if version >= 5 { f_num_partitions = wire::at(wire::get_i32(buf), "num_partitions")?; }
             let mut f_replication_factor = -1i16;
-            if version >= 5 { f_replication_factor = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("replication_factor"))?; }
+            if version >= 5 { f_replication_factor = wire::at(wire::get_i16(buf), "replication_factor")?; }
             let mut f_configs = Some(Vec::new());
             if version >= 5 { f_configs = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_array(buf, flexible, |buf| Ok(CreatableTopicConfigs::decode_fields(buf, version)?))? } else { Some(wire::get_array(buf, flexible, |buf| Ok(CreatableTopicConfigs::decode_fields(buf, version)?))?) }) })().map_err(|e| e.field("configs"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -12369,7 +12369,7 @@ pub mod create_topics_response {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 5 => { f_topic_config_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("topic_config_error_code"))?; }
+                        0 if version >= 5 => { f_topic_config_error_code = wire::at(wire::get_i16(buf), "topic_config_error_code")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -12452,8 +12452,8 @@ pub mod create_topics_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 2 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatableTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 2 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatableTopicResult::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12561,7 +12561,7 @@ pub mod delete_topics_request {
             let mut f_name = None;
             if version >= 6 { f_name = (|| -> Result<_, DecodeError> { Ok(if version >= 6 { wire::get_nullable_str(buf, flexible)?.map(TopicName) } else { Some(TopicName(wire::get_str(buf, flexible)?)) }) })().map_err(|e| e.field("name"))?; }
             let mut f_topic_id = Uuid::nil();
-            if version >= 6 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
+            if version >= 6 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12651,10 +12651,10 @@ pub mod delete_topics_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_topics = Vec::new();
-            if version >= 6 { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteTopicState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if version >= 6 { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteTopicState::decode_fields(buf, version)?)), "topics")?; }
             let mut f_topic_names = Vec::new();
-            if version <= 5 { f_topic_names = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("topic_names"))?; }
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
+            if version <= 5 { f_topic_names = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?))), "topic_names")?; }
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12780,8 +12780,8 @@ pub mod delete_topics_response {
             let flexible = version >= 4;
             let f_name = (|| -> Result<_, DecodeError> { Ok(if version >= 6 { wire::get_nullable_str(buf, flexible)?.map(TopicName) } else { Some(TopicName(wire::get_str(buf, flexible)?)) }) })().map_err(|e| e.field("name"))?;
             let mut f_topic_id = Uuid::nil();
-            if version >= 6 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            if version >= 6 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_error_message = None;
             if version >= 5 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 5 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -12866,8 +12866,8 @@ pub mod delete_topics_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 1 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeletableTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            if version >= 1 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeletableTopicResult::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -12972,8 +12972,8 @@ pub mod delete_records_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("offset"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_offset = wire::at(wire::get_i64(buf), "offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13053,8 +13053,8 @@ pub mod delete_records_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13134,8 +13134,8 @@ pub mod delete_records_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13249,9 +13249,9 @@ pub mod delete_records_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_low_watermark = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("low_watermark"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_low_watermark = wire::at(wire::get_i64(buf), "low_watermark")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13332,8 +13332,8 @@ pub mod delete_records_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsPartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsPartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13413,8 +13413,8 @@ pub mod delete_records_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteRecordsTopicResult::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13538,11 +13538,11 @@ pub mod init_producer_id_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?.map(TransactionalId)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_transaction_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("transaction_timeout_ms"))?;
+            let f_transaction_timeout_ms = wire::at(wire::get_i32(buf), "transaction_timeout_ms")?;
             let mut f_producer_id = ProducerId(-1i64);
-            if version >= 3 { f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?; }
+            if version >= 3 { f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?); }
             let mut f_producer_epoch = -1i16;
-            if version >= 3 { f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?; }
+            if version >= 3 { f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13667,10 +13667,10 @@ pub mod init_producer_id_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13786,10 +13786,10 @@ pub mod offset_for_leader_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
             let mut f_current_leader_epoch = -1i32;
-            if version >= 2 { f_current_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("current_leader_epoch"))?; }
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            if version >= 2 { f_current_leader_epoch = wire::at(wire::get_i32(buf), "current_leader_epoch")?; }
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13870,8 +13870,8 @@ pub mod offset_for_leader_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -13952,8 +13952,8 @@ pub mod offset_for_leader_epoch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_replica_id = BrokerId(-2i32);
-            if version >= 3 { f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 3 { f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?); }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14076,11 +14076,11 @@ pub mod offset_for_leader_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
             let mut f_leader_epoch = -1i32;
-            if version >= 1 { f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?; }
-            let f_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("end_offset"))?;
+            if version >= 1 { f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?; }
+            let f_end_offset = wire::at(wire::get_i64(buf), "end_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14162,8 +14162,8 @@ pub mod offset_for_leader_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EpochEndOffset::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(EpochEndOffset::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14244,8 +14244,8 @@ pub mod offset_for_leader_epoch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_throttle_time_ms = 0i32;
-            if version >= 2 { f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 2 { f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?; }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetForLeaderTopicResult::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14350,8 +14350,8 @@ pub mod add_partitions_to_txn_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14459,15 +14459,15 @@ pub mod add_partitions_to_txn_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_transactional_id = TransactionalId(StrBytes::new());
-            if version >= 4 { f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?; }
+            if version >= 4 { f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?); }
             let mut f_producer_id = ProducerId(0i64);
-            if version >= 4 { f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?; }
+            if version >= 4 { f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?); }
             let mut f_producer_epoch = 0i16;
-            if version >= 4 { f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?; }
+            if version >= 4 { f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?; }
             let mut f_verify_only = false;
-            if version >= 4 { f_verify_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("verify_only"))?; }
+            if version >= 4 { f_verify_only = wire::at(wire::get_bool(buf), "verify_only")?; }
             let mut f_topics = Vec::new();
-            if version >= 4 { f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?; }
+            if version >= 4 { f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopic::decode_fields(buf, version)?)), "topics")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14578,15 +14578,15 @@ pub mod add_partitions_to_txn_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_transactions = Vec::new();
-            if version >= 4 { f_transactions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTransaction::decode_fields(buf, version)?))?) })().map_err(|e| e.field("transactions"))?; }
+            if version >= 4 { f_transactions = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTransaction::decode_fields(buf, version)?)), "transactions")?; }
             let mut f_v3_and_below_transactional_id = TransactionalId(StrBytes::new());
-            if version <= 3 { f_v3_and_below_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("v3_and_below_transactional_id"))?; }
+            if version <= 3 { f_v3_and_below_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "v3_and_below_transactional_id")?); }
             let mut f_v3_and_below_producer_id = ProducerId(0i64);
-            if version <= 3 { f_v3_and_below_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("v3_and_below_producer_id"))?; }
+            if version <= 3 { f_v3_and_below_producer_id = ProducerId(wire::at(wire::get_i64(buf), "v3_and_below_producer_id")?); }
             let mut f_v3_and_below_producer_epoch = 0i16;
-            if version <= 3 { f_v3_and_below_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("v3_and_below_producer_epoch"))?; }
+            if version <= 3 { f_v3_and_below_producer_epoch = wire::at(wire::get_i16(buf), "v3_and_below_producer_epoch")?; }
             let mut f_v3_and_below_topics = Vec::new();
-            if version <= 3 { f_v3_and_below_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("v3_and_below_topics"))?; }
+            if version <= 3 { f_v3_and_below_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopic::decode_fields(buf, version)?)), "v3_and_below_topics")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14694,8 +14694,8 @@ pub mod add_partitions_to_txn_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_results_by_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnPartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results_by_partition"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_results_by_partition = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnPartitionResult::decode_fields(buf, version)?)), "results_by_partition")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14775,8 +14775,8 @@ pub mod add_partitions_to_txn_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_partition_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("partition_error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_partition_error_code = wire::at(wire::get_i16(buf), "partition_error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14857,9 +14857,9 @@ pub mod add_partitions_to_txn_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let mut f_transactional_id = TransactionalId(StrBytes::new());
-            if version >= 4 { f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?; }
+            if version >= 4 { f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?); }
             let mut f_topic_results = Vec::new();
-            if version >= 4 { f_topic_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_results"))?; }
+            if version >= 4 { f_topic_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopicResult::decode_fields(buf, version)?)), "topic_results")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -14957,13 +14957,13 @@ pub mod add_partitions_to_txn_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut f_error_code = 0i16;
-            if version >= 4 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
+            if version >= 4 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
             let mut f_results_by_transaction = Vec::new();
-            if version >= 4 { f_results_by_transaction = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results_by_transaction"))?; }
+            if version >= 4 { f_results_by_transaction = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnResult::decode_fields(buf, version)?)), "results_by_transaction")?; }
             let mut f_results_by_topic_v3_and_below = Vec::new();
-            if version <= 3 { f_results_by_topic_v3_and_below = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results_by_topic_v3_and_below"))?; }
+            if version <= 3 { f_results_by_topic_v3_and_below = wire::at(wire::get_array(buf, flexible, |buf| Ok(AddPartitionsToTxnTopicResult::decode_fields(buf, version)?)), "results_by_topic_v3_and_below")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15088,10 +15088,10 @@ pub mod add_offsets_to_txn_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
+            let f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?);
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15198,8 +15198,8 @@ pub mod add_offsets_to_txn_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15322,10 +15322,10 @@ pub mod end_txn_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
-            let f_committed = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("committed"))?;
+            let f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?);
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
+            let f_committed = wire::at(wire::get_bool(buf), "committed")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15450,12 +15450,12 @@ pub mod end_txn_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_producer_id = ProducerId(-1i64);
-            if version >= 5 { f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?; }
+            if version >= 5 { f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?); }
             let mut f_producer_epoch = -1i16;
-            if version >= 5 { f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?; }
+            if version >= 5 { f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15562,8 +15562,8 @@ pub mod write_txn_markers_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15670,11 +15670,11 @@ pub mod write_txn_markers_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
-            let f_transaction_result = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("transaction_result"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_coordinator_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("coordinator_epoch"))?;
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
+            let f_transaction_result = wire::at(wire::get_bool(buf), "transaction_result")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_coordinator_epoch = wire::at(wire::get_i32(buf), "coordinator_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15748,7 +15748,7 @@ pub mod write_txn_markers_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_markers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarker::decode_fields(buf, version)?))?) })().map_err(|e| e.field("markers"))?;
+            let f_markers = wire::at(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarker::decode_fields(buf, version)?)), "markers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15852,8 +15852,8 @@ pub mod write_txn_markers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -15933,8 +15933,8 @@ pub mod write_txn_markers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerPartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerPartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16014,8 +16014,8 @@ pub mod write_txn_markers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerTopicResult::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16086,7 +16086,7 @@ pub mod write_txn_markers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_markers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("markers"))?;
+            let f_markers = wire::at(wire::get_array(buf, flexible, |buf| Ok(WritableTxnMarkerResult::decode_fields(buf, version)?)), "markers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16208,11 +16208,11 @@ pub mod txn_offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_committed_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("committed_offset"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_committed_offset = wire::at(wire::get_i64(buf), "committed_offset")?;
             let mut f_committed_leader_epoch = -1i32;
-            if version >= 2 { f_committed_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("committed_leader_epoch"))?; }
-            let f_committed_metadata = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("committed_metadata"))?;
+            if version >= 2 { f_committed_leader_epoch = wire::at(wire::get_i32(buf), "committed_leader_epoch")?; }
+            let f_committed_metadata = wire::at(wire::get_nullable_str(buf, flexible), "committed_metadata")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16294,8 +16294,8 @@ pub mod txn_offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitRequestPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitRequestPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16429,17 +16429,17 @@ pub mod txn_offset_commit_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
+            let f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?);
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
             let mut f_generation_id = -1i32;
-            if version >= 3 { f_generation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("generation_id"))?; }
+            if version >= 3 { f_generation_id = wire::at(wire::get_i32(buf), "generation_id")?; }
             let mut f_member_id = StrBytes::new();
-            if version >= 3 { f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?; }
+            if version >= 3 { f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?; }
             let mut f_group_instance_id = None;
             if version >= 3 { f_group_instance_id = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("group_instance_id"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16550,8 +16550,8 @@ pub mod txn_offset_commit_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16631,8 +16631,8 @@ pub mod txn_offset_commit_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16712,8 +16712,8 @@ pub mod txn_offset_commit_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TxnOffsetCommitResponseTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16863,14 +16863,14 @@ pub mod describe_acls_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resource_type_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type_filter"))?;
-            let f_resource_name_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("resource_name_filter"))?;
+            let f_resource_type_filter = wire::at(wire::get_i8(buf), "resource_type_filter")?;
+            let f_resource_name_filter = wire::at(wire::get_nullable_str(buf, flexible), "resource_name_filter")?;
             let mut f_pattern_type_filter = 3i8;
-            if version >= 1 { f_pattern_type_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("pattern_type_filter"))?; }
-            let f_principal_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("principal_filter"))?;
-            let f_host_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("host_filter"))?;
-            let f_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("operation"))?;
-            let f_permission_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("permission_type"))?;
+            if version >= 1 { f_pattern_type_filter = wire::at(wire::get_i8(buf), "pattern_type_filter")?; }
+            let f_principal_filter = wire::at(wire::get_nullable_str(buf, flexible), "principal_filter")?;
+            let f_host_filter = wire::at(wire::get_nullable_str(buf, flexible), "host_filter")?;
+            let f_operation = wire::at(wire::get_i8(buf), "operation")?;
+            let f_permission_type = wire::at(wire::get_i8(buf), "permission_type")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -16998,10 +16998,10 @@ pub mod describe_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_principal = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("operation"))?;
-            let f_permission_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("permission_type"))?;
+            let f_principal = wire::at(wire::get_str(buf, flexible), "principal")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_operation = wire::at(wire::get_i8(buf), "operation")?;
+            let f_permission_type = wire::at(wire::get_i8(buf), "permission_type")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17101,11 +17101,11 @@ pub mod describe_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut f_pattern_type = 3i8;
-            if version >= 1 { f_pattern_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("pattern_type"))?; }
-            let f_acls = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AclDescription::decode_fields(buf, version)?))?) })().map_err(|e| e.field("acls"))?;
+            if version >= 1 { f_pattern_type = wire::at(wire::get_i8(buf), "pattern_type")?; }
+            let f_acls = wire::at(wire::get_array(buf, flexible, |buf| Ok(AclDescription::decode_fields(buf, version)?)), "acls")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17205,10 +17205,10 @@ pub mod describe_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_resources = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeAclsResource::decode_fields(buf, version)?))?) })().map_err(|e| e.field("resources"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_resources = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeAclsResource::decode_fields(buf, version)?)), "resources")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17360,14 +17360,14 @@ pub mod create_acls_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut f_resource_pattern_type = 3i8;
-            if version >= 1 { f_resource_pattern_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_pattern_type"))?; }
-            let f_principal = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("operation"))?;
-            let f_permission_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("permission_type"))?;
+            if version >= 1 { f_resource_pattern_type = wire::at(wire::get_i8(buf), "resource_pattern_type")?; }
+            let f_principal = wire::at(wire::get_str(buf, flexible), "principal")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_operation = wire::at(wire::get_i8(buf), "operation")?;
+            let f_permission_type = wire::at(wire::get_i8(buf), "permission_type")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17443,7 +17443,7 @@ pub mod create_acls_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_creations = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AclCreation::decode_fields(buf, version)?))?) })().map_err(|e| e.field("creations"))?;
+            let f_creations = wire::at(wire::get_array(buf, flexible, |buf| Ok(AclCreation::decode_fields(buf, version)?)), "creations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17547,8 +17547,8 @@ pub mod create_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17628,8 +17628,8 @@ pub mod create_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AclCreationResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(AclCreationResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17779,14 +17779,14 @@ pub mod delete_acls_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resource_type_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type_filter"))?;
-            let f_resource_name_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("resource_name_filter"))?;
+            let f_resource_type_filter = wire::at(wire::get_i8(buf), "resource_type_filter")?;
+            let f_resource_name_filter = wire::at(wire::get_nullable_str(buf, flexible), "resource_name_filter")?;
             let mut f_pattern_type_filter = 3i8;
-            if version >= 1 { f_pattern_type_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("pattern_type_filter"))?; }
-            let f_principal_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("principal_filter"))?;
-            let f_host_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("host_filter"))?;
-            let f_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("operation"))?;
-            let f_permission_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("permission_type"))?;
+            if version >= 1 { f_pattern_type_filter = wire::at(wire::get_i8(buf), "pattern_type_filter")?; }
+            let f_principal_filter = wire::at(wire::get_nullable_str(buf, flexible), "principal_filter")?;
+            let f_host_filter = wire::at(wire::get_nullable_str(buf, flexible), "host_filter")?;
+            let f_operation = wire::at(wire::get_i8(buf), "operation")?;
+            let f_permission_type = wire::at(wire::get_i8(buf), "permission_type")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -17862,7 +17862,7 @@ pub mod delete_acls_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_filters = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsFilter::decode_fields(buf, version)?))?) })().map_err(|e| e.field("filters"))?;
+            let f_filters = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsFilter::decode_fields(buf, version)?)), "filters")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18029,16 +18029,16 @@ pub mod delete_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut f_pattern_type = 3i8;
-            if version >= 1 { f_pattern_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("pattern_type"))?; }
-            let f_principal = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("operation"))?;
-            let f_permission_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("permission_type"))?;
+            if version >= 1 { f_pattern_type = wire::at(wire::get_i8(buf), "pattern_type")?; }
+            let f_principal = wire::at(wire::get_str(buf, flexible), "principal")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_operation = wire::at(wire::get_i8(buf), "operation")?;
+            let f_permission_type = wire::at(wire::get_i8(buf), "permission_type")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18134,9 +18134,9 @@ pub mod delete_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_matching_acls = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsMatchingAcl::decode_fields(buf, version)?))?) })().map_err(|e| e.field("matching_acls"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_matching_acls = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsMatchingAcl::decode_fields(buf, version)?)), "matching_acls")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18217,8 +18217,8 @@ pub mod delete_acls_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_filter_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsFilterResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("filter_results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_filter_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteAclsFilterResult::decode_fields(buf, version)?)), "filter_results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18332,9 +18332,9 @@ pub mod describe_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
-            let f_configuration_keys = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("configuration_keys"))?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
+            let f_configuration_keys = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "configuration_keys")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18424,11 +18424,11 @@ pub mod describe_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_resources = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResource::decode_fields(buf, version)?))?) })().map_err(|e| e.field("resources"))?;
+            let f_resources = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResource::decode_fields(buf, version)?)), "resources")?;
             let mut f_include_synonyms = false;
-            if version >= 1 { f_include_synonyms = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_synonyms"))?; }
+            if version >= 1 { f_include_synonyms = wire::at(wire::get_bool(buf), "include_synonyms")?; }
             let mut f_include_documentation = false;
-            if version >= 3 { f_include_documentation = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_documentation"))?; }
+            if version >= 3 { f_include_documentation = wire::at(wire::get_bool(buf), "include_documentation")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18544,11 +18544,11 @@ pub mod describe_configs_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let mut f_name = StrBytes::new();
-            if version >= 1 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 1 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_value = Some(StrBytes::new());
-            if version >= 1 { f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("value"))?; }
+            if version >= 1 { f_value = wire::at(wire::get_nullable_str(buf, flexible), "value")?; }
             let mut f_source = 0i8;
-            if version >= 1 { f_source = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("source"))?; }
+            if version >= 1 { f_source = wire::at(wire::get_i8(buf), "source")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18692,20 +18692,20 @@ pub mod describe_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("value"))?;
-            let f_read_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("read_only"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_value = wire::at(wire::get_nullable_str(buf, flexible), "value")?;
+            let f_read_only = wire::at(wire::get_bool(buf), "read_only")?;
             let mut f_is_default = false;
-            if version <= 0 { f_is_default = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_default"))?; }
+            if version <= 0 { f_is_default = wire::at(wire::get_bool(buf), "is_default")?; }
             let mut f_config_source = -1i8;
-            if version >= 1 { f_config_source = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("config_source"))?; }
-            let f_is_sensitive = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_sensitive"))?;
+            if version >= 1 { f_config_source = wire::at(wire::get_i8(buf), "config_source")?; }
+            let f_is_sensitive = wire::at(wire::get_bool(buf), "is_sensitive")?;
             let mut f_synonyms = Vec::new();
-            if version >= 1 { f_synonyms = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsSynonym::decode_fields(buf, version)?))?) })().map_err(|e| e.field("synonyms"))?; }
+            if version >= 1 { f_synonyms = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsSynonym::decode_fields(buf, version)?)), "synonyms")?; }
             let mut f_config_type = 0i8;
-            if version >= 3 { f_config_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("config_type"))?; }
+            if version >= 3 { f_config_type = wire::at(wire::get_i8(buf), "config_type")?; }
             let mut f_documentation = Some(StrBytes::new());
-            if version >= 3 { f_documentation = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("documentation"))?; }
+            if version >= 3 { f_documentation = wire::at(wire::get_nullable_str(buf, flexible), "documentation")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18819,11 +18819,11 @@ pub mod describe_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
-            let f_configs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResourceResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("configs"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
+            let f_configs = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResourceResult::decode_fields(buf, version)?)), "configs")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -18906,8 +18906,8 @@ pub mod describe_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeConfigsResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19012,8 +19012,8 @@ pub mod alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("value"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_value = wire::at(wire::get_nullable_str(buf, flexible), "value")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19102,9 +19102,9 @@ pub mod alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
-            let f_configs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterableConfig::decode_fields(buf, version)?))?) })().map_err(|e| e.field("configs"))?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
+            let f_configs = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterableConfig::decode_fields(buf, version)?)), "configs")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19185,8 +19185,8 @@ pub mod alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_resources = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResource::decode_fields(buf, version)?))?) })().map_err(|e| e.field("resources"))?;
-            let f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?;
+            let f_resources = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResource::decode_fields(buf, version)?)), "resources")?;
+            let f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19309,10 +19309,10 @@ pub mod alter_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19394,8 +19394,8 @@ pub mod alter_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResourceResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResourceResponse::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19500,8 +19500,8 @@ pub mod alter_replica_log_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19581,8 +19581,8 @@ pub mod alter_replica_log_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_path = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("path"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_path = wire::at(wire::get_str(buf, flexible), "path")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19653,7 +19653,7 @@ pub mod alter_replica_log_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_dirs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDir::decode_fields(buf, version)?))?) })().map_err(|e| e.field("dirs"))?;
+            let f_dirs = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDir::decode_fields(buf, version)?)), "dirs")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19757,8 +19757,8 @@ pub mod alter_replica_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19838,8 +19838,8 @@ pub mod alter_replica_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirPartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirPartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -19919,8 +19919,8 @@ pub mod alter_replica_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterReplicaLogDirTopicResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20025,8 +20025,8 @@ pub mod describe_log_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20097,7 +20097,7 @@ pub mod describe_log_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribableLogDirTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_topics = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribableLogDirTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20219,10 +20219,10 @@ pub mod describe_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_partition_size = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("partition_size"))?;
-            let f_offset_lag = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("offset_lag"))?;
-            let f_is_future_key = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_future_key"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_partition_size = wire::at(wire::get_i64(buf), "partition_size")?;
+            let f_offset_lag = wire::at(wire::get_i64(buf), "offset_lag")?;
+            let f_is_future_key = wire::at(wire::get_bool(buf), "is_future_key")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20304,8 +20304,8 @@ pub mod describe_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20412,13 +20412,13 @@ pub mod describe_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_log_dir = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("log_dir"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_log_dir = wire::at(wire::get_str(buf, flexible), "log_dir")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsTopic::decode_fields(buf, version)?)), "topics")?;
             let mut f_total_bytes = -1i64;
-            if version >= 4 { f_total_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("total_bytes"))?; }
+            if version >= 4 { f_total_bytes = wire::at(wire::get_i64(buf), "total_bytes")?; }
             let mut f_usable_bytes = -1i64;
-            if version >= 4 { f_usable_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("usable_bytes"))?; }
+            if version >= 4 { f_usable_bytes = wire::at(wire::get_i64(buf), "usable_bytes")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20510,10 +20510,10 @@ pub mod describe_log_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut f_error_code = 0i16;
-            if version >= 3 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            if version >= 3 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeLogDirsResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20610,7 +20610,7 @@ pub mod sasl_authenticate_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_auth_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("auth_bytes"))?;
+            let f_auth_bytes = wire::at(wire::get_bytes(buf, flexible), "auth_bytes")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20732,11 +20732,11 @@ pub mod sasl_authenticate_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_auth_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("auth_bytes"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_auth_bytes = wire::at(wire::get_bytes(buf, flexible), "auth_bytes")?;
             let mut f_session_lifetime_ms = 0i64;
-            if version >= 1 { f_session_lifetime_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("session_lifetime_ms"))?; }
+            if version >= 1 { f_session_lifetime_ms = wire::at(wire::get_i64(buf), "session_lifetime_ms")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20834,7 +20834,7 @@ pub mod create_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_broker_ids = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("broker_ids"))?;
+            let f_broker_ids = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "broker_ids")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -20922,9 +20922,9 @@ pub mod create_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_count = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("count"))?;
-            let f_assignments = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(CreatePartitionsAssignment::decode_fields(buf, version)?))?) })().map_err(|e| e.field("assignments"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_count = wire::at(wire::get_i32(buf), "count")?;
+            let f_assignments = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(CreatePartitionsAssignment::decode_fields(buf, version)?)), "assignments")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21014,9 +21014,9 @@ pub mod create_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatePartitionsTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatePartitionsTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21131,9 +21131,9 @@ pub mod create_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21214,8 +21214,8 @@ pub mod create_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatePartitionsTopicResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatePartitionsTopicResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21320,8 +21320,8 @@ pub mod create_delegation_token_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_type"))?;
-            let f_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_name"))?;
+            let f_principal_type = wire::at(wire::get_str(buf, flexible), "principal_type")?;
+            let f_principal_name = wire::at(wire::get_str(buf, flexible), "principal_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21423,8 +21423,8 @@ pub mod create_delegation_token_request {
             if version >= 3 { f_owner_principal_type = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("owner_principal_type"))?; }
             let mut f_owner_principal_name = Some(StrBytes::new());
             if version >= 3 { f_owner_principal_name = (|| -> Result<_, DecodeError> { Ok(if version >= 3 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("owner_principal_name"))?; }
-            let f_renewers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CreatableRenewers::decode_fields(buf, version)?))?) })().map_err(|e| e.field("renewers"))?;
-            let f_max_lifetime_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("max_lifetime_ms"))?;
+            let f_renewers = wire::at(wire::get_array(buf, flexible, |buf| Ok(CreatableRenewers::decode_fields(buf, version)?)), "renewers")?;
+            let f_max_lifetime_ms = wire::at(wire::get_i64(buf), "max_lifetime_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21612,19 +21612,19 @@ pub mod create_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_type"))?;
-            let f_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_name"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_principal_type = wire::at(wire::get_str(buf, flexible), "principal_type")?;
+            let f_principal_name = wire::at(wire::get_str(buf, flexible), "principal_name")?;
             let mut f_token_requester_principal_type = StrBytes::new();
-            if version >= 3 { f_token_requester_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_requester_principal_type"))?; }
+            if version >= 3 { f_token_requester_principal_type = wire::at(wire::get_str(buf, flexible), "token_requester_principal_type")?; }
             let mut f_token_requester_principal_name = StrBytes::new();
-            if version >= 3 { f_token_requester_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_requester_principal_name"))?; }
-            let f_issue_timestamp_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("issue_timestamp_ms"))?;
-            let f_expiry_timestamp_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("expiry_timestamp_ms"))?;
-            let f_max_timestamp_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("max_timestamp_ms"))?;
-            let f_token_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_id"))?;
-            let f_hmac = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("hmac"))?;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            if version >= 3 { f_token_requester_principal_name = wire::at(wire::get_str(buf, flexible), "token_requester_principal_name")?; }
+            let f_issue_timestamp_ms = wire::at(wire::get_i64(buf), "issue_timestamp_ms")?;
+            let f_expiry_timestamp_ms = wire::at(wire::get_i64(buf), "expiry_timestamp_ms")?;
+            let f_max_timestamp_ms = wire::at(wire::get_i64(buf), "max_timestamp_ms")?;
+            let f_token_id = wire::at(wire::get_str(buf, flexible), "token_id")?;
+            let f_hmac = wire::at(wire::get_bytes(buf, flexible), "hmac")?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21738,8 +21738,8 @@ pub mod renew_delegation_token_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_hmac = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("hmac"))?;
-            let f_renew_period_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("renew_period_ms"))?;
+            let f_hmac = wire::at(wire::get_bytes(buf, flexible), "hmac")?;
+            let f_renew_period_ms = wire::at(wire::get_i64(buf), "renew_period_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21853,9 +21853,9 @@ pub mod renew_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_expiry_timestamp_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("expiry_timestamp_ms"))?;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_expiry_timestamp_ms = wire::at(wire::get_i64(buf), "expiry_timestamp_ms")?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -21961,8 +21961,8 @@ pub mod expire_delegation_token_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_hmac = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("hmac"))?;
-            let f_expiry_time_period_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("expiry_time_period_ms"))?;
+            let f_hmac = wire::at(wire::get_bytes(buf, flexible), "hmac")?;
+            let f_expiry_time_period_ms = wire::at(wire::get_i64(buf), "expiry_time_period_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22076,9 +22076,9 @@ pub mod expire_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_expiry_timestamp_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("expiry_timestamp_ms"))?;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_expiry_timestamp_ms = wire::at(wire::get_i64(buf), "expiry_timestamp_ms")?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22184,8 +22184,8 @@ pub mod describe_delegation_token_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_type"))?;
-            let f_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_name"))?;
+            let f_principal_type = wire::at(wire::get_str(buf, flexible), "principal_type")?;
+            let f_principal_name = wire::at(wire::get_str(buf, flexible), "principal_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22256,7 +22256,7 @@ pub mod describe_delegation_token_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_owners = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribeDelegationTokenOwner::decode_fields(buf, version)?))?) })().map_err(|e| e.field("owners"))?;
+            let f_owners = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribeDelegationTokenOwner::decode_fields(buf, version)?)), "owners")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22360,8 +22360,8 @@ pub mod describe_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_type"))?;
-            let f_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_name"))?;
+            let f_principal_type = wire::at(wire::get_str(buf, flexible), "principal_type")?;
+            let f_principal_name = wire::at(wire::get_str(buf, flexible), "principal_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22513,18 +22513,18 @@ pub mod describe_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_type"))?;
-            let f_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("principal_name"))?;
+            let f_principal_type = wire::at(wire::get_str(buf, flexible), "principal_type")?;
+            let f_principal_name = wire::at(wire::get_str(buf, flexible), "principal_name")?;
             let mut f_token_requester_principal_type = StrBytes::new();
-            if version >= 3 { f_token_requester_principal_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_requester_principal_type"))?; }
+            if version >= 3 { f_token_requester_principal_type = wire::at(wire::get_str(buf, flexible), "token_requester_principal_type")?; }
             let mut f_token_requester_principal_name = StrBytes::new();
-            if version >= 3 { f_token_requester_principal_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_requester_principal_name"))?; }
-            let f_issue_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("issue_timestamp"))?;
-            let f_expiry_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("expiry_timestamp"))?;
-            let f_max_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("max_timestamp"))?;
-            let f_token_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("token_id"))?;
-            let f_hmac = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("hmac"))?;
-            let f_renewers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedDelegationTokenRenewer::decode_fields(buf, version)?))?) })().map_err(|e| e.field("renewers"))?;
+            if version >= 3 { f_token_requester_principal_name = wire::at(wire::get_str(buf, flexible), "token_requester_principal_name")?; }
+            let f_issue_timestamp = wire::at(wire::get_i64(buf), "issue_timestamp")?;
+            let f_expiry_timestamp = wire::at(wire::get_i64(buf), "expiry_timestamp")?;
+            let f_max_timestamp = wire::at(wire::get_i64(buf), "max_timestamp")?;
+            let f_token_id = wire::at(wire::get_str(buf, flexible), "token_id")?;
+            let f_hmac = wire::at(wire::get_bytes(buf, flexible), "hmac")?;
+            let f_renewers = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedDelegationTokenRenewer::decode_fields(buf, version)?)), "renewers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22621,9 +22621,9 @@ pub mod describe_delegation_token_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_tokens = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedDelegationToken::decode_fields(buf, version)?))?) })().map_err(|e| e.field("tokens"))?;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_tokens = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedDelegationToken::decode_fields(buf, version)?)), "tokens")?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22720,7 +22720,7 @@ pub mod delete_groups_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_groups_names = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("groups_names"))?;
+            let f_groups_names = wire::at(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?))), "groups_names")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22824,8 +22824,8 @@ pub mod delete_groups_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -22905,8 +22905,8 @@ pub mod delete_groups_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeletableGroupResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeletableGroupResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23011,8 +23011,8 @@ pub mod elect_leaders_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23102,9 +23102,9 @@ pub mod elect_leaders_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let mut f_election_type = 0i8;
-            if version >= 1 { f_election_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("election_type"))?; }
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
+            if version >= 1 { f_election_type = wire::at(wire::get_i8(buf), "election_type")?; }
+            let f_topic_partitions = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23219,9 +23219,9 @@ pub mod elect_leaders_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_partition_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_id"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition_id = wire::at(wire::get_i32(buf), "partition_id")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23302,8 +23302,8 @@ pub mod elect_leaders_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partition_result = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partition_result"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partition_result = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partition_result")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23392,10 +23392,10 @@ pub mod elect_leaders_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
             let mut f_error_code = 0i16;
-            if version >= 1 { f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?; }
-            let f_replica_election_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReplicaElectionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("replica_election_results"))?;
+            if version >= 1 { f_error_code = wire::at(wire::get_i16(buf), "error_code")?; }
+            let f_replica_election_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReplicaElectionResult::decode_fields(buf, version)?)), "replica_election_results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23510,9 +23510,9 @@ pub mod incremental_alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_config_operation = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("config_operation"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("value"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_config_operation = wire::at(wire::get_i8(buf), "config_operation")?;
+            let f_value = wire::at(wire::get_nullable_str(buf, flexible), "value")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23602,9 +23602,9 @@ pub mod incremental_alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
-            let f_configs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterableConfig::decode_fields(buf, version)?))?) })().map_err(|e| e.field("configs"))?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
+            let f_configs = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterableConfig::decode_fields(buf, version)?)), "configs")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23685,8 +23685,8 @@ pub mod incremental_alter_configs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_resources = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResource::decode_fields(buf, version)?))?) })().map_err(|e| e.field("resources"))?;
-            let f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?;
+            let f_resources = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResource::decode_fields(buf, version)?)), "resources")?;
+            let f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23809,10 +23809,10 @@ pub mod incremental_alter_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -23894,8 +23894,8 @@ pub mod incremental_alter_configs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResourceResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterConfigsResourceResponse::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24000,8 +24000,8 @@ pub mod alter_partition_reassignments_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replicas"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_replicas = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replicas")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24081,8 +24081,8 @@ pub mod alter_partition_reassignments_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReassignablePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReassignablePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24162,8 +24162,8 @@ pub mod alter_partition_reassignments_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReassignableTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReassignableTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24277,9 +24277,9 @@ pub mod alter_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24360,8 +24360,8 @@ pub mod alter_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReassignablePartitionResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReassignablePartitionResponse::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24459,10 +24459,10 @@ pub mod alter_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReassignableTopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReassignableTopicResponse::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24569,8 +24569,8 @@ pub mod list_partition_reassignments_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24650,8 +24650,8 @@ pub mod list_partition_reassignments_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(ListPartitionReassignmentsTopics::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_topics = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(ListPartitionReassignmentsTopics::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24774,10 +24774,10 @@ pub mod list_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replicas"))?;
-            let f_adding_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("adding_replicas"))?;
-            let f_removing_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("removing_replicas"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replicas")?;
+            let f_adding_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "adding_replicas")?;
+            let f_removing_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "removing_replicas")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24859,8 +24859,8 @@ pub mod list_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OngoingPartitionReassignment::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OngoingPartitionReassignment::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -24958,10 +24958,10 @@ pub mod list_partition_reassignments_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OngoingTopicReassignment::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OngoingTopicReassignment::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25055,7 +25055,7 @@ pub mod offset_delete_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteRequestPartition {
                 partition_index: f_partition_index,
@@ -25123,8 +25123,8 @@ pub mod offset_delete_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteRequestPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteRequestPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteRequestTopic {
                 name: f_name,
@@ -25193,8 +25193,8 @@ pub mod offset_delete_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteRequest {
                 group_id: f_group_id,
@@ -25288,8 +25288,8 @@ pub mod offset_delete_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteResponsePartition {
                 partition_index: f_partition_index,
@@ -25358,8 +25358,8 @@ pub mod offset_delete_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteResponseTopic {
                 name: f_name,
@@ -25437,9 +25437,9 @@ pub mod offset_delete_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = false;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(OffsetDeleteResponseTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             Ok(OffsetDeleteResponse {
                 error_code: f_error_code,
@@ -25547,9 +25547,9 @@ pub mod describe_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("entity_type"))?;
-            let f_match_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("match_type"))?;
-            let f__match = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("_match"))?;
+            let f_entity_type = wire::at(wire::get_str(buf, flexible), "entity_type")?;
+            let f_match_type = wire::at(wire::get_i8(buf), "match_type")?;
+            let f__match = wire::at(wire::get_nullable_str(buf, flexible), "_match")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25630,8 +25630,8 @@ pub mod describe_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_components = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ComponentData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("components"))?;
-            let f_strict = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("strict"))?;
+            let f_components = wire::at(wire::get_array(buf, flexible, |buf| Ok(ComponentData::decode_fields(buf, version)?)), "components")?;
+            let f_strict = wire::at(wire::get_bool(buf), "strict")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25736,8 +25736,8 @@ pub mod describe_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("entity_type"))?;
-            let f_entity_name = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("entity_name"))?;
+            let f_entity_type = wire::at(wire::get_str(buf, flexible), "entity_type")?;
+            let f_entity_name = wire::at(wire::get_nullable_str(buf, flexible), "entity_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25817,8 +25817,8 @@ pub mod describe_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_key = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("key"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_f64(buf)?) })().map_err(|e| e.field("value"))?;
+            let f_key = wire::at(wire::get_str(buf, flexible), "key")?;
+            let f_value = wire::at(wire::get_f64(buf), "value")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25898,8 +25898,8 @@ pub mod describe_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entity"))?;
-            let f_values = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ValueData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("values"))?;
+            let f_entity = wire::at(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?)), "entity")?;
+            let f_values = wire::at(wire::get_array(buf, flexible, |buf| Ok(ValueData::decode_fields(buf, version)?)), "values")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -25997,10 +25997,10 @@ pub mod describe_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_entries = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entries"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_entries = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?)), "entries")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26107,8 +26107,8 @@ pub mod alter_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("entity_type"))?;
-            let f_entity_name = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("entity_name"))?;
+            let f_entity_type = wire::at(wire::get_str(buf, flexible), "entity_type")?;
+            let f_entity_name = wire::at(wire::get_nullable_str(buf, flexible), "entity_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26197,9 +26197,9 @@ pub mod alter_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_key = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("key"))?;
-            let f_value = (|| -> Result<_, DecodeError> { Ok(wire::get_f64(buf)?) })().map_err(|e| e.field("value"))?;
-            let f_remove = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("remove"))?;
+            let f_key = wire::at(wire::get_str(buf, flexible), "key")?;
+            let f_value = wire::at(wire::get_f64(buf), "value")?;
+            let f_remove = wire::at(wire::get_bool(buf), "remove")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26280,8 +26280,8 @@ pub mod alter_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entity"))?;
-            let f_ops = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(OpData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("ops"))?;
+            let f_entity = wire::at(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?)), "entity")?;
+            let f_ops = wire::at(wire::get_array(buf, flexible, |buf| Ok(OpData::decode_fields(buf, version)?)), "ops")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26361,8 +26361,8 @@ pub mod alter_client_quotas_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entries = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entries"))?;
-            let f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?;
+            let f_entries = wire::at(wire::get_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?)), "entries")?;
+            let f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26467,8 +26467,8 @@ pub mod alter_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_entity_type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("entity_type"))?;
-            let f_entity_name = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("entity_name"))?;
+            let f_entity_type = wire::at(wire::get_str(buf, flexible), "entity_type")?;
+            let f_entity_name = wire::at(wire::get_nullable_str(buf, flexible), "entity_name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26557,9 +26557,9 @@ pub mod alter_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_entity = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entity"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_entity = wire::at(wire::get_array(buf, flexible, |buf| Ok(EntityData::decode_fields(buf, version)?)), "entity")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26640,8 +26640,8 @@ pub mod alter_client_quotas_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_entries = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("entries"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_entries = wire::at(wire::get_array(buf, flexible, |buf| Ok(EntryData::decode_fields(buf, version)?)), "entries")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26737,7 +26737,7 @@ pub mod describe_user_scram_credentials_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26807,7 +26807,7 @@ pub mod describe_user_scram_credentials_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_users = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(UserName::decode_fields(buf, version)?))?) })().map_err(|e| e.field("users"))?;
+            let f_users = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(UserName::decode_fields(buf, version)?)), "users")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -26911,8 +26911,8 @@ pub mod describe_user_scram_credentials_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_mechanism = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("mechanism"))?;
-            let f_iterations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("iterations"))?;
+            let f_mechanism = wire::at(wire::get_i8(buf), "mechanism")?;
+            let f_iterations = wire::at(wire::get_i32(buf), "iterations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27010,10 +27010,10 @@ pub mod describe_user_scram_credentials_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_user = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("user"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_credential_infos = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(CredentialInfo::decode_fields(buf, version)?))?) })().map_err(|e| e.field("credential_infos"))?;
+            let f_user = wire::at(wire::get_str(buf, flexible), "user")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_credential_infos = wire::at(wire::get_array(buf, flexible, |buf| Ok(CredentialInfo::decode_fields(buf, version)?)), "credential_infos")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27113,10 +27113,10 @@ pub mod describe_user_scram_credentials_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeUserScramCredentialsResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeUserScramCredentialsResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27223,8 +27223,8 @@ pub mod alter_user_scram_credentials_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_mechanism = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("mechanism"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_mechanism = wire::at(wire::get_i8(buf), "mechanism")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27331,11 +27331,11 @@ pub mod alter_user_scram_credentials_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_mechanism = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("mechanism"))?;
-            let f_iterations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("iterations"))?;
-            let f_salt = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("salt"))?;
-            let f_salted_password = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("salted_password"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_mechanism = wire::at(wire::get_i8(buf), "mechanism")?;
+            let f_iterations = wire::at(wire::get_i32(buf), "iterations")?;
+            let f_salt = wire::at(wire::get_bytes(buf, flexible), "salt")?;
+            let f_salted_password = wire::at(wire::get_bytes(buf, flexible), "salted_password")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27418,8 +27418,8 @@ pub mod alter_user_scram_credentials_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_deletions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ScramCredentialDeletion::decode_fields(buf, version)?))?) })().map_err(|e| e.field("deletions"))?;
-            let f_upsertions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ScramCredentialUpsertion::decode_fields(buf, version)?))?) })().map_err(|e| e.field("upsertions"))?;
+            let f_deletions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ScramCredentialDeletion::decode_fields(buf, version)?)), "deletions")?;
+            let f_upsertions = wire::at(wire::get_array(buf, flexible, |buf| Ok(ScramCredentialUpsertion::decode_fields(buf, version)?)), "upsertions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27533,9 +27533,9 @@ pub mod alter_user_scram_credentials_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_user = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("user"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_user = wire::at(wire::get_str(buf, flexible), "user")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27616,8 +27616,8 @@ pub mod alter_user_scram_credentials_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterUserScramCredentialsResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterUserScramCredentialsResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27767,15 +27767,15 @@ pub mod vote_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_candidate_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("candidate_epoch"))?;
-            let f_candidate_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("candidate_id"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_candidate_epoch = wire::at(wire::get_i32(buf), "candidate_epoch")?;
+            let f_candidate_id = BrokerId(wire::at(wire::get_i32(buf), "candidate_id")?);
             let mut f_candidate_directory_id = Uuid::nil();
-            if version >= 1 { f_candidate_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("candidate_directory_id"))?; }
+            if version >= 1 { f_candidate_directory_id = wire::at(wire::get_uuid(buf), "candidate_directory_id")?; }
             let mut f_voter_directory_id = Uuid::nil();
-            if version >= 1 { f_voter_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("voter_directory_id"))?; }
-            let f_last_offset_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("last_offset_epoch"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
+            if version >= 1 { f_voter_directory_id = wire::at(wire::get_uuid(buf), "voter_directory_id")?; }
+            let f_last_offset_epoch = wire::at(wire::get_i32(buf), "last_offset_epoch")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27860,8 +27860,8 @@ pub mod vote_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -27950,10 +27950,10 @@ pub mod vote_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
             let mut f_voter_id = BrokerId(-1i32);
-            if version >= 1 { f_voter_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("voter_id"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 1 { f_voter_id = BrokerId(wire::at(wire::get_i32(buf), "voter_id")?); }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28086,11 +28086,11 @@ pub mod vote_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_vote_granted = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("vote_granted"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_vote_granted = wire::at(wire::get_bool(buf), "vote_granted")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28173,8 +28173,8 @@ pub mod vote_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28264,11 +28264,11 @@ pub mod vote_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 1 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 1 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28360,17 +28360,17 @@ pub mod vote_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_node_endpoints = Vec::new();
-            if version >= 1 && !(version >= 1) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 1 && !(version >= 1) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 1 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -28490,11 +28490,11 @@ pub mod begin_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut f_voter_directory_id = Uuid::nil();
-            if version >= 1 { f_voter_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("voter_directory_id"))?; }
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            if version >= 1 { f_voter_directory_id = wire::at(wire::get_uuid(buf), "voter_directory_id")?; }
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28576,8 +28576,8 @@ pub mod begin_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28667,11 +28667,11 @@ pub mod begin_quorum_epoch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut f_name = StrBytes::new();
-            if version >= 1 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 1 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28770,12 +28770,12 @@ pub mod begin_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
             let mut f_voter_id = BrokerId(-1i32);
-            if version >= 1 { f_voter_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("voter_id"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if version >= 1 { f_voter_id = BrokerId(wire::at(wire::get_i32(buf), "voter_id")?); }
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_leader_endpoints = Vec::new();
-            if version >= 1 { f_leader_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("leader_endpoints"))?; }
+            if version >= 1 { f_leader_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderEndpoint::decode_fields(buf, version)?)), "leader_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28900,10 +28900,10 @@ pub mod begin_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -28985,8 +28985,8 @@ pub mod begin_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29076,11 +29076,11 @@ pub mod begin_quorum_epoch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 1 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 1 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29172,17 +29172,17 @@ pub mod begin_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_node_endpoints = Vec::new();
-            if version >= 1 && !(version >= 1) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 1 && !(version >= 1) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 1 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -29285,9 +29285,9 @@ pub mod end_quorum_epoch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut f_candidate_id = BrokerId(0i32);
-            if version >= 1 { f_candidate_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("candidate_id"))?; }
+            if version >= 1 { f_candidate_id = BrokerId(wire::at(wire::get_i32(buf), "candidate_id")?); }
             let mut f_candidate_directory_id = Uuid::nil();
-            if version >= 1 { f_candidate_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("candidate_directory_id"))?; }
+            if version >= 1 { f_candidate_directory_id = wire::at(wire::get_uuid(buf), "candidate_directory_id")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29394,13 +29394,13 @@ pub mod end_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut f_preferred_successors = Vec::new();
-            if version <= 0 { f_preferred_successors = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("preferred_successors"))?; }
+            if version <= 0 { f_preferred_successors = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "preferred_successors")?; }
             let mut f_preferred_candidates = Vec::new();
-            if version >= 1 { f_preferred_candidates = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReplicaInfo::decode_fields(buf, version)?))?) })().map_err(|e| e.field("preferred_candidates"))?; }
+            if version >= 1 { f_preferred_candidates = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReplicaInfo::decode_fields(buf, version)?)), "preferred_candidates")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29483,8 +29483,8 @@ pub mod end_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29574,11 +29574,11 @@ pub mod end_quorum_epoch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut f_name = StrBytes::new();
-            if version >= 1 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 1 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29668,10 +29668,10 @@ pub mod end_quorum_epoch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_leader_endpoints = Vec::new();
-            if version >= 1 { f_leader_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(LeaderEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("leader_endpoints"))?; }
+            if version >= 1 { f_leader_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(LeaderEndpoint::decode_fields(buf, version)?)), "leader_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29795,10 +29795,10 @@ pub mod end_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29880,8 +29880,8 @@ pub mod end_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -29971,11 +29971,11 @@ pub mod end_quorum_epoch_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 1 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 1 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30067,17 +30067,17 @@ pub mod end_quorum_epoch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_node_endpoints = Vec::new();
-            if version >= 1 && !(version >= 1) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 1 && !(version >= 1) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 1 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -30170,7 +30170,7 @@ pub mod describe_quorum_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30249,8 +30249,8 @@ pub mod describe_quorum_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30321,7 +30321,7 @@ pub mod describe_quorum_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30452,14 +30452,14 @@ pub mod describe_quorum_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?;
+            let f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?);
             let mut f_replica_directory_id = Uuid::nil();
-            if version >= 2 { f_replica_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("replica_directory_id"))?; }
-            let f_log_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("log_end_offset"))?;
+            if version >= 2 { f_replica_directory_id = wire::at(wire::get_uuid(buf), "replica_directory_id")?; }
+            let f_log_end_offset = wire::at(wire::get_i64(buf), "log_end_offset")?;
             let mut f_last_fetch_timestamp = -1i64;
-            if version >= 1 { f_last_fetch_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_fetch_timestamp"))?; }
+            if version >= 1 { f_last_fetch_timestamp = wire::at(wire::get_i64(buf), "last_fetch_timestamp")?; }
             let mut f_last_caught_up_timestamp = -1i64;
-            if version >= 1 { f_last_caught_up_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_caught_up_timestamp"))?; }
+            if version >= 1 { f_last_caught_up_timestamp = wire::at(wire::get_i64(buf), "last_caught_up_timestamp")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30596,15 +30596,15 @@ pub mod describe_quorum_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_error_message = Some(StrBytes::new());
             if version >= 2 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 2 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_high_watermark = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("high_watermark"))?;
-            let f_current_voters = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReplicaState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("current_voters"))?;
-            let f_observers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReplicaState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("observers"))?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_high_watermark = wire::at(wire::get_i64(buf), "high_watermark")?;
+            let f_current_voters = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReplicaState::decode_fields(buf, version)?)), "current_voters")?;
+            let f_observers = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReplicaState::decode_fields(buf, version)?)), "observers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30690,8 +30690,8 @@ pub mod describe_quorum_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30781,11 +30781,11 @@ pub mod describe_quorum_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_name = StrBytes::new();
-            if version >= 2 { f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?; }
+            if version >= 2 { f_name = wire::at(wire::get_str(buf, flexible), "name")?; }
             let mut f_host = StrBytes::new();
-            if version >= 2 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 2 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 2 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 2 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30867,9 +30867,9 @@ pub mod describe_quorum_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 2 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 2 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_listeners = Vec::new();
-            if version >= 2 { f_listeners = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?))?) })().map_err(|e| e.field("listeners"))?; }
+            if version >= 2 { f_listeners = wire::at(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?)), "listeners")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -30967,12 +30967,12 @@ pub mod describe_quorum_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_error_message = Some(StrBytes::new());
             if version >= 2 { f_error_message = (|| -> Result<_, DecodeError> { Ok(if version >= 2 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("error_message"))?; }
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut f_nodes = Vec::new();
-            if version >= 2 { f_nodes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Node::decode_fields(buf, version)?))?) })().map_err(|e| e.field("nodes"))?; }
+            if version >= 2 { f_nodes = wire::at(wire::get_array(buf, flexible, |buf| Ok(Node::decode_fields(buf, version)?)), "nodes")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31080,9 +31080,9 @@ pub mod alter_partition_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_broker_id = BrokerId(0i32);
-            if version >= 3 { f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?; }
+            if version >= 3 { f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?); }
             let mut f_broker_epoch = -1i64;
-            if version >= 3 { f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?; }
+            if version >= 3 { f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31198,15 +31198,15 @@ pub mod alter_partition_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut f_new_isr = Vec::new();
-            if version <= 2 { f_new_isr = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("new_isr"))?; }
+            if version <= 2 { f_new_isr = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "new_isr")?; }
             let mut f_new_isr_with_epochs = Vec::new();
-            if version >= 3 { f_new_isr_with_epochs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("new_isr_with_epochs"))?; }
+            if version >= 3 { f_new_isr_with_epochs = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerState::decode_fields(buf, version)?)), "new_isr_with_epochs")?; }
             let mut f_leader_recovery_state = 0i8;
-            if version >= 1 { f_leader_recovery_state = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("leader_recovery_state"))?; }
-            let f_partition_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_epoch"))?;
+            if version >= 1 { f_leader_recovery_state = wire::at(wire::get_i8(buf), "leader_recovery_state")?; }
+            let f_partition_epoch = wire::at(wire::get_i32(buf), "partition_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31300,10 +31300,10 @@ pub mod alter_partition_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 1 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version <= 1 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 2 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            if version >= 2 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31393,9 +31393,9 @@ pub mod alter_partition_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31546,14 +31546,14 @@ pub mod alter_partition_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_isr = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("isr"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_isr = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "isr")?;
             let mut f_leader_recovery_state = 0i8;
-            if version >= 1 { f_leader_recovery_state = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("leader_recovery_state"))?; }
-            let f_partition_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_epoch"))?;
+            if version >= 1 { f_leader_recovery_state = wire::at(wire::get_i8(buf), "leader_recovery_state")?; }
+            let f_partition_epoch = wire::at(wire::get_i32(buf), "partition_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31648,10 +31648,10 @@ pub mod alter_partition_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_topic_name = TopicName(StrBytes::new());
-            if version <= 1 { f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?; }
+            if version <= 1 { f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?); }
             let mut f_topic_id = Uuid::nil();
-            if version >= 2 { f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?; }
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            if version >= 2 { f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?; }
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31741,9 +31741,9 @@ pub mod alter_partition_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31867,12 +31867,12 @@ pub mod update_features_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_feature = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("feature"))?;
-            let f_max_version_level = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_version_level"))?;
+            let f_feature = wire::at(wire::get_str(buf, flexible), "feature")?;
+            let f_max_version_level = wire::at(wire::get_i16(buf), "max_version_level")?;
             let mut f_allow_downgrade = false;
-            if version <= 0 { f_allow_downgrade = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("allow_downgrade"))?; }
+            if version <= 0 { f_allow_downgrade = wire::at(wire::get_bool(buf), "allow_downgrade")?; }
             let mut f_upgrade_type = 1i8;
-            if version >= 1 { f_upgrade_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("upgrade_type"))?; }
+            if version >= 1 { f_upgrade_type = wire::at(wire::get_i8(buf), "upgrade_type")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -31963,10 +31963,10 @@ pub mod update_features_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_feature_updates = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FeatureUpdateKey::decode_fields(buf, version)?))?) })().map_err(|e| e.field("feature_updates"))?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_feature_updates = wire::at(wire::get_array(buf, flexible, |buf| Ok(FeatureUpdateKey::decode_fields(buf, version)?)), "feature_updates")?;
             let mut f_validate_only = false;
-            if version >= 1 { f_validate_only = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("validate_only"))?; }
+            if version >= 1 { f_validate_only = wire::at(wire::get_bool(buf), "validate_only")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32081,9 +32081,9 @@ pub mod update_features_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_feature = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("feature"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_feature = wire::at(wire::get_str(buf, flexible), "feature")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32182,11 +32182,11 @@ pub mod update_features_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut f_results = Vec::new();
-            if version <= 1 { f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(UpdatableFeatureResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?; }
+            if version <= 1 { f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(UpdatableFeatureResult::decode_fields(buf, version)?)), "results")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32302,9 +32302,9 @@ pub mod envelope_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_request_data = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("request_data"))?;
-            let f_request_principal = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_bytes(buf, flexible)?) })().map_err(|e| e.field("request_principal"))?;
-            let f_client_host_address = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("client_host_address"))?;
+            let f_request_data = wire::at(wire::get_bytes(buf, flexible), "request_data")?;
+            let f_request_principal = wire::at(wire::get_nullable_bytes(buf, flexible), "request_principal")?;
+            let f_client_host_address = wire::at(wire::get_bytes(buf, flexible), "client_host_address")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32410,8 +32410,8 @@ pub mod envelope_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_response_data = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_bytes(buf, flexible)?) })().map_err(|e| e.field("response_data"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_response_data = wire::at(wire::get_nullable_bytes(buf, flexible), "response_data")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32516,8 +32516,8 @@ pub mod fetch_snapshot_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("end_offset"))?;
-            let f_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("epoch"))?;
+            let f_end_offset = wire::at(wire::get_i64(buf), "end_offset")?;
+            let f_epoch = wire::at(wire::get_i32(buf), "epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32626,19 +32626,19 @@ pub mod fetch_snapshot_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_current_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("current_leader_epoch"))?;
-            let f_snapshot_id = (|| -> Result<_, DecodeError> { Ok(SnapshotId::decode_fields(buf, version)?) })().map_err(|e| e.field("snapshot_id"))?;
-            let f_position = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("position"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_current_leader_epoch = wire::at(wire::get_i32(buf), "current_leader_epoch")?;
+            let f_snapshot_id = wire::at(SnapshotId::decode_fields(buf, version), "snapshot_id")?;
+            let f_position = wire::at(wire::get_i64(buf), "position")?;
             let mut f_replica_directory_id = Uuid::nil();
-            if version >= 1 && !(version >= 1) { f_replica_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("replica_directory_id"))?; }
+            if version >= 1 && !(version >= 1) { f_replica_directory_id = wire::at(wire::get_uuid(buf), "replica_directory_id")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_replica_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("replica_directory_id"))?; }
+                        0 if version >= 1 => { f_replica_directory_id = wire::at(wire::get_uuid(buf), "replica_directory_id")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -32717,8 +32717,8 @@ pub mod fetch_snapshot_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionSnapshot::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionSnapshot::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -32819,17 +32819,17 @@ pub mod fetch_snapshot_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_cluster_id = None;
-            if true && !(true) { f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?; }
-            let f_replica_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("replica_id"))?;
-            let f_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_bytes"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicSnapshot::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            if true && !(true) { f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?; }
+            let f_replica_id = BrokerId(wire::at(wire::get_i32(buf), "replica_id")?);
+            let f_max_bytes = wire::at(wire::get_i32(buf), "max_bytes")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicSnapshot::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 => { f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?; }
+                        0 => { f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -32932,8 +32932,8 @@ pub mod fetch_snapshot_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_end_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("end_offset"))?;
-            let f_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("epoch"))?;
+            let f_end_offset = wire::at(wire::get_i64(buf), "end_offset")?;
+            let f_epoch = wire::at(wire::get_i32(buf), "epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33013,8 +33013,8 @@ pub mod fetch_snapshot_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33141,21 +33141,21 @@ pub mod fetch_snapshot_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_snapshot_id = (|| -> Result<_, DecodeError> { Ok(SnapshotId::decode_fields(buf, version)?) })().map_err(|e| e.field("snapshot_id"))?;
+            let f_index = wire::at(wire::get_i32(buf), "index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_snapshot_id = wire::at(SnapshotId::decode_fields(buf, version), "snapshot_id")?;
             let mut f_current_leader = LeaderIdAndEpoch::default();
-            if true && !(true) { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
-            let f_size = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("size"))?;
-            let f_position = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("position"))?;
-            let f_unaligned_records = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("unaligned_records"))?;
+            if true && !(true) { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
+            let f_size = wire::at(wire::get_i64(buf), "size")?;
+            let f_position = wire::at(wire::get_i64(buf), "position")?;
+            let f_unaligned_records = wire::at(wire::get_bytes(buf, flexible), "unaligned_records")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 => { f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+                        0 => { f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -33236,8 +33236,8 @@ pub mod fetch_snapshot_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionSnapshot::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionSnapshot::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33327,11 +33327,11 @@ pub mod fetch_snapshot_response {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_node_id = BrokerId(0i32);
-            if version >= 1 { f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?; }
+            if version >= 1 { f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?); }
             let mut f_host = StrBytes::new();
-            if version >= 1 { f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?; }
+            if version >= 1 { f_host = wire::at(wire::get_str(buf, flexible), "host")?; }
             let mut f_port = 0u16;
-            if version >= 1 { f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?; }
+            if version >= 1 { f_port = wire::at(wire::get_u16(buf), "port")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33432,18 +33432,18 @@ pub mod fetch_snapshot_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicSnapshot::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicSnapshot::decode_fields(buf, version)?)), "topics")?;
             let mut f_node_endpoints = Vec::new();
-            if version >= 1 && !(version >= 1) { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+            if version >= 1 && !(version >= 1) { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?; }
+                        0 if version >= 1 => { f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -33546,9 +33546,9 @@ pub mod describe_cluster_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_include_cluster_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_cluster_authorized_operations"))?;
+            let f_include_cluster_authorized_operations = wire::at(wire::get_bool(buf), "include_cluster_authorized_operations")?;
             let mut f_endpoint_type = 1i8;
-            if version >= 1 { f_endpoint_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("endpoint_type"))?; }
+            if version >= 1 { f_endpoint_type = wire::at(wire::get_i8(buf), "endpoint_type")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33671,10 +33671,10 @@ pub mod describe_cluster_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
-            let f_rack = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
+            let f_rack = wire::at(wire::get_nullable_str(buf, flexible), "rack")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33810,15 +33810,15 @@ pub mod describe_cluster_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut f_endpoint_type = 1i8;
-            if version >= 1 { f_endpoint_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("endpoint_type"))?; }
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_controller_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("controller_id"))?;
-            let f_brokers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeClusterBroker::decode_fields(buf, version)?))?) })().map_err(|e| e.field("brokers"))?;
-            let f_cluster_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("cluster_authorized_operations"))?;
+            if version >= 1 { f_endpoint_type = wire::at(wire::get_i8(buf), "endpoint_type")?; }
+            let f_cluster_id = wire::at(wire::get_str(buf, flexible), "cluster_id")?;
+            let f_controller_id = BrokerId(wire::at(wire::get_i32(buf), "controller_id")?);
+            let f_brokers = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeClusterBroker::decode_fields(buf, version)?)), "brokers")?;
+            let f_cluster_authorized_operations = wire::at(wire::get_i32(buf), "cluster_authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -33929,8 +33929,8 @@ pub mod describe_producers_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partition_indexes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partition_indexes"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partition_indexes = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partition_indexes")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34001,7 +34001,7 @@ pub mod describe_producers_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicRequest::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicRequest::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34141,12 +34141,12 @@ pub mod describe_producers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
-            let f_last_sequence = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("last_sequence"))?;
-            let f_last_timestamp = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_timestamp"))?;
-            let f_coordinator_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("coordinator_epoch"))?;
-            let f_current_txn_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("current_txn_start_offset"))?;
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i32(buf), "producer_epoch")?;
+            let f_last_sequence = wire::at(wire::get_i32(buf), "last_sequence")?;
+            let f_last_timestamp = wire::at(wire::get_i64(buf), "last_timestamp")?;
+            let f_coordinator_epoch = wire::at(wire::get_i32(buf), "coordinator_epoch")?;
+            let f_current_txn_start_offset = wire::at(wire::get_i64(buf), "current_txn_start_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34248,10 +34248,10 @@ pub mod describe_producers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_active_producers = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ProducerState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("active_producers"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_active_producers = wire::at(wire::get_array(buf, flexible, |buf| Ok(ProducerState::decode_fields(buf, version)?)), "active_producers")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34333,8 +34333,8 @@ pub mod describe_producers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResponse::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34414,8 +34414,8 @@ pub mod describe_producers_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicResponse::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34538,10 +34538,10 @@ pub mod broker_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?;
-            let f_security_protocol = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("security_protocol"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_u16(buf), "port")?;
+            let f_security_protocol = wire::at(wire::get_i16(buf), "security_protocol")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34632,9 +34632,9 @@ pub mod broker_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_min_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_supported_version"))?;
-            let f_max_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_supported_version"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_min_supported_version = wire::at(wire::get_i16(buf), "min_supported_version")?;
+            let f_max_supported_version = wire::at(wire::get_i16(buf), "max_supported_version")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34778,18 +34778,18 @@ pub mod broker_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_incarnation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("incarnation_id"))?;
-            let f_listeners = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?))?) })().map_err(|e| e.field("listeners"))?;
-            let f_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Feature::decode_fields(buf, version)?))?) })().map_err(|e| e.field("features"))?;
-            let f_rack = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_cluster_id = wire::at(wire::get_str(buf, flexible), "cluster_id")?;
+            let f_incarnation_id = wire::at(wire::get_uuid(buf), "incarnation_id")?;
+            let f_listeners = wire::at(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?)), "listeners")?;
+            let f_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(Feature::decode_fields(buf, version)?)), "features")?;
+            let f_rack = wire::at(wire::get_nullable_str(buf, flexible), "rack")?;
             let mut f_is_migrating_zk_broker = false;
-            if version >= 1 { f_is_migrating_zk_broker = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_migrating_zk_broker"))?; }
+            if version >= 1 { f_is_migrating_zk_broker = wire::at(wire::get_bool(buf), "is_migrating_zk_broker")?; }
             let mut f_log_dirs = Vec::new();
-            if version >= 2 { f_log_dirs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?))?) })().map_err(|e| e.field("log_dirs"))?; }
+            if version >= 2 { f_log_dirs = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?)), "log_dirs")?; }
             let mut f_previous_broker_epoch = -1i64;
-            if version >= 3 { f_previous_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("previous_broker_epoch"))?; }
+            if version >= 3 { f_previous_broker_epoch = wire::at(wire::get_i64(buf), "previous_broker_epoch")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -34910,9 +34910,9 @@ pub mod broker_registration_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35056,20 +35056,20 @@ pub mod broker_heartbeat_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?;
-            let f_current_metadata_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("current_metadata_offset"))?;
-            let f_want_fence = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("want_fence"))?;
-            let f_want_shut_down = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("want_shut_down"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?;
+            let f_current_metadata_offset = wire::at(wire::get_i64(buf), "current_metadata_offset")?;
+            let f_want_fence = wire::at(wire::get_bool(buf), "want_fence")?;
+            let f_want_shut_down = wire::at(wire::get_bool(buf), "want_shut_down")?;
             let mut f_offline_log_dirs = Vec::new();
-            if version >= 1 && !(version >= 1) { f_offline_log_dirs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?))?) })().map_err(|e| e.field("offline_log_dirs"))?; }
+            if version >= 1 && !(version >= 1) { f_offline_log_dirs = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?)), "offline_log_dirs")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 if version >= 1 => { f_offline_log_dirs = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?))?) })().map_err(|e| e.field("offline_log_dirs"))?; }
+                        0 if version >= 1 => { f_offline_log_dirs = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_uuid(buf)?)), "offline_log_dirs")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -35201,11 +35201,11 @@ pub mod broker_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_is_caught_up = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_caught_up"))?;
-            let f_is_fenced = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_fenced"))?;
-            let f_should_shut_down = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("should_shut_down"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_is_caught_up = wire::at(wire::get_bool(buf), "is_caught_up")?;
+            let f_is_fenced = wire::at(wire::get_bool(buf), "is_fenced")?;
+            let f_should_shut_down = wire::at(wire::get_bool(buf), "should_shut_down")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35304,7 +35304,7 @@ pub mod unregister_broker_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35417,9 +35417,9 @@ pub mod unregister_broker_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35516,7 +35516,7 @@ pub mod describe_transactions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_transactional_ids = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TransactionalId(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("transactional_ids"))?;
+            let f_transactional_ids = wire::at(wire::get_array(buf, flexible, |buf| Ok(TransactionalId(wire::get_str(buf, flexible)?))), "transactional_ids")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35620,8 +35620,8 @@ pub mod describe_transactions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic = TopicName(wire::at(wire::get_str(buf, flexible), "topic")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35755,14 +35755,14 @@ pub mod describe_transactions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_transaction_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("transaction_state"))?;
-            let f_transaction_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("transaction_timeout_ms"))?;
-            let f_transaction_start_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("transaction_start_time_ms"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_producer_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("producer_epoch"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?);
+            let f_transaction_state = wire::at(wire::get_str(buf, flexible), "transaction_state")?;
+            let f_transaction_timeout_ms = wire::at(wire::get_i32(buf), "transaction_timeout_ms")?;
+            let f_transaction_start_time_ms = wire::at(wire::get_i64(buf), "transaction_start_time_ms")?;
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_producer_epoch = wire::at(wire::get_i16(buf), "producer_epoch")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35848,8 +35848,8 @@ pub mod describe_transactions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_transaction_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TransactionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("transaction_states"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_transaction_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(TransactionState::decode_fields(buf, version)?)), "transaction_states")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -35972,10 +35972,10 @@ pub mod list_transactions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_state_filters = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("state_filters"))?;
-            let f_producer_id_filters = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ProducerId(wire::get_i64(buf)?)))?) })().map_err(|e| e.field("producer_id_filters"))?;
+            let f_state_filters = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "state_filters")?;
+            let f_producer_id_filters = wire::at(wire::get_array(buf, flexible, |buf| Ok(ProducerId(wire::get_i64(buf)?))), "producer_id_filters")?;
             let mut f_duration_filter = -1i64;
-            if version >= 1 { f_duration_filter = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("duration_filter"))?; }
+            if version >= 1 { f_duration_filter = wire::at(wire::get_i64(buf), "duration_filter")?; }
             let mut f_transactional_id_pattern = None;
             if version >= 2 { f_transactional_id_pattern = (|| -> Result<_, DecodeError> { Ok(if version >= 2 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("transactional_id_pattern"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -36093,9 +36093,9 @@ pub mod list_transactions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_transactional_id = (|| -> Result<_, DecodeError> { Ok(TransactionalId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("transactional_id"))?;
-            let f_producer_id = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id"))?;
-            let f_transaction_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("transaction_state"))?;
+            let f_transactional_id = TransactionalId(wire::at(wire::get_str(buf, flexible), "transactional_id")?);
+            let f_producer_id = ProducerId(wire::at(wire::get_i64(buf), "producer_id")?);
+            let f_transaction_state = wire::at(wire::get_str(buf, flexible), "transaction_state")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36194,10 +36194,10 @@ pub mod list_transactions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_unknown_state_filters = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("unknown_state_filters"))?;
-            let f_transaction_states = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TransactionState::decode_fields(buf, version)?))?) })().map_err(|e| e.field("transaction_states"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_unknown_state_filters = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "unknown_state_filters")?;
+            let f_transaction_states = wire::at(wire::get_array(buf, flexible, |buf| Ok(TransactionState::decode_fields(buf, version)?)), "transaction_states")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36304,8 +36304,8 @@ pub mod allocate_producer_ids_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36428,10 +36428,10 @@ pub mod allocate_producer_ids_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_producer_id_start = (|| -> Result<_, DecodeError> { Ok(ProducerId(wire::get_i64(buf)?)) })().map_err(|e| e.field("producer_id_start"))?;
-            let f_producer_id_len = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("producer_id_len"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_producer_id_start = ProducerId(wire::at(wire::get_i64(buf), "producer_id_start")?);
+            let f_producer_id_len = wire::at(wire::get_i32(buf), "producer_id_len")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36538,8 +36538,8 @@ pub mod consumer_group_heartbeat_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36691,17 +36691,17 @@ pub mod consumer_group_heartbeat_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_instance_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("instance_id"))?;
-            let f_rack_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack_id"))?;
-            let f_rebalance_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("rebalance_timeout_ms"))?;
-            let f_subscribed_topic_names = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("subscribed_topic_names"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_instance_id = wire::at(wire::get_nullable_str(buf, flexible), "instance_id")?;
+            let f_rack_id = wire::at(wire::get_nullable_str(buf, flexible), "rack_id")?;
+            let f_rebalance_timeout_ms = wire::at(wire::get_i32(buf), "rebalance_timeout_ms")?;
+            let f_subscribed_topic_names = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?))), "subscribed_topic_names")?;
             let mut f_subscribed_topic_regex = None;
             if version >= 1 { f_subscribed_topic_regex = (|| -> Result<_, DecodeError> { Ok(if version >= 1 { wire::get_nullable_str(buf, flexible)? } else { Some(wire::get_str(buf, flexible)?) }) })().map_err(|e| e.field("subscribed_topic_regex"))?; }
-            let f_server_assignor = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("server_assignor"))?;
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
+            let f_server_assignor = wire::at(wire::get_nullable_str(buf, flexible), "server_assignor")?;
+            let f_topic_partitions = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36814,8 +36814,8 @@ pub mod consumer_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -36886,7 +36886,7 @@ pub mod consumer_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
+            let f_topic_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37010,12 +37010,12 @@ pub mod consumer_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_heartbeat_interval_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("heartbeat_interval_ms"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_member_id = wire::at(wire::get_nullable_str(buf, flexible), "member_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_heartbeat_interval_ms = wire::at(wire::get_i32(buf), "heartbeat_interval_ms")?;
             let f_assignment = (|| -> Result<_, DecodeError> { Ok(if wire::get_i8(buf)? < 0 { None } else { Some(Assignment::decode_fields(buf, version)?) }) })().map_err(|e| e.field("assignment"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -37126,8 +37126,8 @@ pub mod consumer_group_describe_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_ids = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("group_ids"))?;
-            let f_include_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_authorized_operations"))?;
+            let f_group_ids = wire::at(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?))), "group_ids")?;
+            let f_include_authorized_operations = wire::at(wire::get_bool(buf), "include_authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37241,9 +37241,9 @@ pub mod consumer_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37315,7 +37315,7 @@ pub mod consumer_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
+            let f_topic_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37466,16 +37466,16 @@ pub mod consumer_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_instance_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("instance_id"))?;
-            let f_rack_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_client_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_id"))?;
-            let f_client_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_host"))?;
-            let f_subscribed_topic_names = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("subscribed_topic_names"))?;
-            let f_subscribed_topic_regex = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("subscribed_topic_regex"))?;
-            let f_assignment = (|| -> Result<_, DecodeError> { Ok(Assignment::decode_fields(buf, version)?) })().map_err(|e| e.field("assignment"))?;
-            let f_target_assignment = (|| -> Result<_, DecodeError> { Ok(Assignment::decode_fields(buf, version)?) })().map_err(|e| e.field("target_assignment"))?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_instance_id = wire::at(wire::get_nullable_str(buf, flexible), "instance_id")?;
+            let f_rack_id = wire::at(wire::get_nullable_str(buf, flexible), "rack_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_client_id = wire::at(wire::get_str(buf, flexible), "client_id")?;
+            let f_client_host = wire::at(wire::get_str(buf, flexible), "client_host")?;
+            let f_subscribed_topic_names = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?))), "subscribed_topic_names")?;
+            let f_subscribed_topic_regex = wire::at(wire::get_nullable_str(buf, flexible), "subscribed_topic_regex")?;
+            let f_assignment = wire::at(Assignment::decode_fields(buf, version), "assignment")?;
+            let f_target_assignment = wire::at(Assignment::decode_fields(buf, version), "target_assignment")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37626,15 +37626,15 @@ pub mod consumer_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_group_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_state"))?;
-            let f_group_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("group_epoch"))?;
-            let f_assignment_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("assignment_epoch"))?;
-            let f_assignor_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("assignor_name"))?;
-            let f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Member::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?;
-            let f_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("authorized_operations"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_group_state = wire::at(wire::get_str(buf, flexible), "group_state")?;
+            let f_group_epoch = wire::at(wire::get_i32(buf), "group_epoch")?;
+            let f_assignment_epoch = wire::at(wire::get_i32(buf), "assignment_epoch")?;
+            let f_assignor_name = wire::at(wire::get_str(buf, flexible), "assignor_name")?;
+            let f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(Member::decode_fields(buf, version)?)), "members")?;
+            let f_authorized_operations = wire::at(wire::get_i32(buf), "authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37721,8 +37721,8 @@ pub mod consumer_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37845,10 +37845,10 @@ pub mod controller_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?;
-            let f_security_protocol = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("security_protocol"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_u16(buf), "port")?;
+            let f_security_protocol = wire::at(wire::get_i16(buf), "security_protocol")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -37939,9 +37939,9 @@ pub mod controller_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_min_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_supported_version"))?;
-            let f_max_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_supported_version"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_min_supported_version = wire::at(wire::get_i16(buf), "min_supported_version")?;
+            let f_max_supported_version = wire::at(wire::get_i16(buf), "max_supported_version")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38049,11 +38049,11 @@ pub mod controller_registration_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_controller_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("controller_id"))?;
-            let f_incarnation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("incarnation_id"))?;
-            let f_zk_migration_ready = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("zk_migration_ready"))?;
-            let f_listeners = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?))?) })().map_err(|e| e.field("listeners"))?;
-            let f_features = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Feature::decode_fields(buf, version)?))?) })().map_err(|e| e.field("features"))?;
+            let f_controller_id = wire::at(wire::get_i32(buf), "controller_id")?;
+            let f_incarnation_id = wire::at(wire::get_uuid(buf), "incarnation_id")?;
+            let f_zk_migration_ready = wire::at(wire::get_bool(buf), "zk_migration_ready")?;
+            let f_listeners = wire::at(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?)), "listeners")?;
+            let f_features = wire::at(wire::get_array(buf, flexible, |buf| Ok(Feature::decode_fields(buf, version)?)), "features")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38170,9 +38170,9 @@ pub mod controller_registration_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38269,7 +38269,7 @@ pub mod get_telemetry_subscriptions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_client_instance_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("client_instance_id"))?;
+            let f_client_instance_id = wire::at(wire::get_uuid(buf), "client_instance_id")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38436,15 +38436,15 @@ pub mod get_telemetry_subscriptions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_client_instance_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("client_instance_id"))?;
-            let f_subscription_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("subscription_id"))?;
-            let f_accepted_compression_types = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?))?) })().map_err(|e| e.field("accepted_compression_types"))?;
-            let f_push_interval_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("push_interval_ms"))?;
-            let f_telemetry_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("telemetry_max_bytes"))?;
-            let f_delta_temporality = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("delta_temporality"))?;
-            let f_requested_metrics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("requested_metrics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_client_instance_id = wire::at(wire::get_uuid(buf), "client_instance_id")?;
+            let f_subscription_id = wire::at(wire::get_i32(buf), "subscription_id")?;
+            let f_accepted_compression_types = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?)), "accepted_compression_types")?;
+            let f_push_interval_ms = wire::at(wire::get_i32(buf), "push_interval_ms")?;
+            let f_telemetry_max_bytes = wire::at(wire::get_i32(buf), "telemetry_max_bytes")?;
+            let f_delta_temporality = wire::at(wire::get_bool(buf), "delta_temporality")?;
+            let f_requested_metrics = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "requested_metrics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38583,11 +38583,11 @@ pub mod push_telemetry_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_client_instance_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("client_instance_id"))?;
-            let f_subscription_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("subscription_id"))?;
-            let f_terminating = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("terminating"))?;
-            let f_compression_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("compression_type"))?;
-            let f_metrics = (|| -> Result<_, DecodeError> { Ok(wire::get_bytes(buf, flexible)?) })().map_err(|e| e.field("metrics"))?;
+            let f_client_instance_id = wire::at(wire::get_uuid(buf), "client_instance_id")?;
+            let f_subscription_id = wire::at(wire::get_i32(buf), "subscription_id")?;
+            let f_terminating = wire::at(wire::get_bool(buf), "terminating")?;
+            let f_compression_type = wire::at(wire::get_i8(buf), "compression_type")?;
+            let f_metrics = wire::at(wire::get_bytes(buf, flexible), "metrics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38695,8 +38695,8 @@ pub mod push_telemetry_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38792,7 +38792,7 @@ pub mod assign_replicas_to_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38871,8 +38871,8 @@ pub mod assign_replicas_to_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -38952,8 +38952,8 @@ pub mod assign_replicas_to_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_id = wire::at(wire::get_uuid(buf), "id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39042,9 +39042,9 @@ pub mod assign_replicas_to_dirs_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_broker_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("broker_id"))?;
-            let f_broker_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("broker_epoch"))?;
-            let f_directories = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DirectoryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("directories"))?;
+            let f_broker_id = BrokerId(wire::at(wire::get_i32(buf), "broker_id")?);
+            let f_broker_epoch = wire::at(wire::get_i64(buf), "broker_epoch")?;
+            let f_directories = wire::at(wire::get_array(buf, flexible, |buf| Ok(DirectoryData::decode_fields(buf, version)?)), "directories")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39150,8 +39150,8 @@ pub mod assign_replicas_to_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39231,8 +39231,8 @@ pub mod assign_replicas_to_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39312,8 +39312,8 @@ pub mod assign_replicas_to_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_id = wire::at(wire::get_uuid(buf), "id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39402,9 +39402,9 @@ pub mod assign_replicas_to_dirs_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_directories = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DirectoryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("directories"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_directories = wire::at(wire::get_array(buf, flexible, |buf| Ok(DirectoryData::decode_fields(buf, version)?)), "directories")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39502,7 +39502,7 @@ pub mod list_config_resources_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let mut f_resource_types = Vec::new();
-            if version >= 1 { f_resource_types = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?))?) })().map_err(|e| e.field("resource_types"))?; }
+            if version >= 1 { f_resource_types = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?)), "resource_types")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39606,9 +39606,9 @@ pub mod list_config_resources_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_resource_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("resource_name"))?;
+            let f_resource_name = wire::at(wire::get_str(buf, flexible), "resource_name")?;
             let mut f_resource_type = 16i8;
-            if version >= 1 { f_resource_type = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("resource_type"))?; }
+            if version >= 1 { f_resource_type = wire::at(wire::get_i8(buf), "resource_type")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39697,9 +39697,9 @@ pub mod list_config_resources_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_config_resources = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ConfigResource::decode_fields(buf, version)?))?) })().map_err(|e| e.field("config_resources"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_config_resources = wire::at(wire::get_array(buf, flexible, |buf| Ok(ConfigResource::decode_fields(buf, version)?)), "config_resources")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39796,7 +39796,7 @@ pub mod describe_topic_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("name"))?;
+            let f_name = TopicName(wire::at(wire::get_str(buf, flexible), "name")?);
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39875,8 +39875,8 @@ pub mod describe_topic_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -39965,8 +39965,8 @@ pub mod describe_topic_partitions_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicRequest::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_response_partition_limit = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("response_partition_limit"))?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicRequest::decode_fields(buf, version)?)), "topics")?;
+            let f_response_partition_limit = wire::at(wire::get_i32(buf), "response_partition_limit")?;
             let f_cursor = (|| -> Result<_, DecodeError> { Ok(if wire::get_i8(buf)? < 0 { None } else { Some(Cursor::decode_fields(buf, version)?) }) })().map_err(|e| e.field("cursor"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -40136,15 +40136,15 @@ pub mod describe_topic_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_replica_nodes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("replica_nodes"))?;
-            let f_isr_nodes = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("isr_nodes"))?;
-            let f_eligible_leader_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("eligible_leader_replicas"))?;
-            let f_last_known_elr = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("last_known_elr"))?;
-            let f_offline_replicas = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?)))?) })().map_err(|e| e.field("offline_replicas"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_replica_nodes = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "replica_nodes")?;
+            let f_isr_nodes = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "isr_nodes")?;
+            let f_eligible_leader_replicas = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "eligible_leader_replicas")?;
+            let f_last_known_elr = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "last_known_elr")?;
+            let f_offline_replicas = wire::at(wire::get_array(buf, flexible, |buf| Ok(BrokerId(wire::get_i32(buf)?))), "offline_replicas")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40267,12 +40267,12 @@ pub mod describe_topic_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?.map(TopicName)) })().map_err(|e| e.field("name"))?;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_is_internal = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("is_internal"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeTopicPartitionsResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
-            let f_topic_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("topic_authorized_operations"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_is_internal = wire::at(wire::get_bool(buf), "is_internal")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeTopicPartitionsResponsePartition::decode_fields(buf, version)?)), "partitions")?;
+            let f_topic_authorized_operations = wire::at(wire::get_i32(buf), "topic_authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40356,8 +40356,8 @@ pub mod describe_topic_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40446,8 +40446,8 @@ pub mod describe_topic_partitions_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeTopicPartitionsResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeTopicPartitionsResponseTopic::decode_fields(buf, version)?)), "topics")?;
             let f_next_cursor = (|| -> Result<_, DecodeError> { Ok(if wire::get_i8(buf)? < 0 { None } else { Some(Cursor::decode_fields(buf, version)?) }) })().map_err(|e| e.field("next_cursor"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -40581,11 +40581,11 @@ pub mod share_group_heartbeat_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_rack_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack_id"))?;
-            let f_subscribed_topic_names = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?))?) })().map_err(|e| e.field("subscribed_topic_names"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_rack_id = wire::at(wire::get_nullable_str(buf, flexible), "rack_id")?;
+            let f_subscribed_topic_names = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(wire::get_str(buf, flexible)?)), "subscribed_topic_names")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40693,8 +40693,8 @@ pub mod share_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40765,7 +40765,7 @@ pub mod share_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
+            let f_topic_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -40889,12 +40889,12 @@ pub mod share_group_heartbeat_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_heartbeat_interval_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("heartbeat_interval_ms"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_member_id = wire::at(wire::get_nullable_str(buf, flexible), "member_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_heartbeat_interval_ms = wire::at(wire::get_i32(buf), "heartbeat_interval_ms")?;
             let f_assignment = (|| -> Result<_, DecodeError> { Ok(if wire::get_i8(buf)? < 0 { None } else { Some(Assignment::decode_fields(buf, version)?) }) })().map_err(|e| e.field("assignment"))?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
@@ -41005,8 +41005,8 @@ pub mod share_group_describe_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_ids = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("group_ids"))?;
-            let f_include_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("include_authorized_operations"))?;
+            let f_group_ids = wire::at(wire::get_array(buf, flexible, |buf| Ok(GroupId(wire::get_str(buf, flexible)?))), "group_ids")?;
+            let f_include_authorized_operations = wire::at(wire::get_bool(buf), "include_authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41120,9 +41120,9 @@ pub mod share_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41194,7 +41194,7 @@ pub mod share_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topic_partitions"))?;
+            let f_topic_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicPartitions::decode_fields(buf, version)?)), "topic_partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41318,13 +41318,13 @@ pub mod share_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_rack_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack_id"))?;
-            let f_member_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("member_epoch"))?;
-            let f_client_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_id"))?;
-            let f_client_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("client_host"))?;
-            let f_subscribed_topic_names = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?)))?) })().map_err(|e| e.field("subscribed_topic_names"))?;
-            let f_assignment = (|| -> Result<_, DecodeError> { Ok(Assignment::decode_fields(buf, version)?) })().map_err(|e| e.field("assignment"))?;
+            let f_member_id = wire::at(wire::get_str(buf, flexible), "member_id")?;
+            let f_rack_id = wire::at(wire::get_nullable_str(buf, flexible), "rack_id")?;
+            let f_member_epoch = wire::at(wire::get_i32(buf), "member_epoch")?;
+            let f_client_id = wire::at(wire::get_str(buf, flexible), "client_id")?;
+            let f_client_host = wire::at(wire::get_str(buf, flexible), "client_host")?;
+            let f_subscribed_topic_names = wire::at(wire::get_array(buf, flexible, |buf| Ok(TopicName(wire::get_str(buf, flexible)?))), "subscribed_topic_names")?;
+            let f_assignment = wire::at(Assignment::decode_fields(buf, version), "assignment")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41472,15 +41472,15 @@ pub mod share_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_group_state = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_state"))?;
-            let f_group_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("group_epoch"))?;
-            let f_assignment_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("assignment_epoch"))?;
-            let f_assignor_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("assignor_name"))?;
-            let f_members = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Member::decode_fields(buf, version)?))?) })().map_err(|e| e.field("members"))?;
-            let f_authorized_operations = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("authorized_operations"))?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_group_state = wire::at(wire::get_str(buf, flexible), "group_state")?;
+            let f_group_epoch = wire::at(wire::get_i32(buf), "group_epoch")?;
+            let f_assignment_epoch = wire::at(wire::get_i32(buf), "assignment_epoch")?;
+            let f_assignor_name = wire::at(wire::get_str(buf, flexible), "assignor_name")?;
+            let f_members = wire::at(wire::get_array(buf, flexible, |buf| Ok(Member::decode_fields(buf, version)?)), "members")?;
+            let f_authorized_operations = wire::at(wire::get_i32(buf), "authorized_operations")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41567,8 +41567,8 @@ pub mod share_group_describe_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribedGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41682,9 +41682,9 @@ pub mod share_fetch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
-            let f_acknowledge_types = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?))?) })().map_err(|e| e.field("acknowledge_types"))?;
+            let f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
+            let f_acknowledge_types = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?)), "acknowledge_types")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41774,9 +41774,9 @@ pub mod share_fetch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_partition_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_max_bytes"))?;
-            let f_acknowledgement_batches = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AcknowledgementBatch::decode_fields(buf, version)?))?) })().map_err(|e| e.field("acknowledgement_batches"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_partition_max_bytes = wire::at(wire::get_i32(buf), "partition_max_bytes")?;
+            let f_acknowledgement_batches = wire::at(wire::get_array(buf, flexible, |buf| Ok(AcknowledgementBatch::decode_fields(buf, version)?)), "acknowledgement_batches")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41857,8 +41857,8 @@ pub mod share_fetch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FetchPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(FetchPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -41938,8 +41938,8 @@ pub mod share_fetch_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42074,13 +42074,13 @@ pub mod share_fetch_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?.map(GroupId)) })().map_err(|e| e.field("group_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_share_session_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("share_session_epoch"))?;
-            let f_max_wait_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_wait_ms"))?;
-            let f_min_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("min_bytes"))?;
-            let f_max_bytes = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("max_bytes"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(FetchTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_forgotten_topics_data = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ForgottenTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("forgotten_topics_data"))?;
+            let f_member_id = wire::at(wire::get_nullable_str(buf, flexible), "member_id")?;
+            let f_share_session_epoch = wire::at(wire::get_i32(buf), "share_session_epoch")?;
+            let f_max_wait_ms = wire::at(wire::get_i32(buf), "max_wait_ms")?;
+            let f_min_bytes = wire::at(wire::get_i32(buf), "min_bytes")?;
+            let f_max_bytes = wire::at(wire::get_i32(buf), "max_bytes")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(FetchTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_forgotten_topics_data = wire::at(wire::get_array(buf, flexible, |buf| Ok(ForgottenTopic::decode_fields(buf, version)?)), "forgotten_topics_data")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42191,8 +42191,8 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_leader_id = wire::at(wire::get_i32(buf), "leader_id")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42281,9 +42281,9 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
-            let f_delivery_count = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("delivery_count"))?;
+            let f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
+            let f_delivery_count = wire::at(wire::get_i16(buf), "delivery_count")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42418,14 +42418,14 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_acknowledge_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("acknowledge_error_code"))?;
-            let f_acknowledge_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("acknowledge_error_message"))?;
-            let f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?;
-            let f_records = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_bytes(buf, flexible)?) })().map_err(|e| e.field("records"))?;
-            let f_acquired_records = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AcquiredRecords::decode_fields(buf, version)?))?) })().map_err(|e| e.field("acquired_records"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_acknowledge_error_code = wire::at(wire::get_i16(buf), "acknowledge_error_code")?;
+            let f_acknowledge_error_message = wire::at(wire::get_nullable_str(buf, flexible), "acknowledge_error_message")?;
+            let f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?;
+            let f_records = wire::at(wire::get_nullable_bytes(buf, flexible), "records")?;
+            let f_acquired_records = wire::at(wire::get_array(buf, flexible, |buf| Ok(AcquiredRecords::decode_fields(buf, version)?)), "acquired_records")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42511,8 +42511,8 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42610,10 +42610,10 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
-            let f_rack = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack"))?;
+            let f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?);
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
+            let f_rack = wire::at(wire::get_nullable_str(buf, flexible), "rack")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42722,11 +42722,11 @@ pub mod share_fetch_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ShareFetchableTopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
-            let f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(ShareFetchableTopicResponse::decode_fields(buf, version)?)), "responses")?;
+            let f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42843,9 +42843,9 @@ pub mod share_acknowledge_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
-            let f_acknowledge_types = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?))?) })().map_err(|e| e.field("acknowledge_types"))?;
+            let f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
+            let f_acknowledge_types = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i8(buf)?)), "acknowledge_types")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -42926,8 +42926,8 @@ pub mod share_acknowledge_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_acknowledgement_batches = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AcknowledgementBatch::decode_fields(buf, version)?))?) })().map_err(|e| e.field("acknowledgement_batches"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_acknowledgement_batches = wire::at(wire::get_array(buf, flexible, |buf| Ok(AcknowledgementBatch::decode_fields(buf, version)?)), "acknowledgement_batches")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43007,8 +43007,8 @@ pub mod share_acknowledge_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AcknowledgePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(AcknowledgePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43107,9 +43107,9 @@ pub mod share_acknowledge_request {
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
             let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?.map(GroupId)) })().map_err(|e| e.field("group_id"))?;
-            let f_member_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("member_id"))?;
-            let f_share_session_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("share_session_epoch"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AcknowledgeTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_member_id = wire::at(wire::get_nullable_str(buf, flexible), "member_id")?;
+            let f_share_session_epoch = wire::at(wire::get_i32(buf), "share_session_epoch")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(AcknowledgeTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43216,8 +43216,8 @@ pub mod share_acknowledge_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_leader_id = wire::at(wire::get_i32(buf), "leader_id")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43315,10 +43315,10 @@ pub mod share_acknowledge_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_current_leader = (|| -> Result<_, DecodeError> { Ok(LeaderIdAndEpoch::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_current_leader = wire::at(LeaderIdAndEpoch::decode_fields(buf, version), "current_leader")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43400,8 +43400,8 @@ pub mod share_acknowledge_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43499,10 +43499,10 @@ pub mod share_acknowledge_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_node_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("node_id"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
-            let f_rack = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("rack"))?;
+            let f_node_id = BrokerId(wire::at(wire::get_i32(buf), "node_id")?);
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
+            let f_rack = wire::at(wire::get_nullable_str(buf, flexible), "rack")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43611,11 +43611,11 @@ pub mod share_acknowledge_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ShareAcknowledgeTopicResponse::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
-            let f_node_endpoints = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?))?) })().map_err(|e| e.field("node_endpoints"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(ShareAcknowledgeTopicResponse::decode_fields(buf, version)?)), "responses")?;
+            let f_node_endpoints = wire::at(wire::get_array(buf, flexible, |buf| Ok(NodeEndpoint::decode_fields(buf, version)?)), "node_endpoints")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43732,9 +43732,9 @@ pub mod add_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_u16(buf), "port")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43842,11 +43842,11 @@ pub mod add_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_timeout_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("timeout_ms"))?;
-            let f_voter_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("voter_id"))?;
-            let f_voter_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("voter_directory_id"))?;
-            let f_listeners = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?))?) })().map_err(|e| e.field("listeners"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
+            let f_timeout_ms = wire::at(wire::get_i32(buf), "timeout_ms")?;
+            let f_voter_id = wire::at(wire::get_i32(buf), "voter_id")?;
+            let f_voter_directory_id = wire::at(wire::get_uuid(buf), "voter_directory_id")?;
+            let f_listeners = wire::at(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?)), "listeners")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -43963,9 +43963,9 @@ pub mod add_raft_voter_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44080,9 +44080,9 @@ pub mod remove_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_voter_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("voter_id"))?;
-            let f_voter_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("voter_directory_id"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
+            let f_voter_id = wire::at(wire::get_i32(buf), "voter_id")?;
+            let f_voter_directory_id = wire::at(wire::get_uuid(buf), "voter_directory_id")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44197,9 +44197,9 @@ pub mod remove_raft_voter_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44314,9 +44314,9 @@ pub mod update_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_u16(buf)?) })().map_err(|e| e.field("port"))?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_u16(buf), "port")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44397,8 +44397,8 @@ pub mod update_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_min_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("min_supported_version"))?;
-            let f_max_supported_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("max_supported_version"))?;
+            let f_min_supported_version = wire::at(wire::get_i16(buf), "min_supported_version")?;
+            let f_max_supported_version = wire::at(wire::get_i16(buf), "max_supported_version")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44514,12 +44514,12 @@ pub mod update_raft_voter_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_cluster_id = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("cluster_id"))?;
-            let f_current_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("current_leader_epoch"))?;
-            let f_voter_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("voter_id"))?;
-            let f_voter_directory_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("voter_directory_id"))?;
-            let f_listeners = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?))?) })().map_err(|e| e.field("listeners"))?;
-            let f_k_raft_version_feature = (|| -> Result<_, DecodeError> { Ok(KRaftVersionFeature::decode_fields(buf, version)?) })().map_err(|e| e.field("k_raft_version_feature"))?;
+            let f_cluster_id = wire::at(wire::get_nullable_str(buf, flexible), "cluster_id")?;
+            let f_current_leader_epoch = wire::at(wire::get_i32(buf), "current_leader_epoch")?;
+            let f_voter_id = wire::at(wire::get_i32(buf), "voter_id")?;
+            let f_voter_directory_id = wire::at(wire::get_uuid(buf), "voter_directory_id")?;
+            let f_listeners = wire::at(wire::get_array(buf, flexible, |buf| Ok(Listener::decode_fields(buf, version)?)), "listeners")?;
+            let f_k_raft_version_feature = wire::at(KRaftVersionFeature::decode_fields(buf, version), "k_raft_version_feature")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44646,10 +44646,10 @@ pub mod update_raft_voter_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_leader_id = (|| -> Result<_, DecodeError> { Ok(BrokerId(wire::get_i32(buf)?)) })().map_err(|e| e.field("leader_id"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_host = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("host"))?;
-            let f_port = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("port"))?;
+            let f_leader_id = BrokerId(wire::at(wire::get_i32(buf), "leader_id")?);
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_host = wire::at(wire::get_str(buf, flexible), "host")?;
+            let f_port = wire::at(wire::get_i32(buf), "port")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44742,17 +44742,17 @@ pub mod update_raft_voter_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
             let mut f_current_leader = CurrentLeader::default();
-            if true && !(true) { f_current_leader = (|| -> Result<_, DecodeError> { Ok(CurrentLeader::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+            if true && !(true) { f_current_leader = wire::at(CurrentLeader::decode_fields(buf, version), "current_leader")?; }
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
                     let (tag, mut data) = wire::get_tagged(buf)?;
                     let buf = &mut data;
                     match tag {
-                        0 => { f_current_leader = (|| -> Result<_, DecodeError> { Ok(CurrentLeader::decode_fields(buf, version)?) })().map_err(|e| e.field("current_leader"))?; }
+                        0 => { f_current_leader = wire::at(CurrentLeader::decode_fields(buf, version), "current_leader")?; }
                         _ => { unknown_tagged_fields.insert(tag, buf.clone()); }
                     }
                 }
@@ -44863,9 +44863,9 @@ pub mod initialize_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_state_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("state_epoch"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_state_epoch = wire::at(wire::get_i32(buf), "state_epoch")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -44946,8 +44946,8 @@ pub mod initialize_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45027,8 +45027,8 @@ pub mod initialize_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(InitializeStateData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = wire::at(wire::get_str(buf, flexible), "group_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(InitializeStateData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45142,9 +45142,9 @@ pub mod initialize_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45225,8 +45225,8 @@ pub mod initialize_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45297,7 +45297,7 @@ pub mod initialize_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(InitializeStateResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(InitializeStateResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45401,8 +45401,8 @@ pub mod read_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45482,8 +45482,8 @@ pub mod read_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45563,8 +45563,8 @@ pub mod read_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReadStateData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = wire::at(wire::get_str(buf, flexible), "group_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReadStateData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45687,10 +45687,10 @@ pub mod read_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
-            let f_delivery_state = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("delivery_state"))?;
-            let f_delivery_count = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("delivery_count"))?;
+            let f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
+            let f_delivery_state = wire::at(wire::get_i8(buf), "delivery_state")?;
+            let f_delivery_count = wire::at(wire::get_i16(buf), "delivery_count")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45808,12 +45808,12 @@ pub mod read_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_state_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("state_epoch"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
-            let f_state_batches = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StateBatch::decode_fields(buf, version)?))?) })().map_err(|e| e.field("state_batches"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_state_epoch = wire::at(wire::get_i32(buf), "state_epoch")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
+            let f_state_batches = wire::at(wire::get_array(buf, flexible, |buf| Ok(StateBatch::decode_fields(buf, version)?)), "state_batches")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45897,8 +45897,8 @@ pub mod read_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -45969,7 +45969,7 @@ pub mod read_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReadStateResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReadStateResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46091,10 +46091,10 @@ pub mod write_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_first_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("first_offset"))?;
-            let f_last_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("last_offset"))?;
-            let f_delivery_state = (|| -> Result<_, DecodeError> { Ok(wire::get_i8(buf)?) })().map_err(|e| e.field("delivery_state"))?;
-            let f_delivery_count = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("delivery_count"))?;
+            let f_first_offset = wire::at(wire::get_i64(buf), "first_offset")?;
+            let f_last_offset = wire::at(wire::get_i64(buf), "last_offset")?;
+            let f_delivery_state = wire::at(wire::get_i8(buf), "delivery_state")?;
+            let f_delivery_count = wire::at(wire::get_i16(buf), "delivery_count")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46203,11 +46203,11 @@ pub mod write_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_state_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("state_epoch"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
-            let f_state_batches = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(StateBatch::decode_fields(buf, version)?))?) })().map_err(|e| e.field("state_batches"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_state_epoch = wire::at(wire::get_i32(buf), "state_epoch")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
+            let f_state_batches = wire::at(wire::get_array(buf, flexible, |buf| Ok(StateBatch::decode_fields(buf, version)?)), "state_batches")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46290,8 +46290,8 @@ pub mod write_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46371,8 +46371,8 @@ pub mod write_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WriteStateData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = wire::at(wire::get_str(buf, flexible), "group_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(WriteStateData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46486,9 +46486,9 @@ pub mod write_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46569,8 +46569,8 @@ pub mod write_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46641,7 +46641,7 @@ pub mod write_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(WriteStateResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(WriteStateResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46736,7 +46736,7 @@ pub mod delete_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46815,8 +46815,8 @@ pub mod delete_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -46896,8 +46896,8 @@ pub mod delete_share_group_state_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteStateData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = wire::at(wire::get_str(buf, flexible), "group_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteStateData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47011,9 +47011,9 @@ pub mod delete_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47094,8 +47094,8 @@ pub mod delete_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47166,7 +47166,7 @@ pub mod delete_share_group_state_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteStateResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteStateResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47270,8 +47270,8 @@ pub mod read_share_group_state_summary_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47351,8 +47351,8 @@ pub mod read_share_group_state_summary_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionData::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47432,8 +47432,8 @@ pub mod read_share_group_state_summary_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReadStateSummaryData::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = wire::at(wire::get_str(buf, flexible), "group_id")?;
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReadStateSummaryData::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47574,12 +47574,12 @@ pub mod read_share_group_state_summary_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_state_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("state_epoch"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
+            let f_partition = wire::at(wire::get_i32(buf), "partition")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_state_epoch = wire::at(wire::get_i32(buf), "state_epoch")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47663,8 +47663,8 @@ pub mod read_share_group_state_summary_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(PartitionResult::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47735,7 +47735,7 @@ pub mod read_share_group_state_summary_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_results = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(ReadStateSummaryResult::decode_fields(buf, version)?))?) })().map_err(|e| e.field("results"))?;
+            let f_results = wire::at(wire::get_array(buf, flexible, |buf| Ok(ReadStateSummaryResult::decode_fields(buf, version)?)), "results")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47839,8 +47839,8 @@ pub mod describe_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(wire::get_i32(buf)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47920,8 +47920,8 @@ pub mod describe_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_topics = wire::at(wire::get_nullable_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -47992,7 +47992,7 @@ pub mod describe_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsRequestGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsRequestGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48123,11 +48123,11 @@ pub mod describe_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
-            let f_leader_epoch = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("leader_epoch"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
+            let f_leader_epoch = wire::at(wire::get_i32(buf), "leader_epoch")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48219,9 +48219,9 @@ pub mod describe_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48320,10 +48320,10 @@ pub mod describe_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponseTopic::decode_fields(buf, version)?)), "topics")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48405,8 +48405,8 @@ pub mod describe_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_groups = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponseGroup::decode_fields(buf, version)?))?) })().map_err(|e| e.field("groups"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_groups = wire::at(wire::get_array(buf, flexible, |buf| Ok(DescribeShareGroupOffsetsResponseGroup::decode_fields(buf, version)?)), "groups")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48511,8 +48511,8 @@ pub mod alter_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_start_offset = (|| -> Result<_, DecodeError> { Ok(wire::get_i64(buf)?) })().map_err(|e| e.field("start_offset"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_start_offset = wire::at(wire::get_i64(buf), "start_offset")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48592,8 +48592,8 @@ pub mod alter_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsRequestPartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsRequestPartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48673,8 +48673,8 @@ pub mod alter_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48788,9 +48788,9 @@ pub mod alter_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_partition_index = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("partition_index"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_partition_index = wire::at(wire::get_i32(buf), "partition_index")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48880,9 +48880,9 @@ pub mod alter_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_partitions = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsResponsePartition::decode_fields(buf, version)?))?) })().map_err(|e| e.field("partitions"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_partitions = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsResponsePartition::decode_fields(buf, version)?)), "partitions")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -48981,10 +48981,10 @@ pub mod alter_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(AlterShareGroupOffsetsResponseTopic::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49082,7 +49082,7 @@ pub mod delete_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49161,8 +49161,8 @@ pub mod delete_share_group_offsets_request {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_group_id = (|| -> Result<_, DecodeError> { Ok(GroupId(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("group_id"))?;
-            let f_topics = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteShareGroupOffsetsRequestTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("topics"))?;
+            let f_group_id = GroupId(wire::at(wire::get_str(buf, flexible), "group_id")?);
+            let f_topics = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteShareGroupOffsetsRequestTopic::decode_fields(buf, version)?)), "topics")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49285,10 +49285,10 @@ pub mod delete_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_topic_name = (|| -> Result<_, DecodeError> { Ok(TopicName(wire::get_str(buf, flexible)?)) })().map_err(|e| e.field("topic_name"))?;
-            let f_topic_id = (|| -> Result<_, DecodeError> { Ok(wire::get_uuid(buf)?) })().map_err(|e| e.field("topic_id"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
+            let f_topic_name = TopicName(wire::at(wire::get_str(buf, flexible), "topic_name")?);
+            let f_topic_id = wire::at(wire::get_uuid(buf), "topic_id")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49388,10 +49388,10 @@ pub mod delete_share_group_offsets_response {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f_throttle_time_ms = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("throttle_time_ms"))?;
-            let f_error_code = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("error_code"))?;
-            let f_error_message = (|| -> Result<_, DecodeError> { Ok(wire::get_nullable_str(buf, flexible)?) })().map_err(|e| e.field("error_message"))?;
-            let f_responses = (|| -> Result<_, DecodeError> { Ok(wire::get_array(buf, flexible, |buf| Ok(DeleteShareGroupOffsetsResponseTopic::decode_fields(buf, version)?))?) })().map_err(|e| e.field("responses"))?;
+            let f_throttle_time_ms = wire::at(wire::get_i32(buf), "throttle_time_ms")?;
+            let f_error_code = wire::at(wire::get_i16(buf), "error_code")?;
+            let f_error_message = wire::at(wire::get_nullable_str(buf, flexible), "error_message")?;
+            let f_responses = wire::at(wire::get_array(buf, flexible, |buf| Ok(DeleteShareGroupOffsetsResponseTopic::decode_fields(buf, version)?)), "responses")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49507,9 +49507,9 @@ pub mod default_principal_data {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = true;
-            let f__type = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("_type"))?;
-            let f_name = (|| -> Result<_, DecodeError> { Ok(wire::get_str(buf, flexible)?) })().map_err(|e| e.field("name"))?;
-            let f_token_authenticated = (|| -> Result<_, DecodeError> { Ok(wire::get_bool(buf)?) })().map_err(|e| e.field("token_authenticated"))?;
+            let f__type = wire::at(wire::get_str(buf, flexible), "_type")?;
+            let f_name = wire::at(wire::get_str(buf, flexible), "name")?;
+            let f_token_authenticated = wire::at(wire::get_bool(buf), "token_authenticated")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {
@@ -49627,9 +49627,9 @@ pub mod request_header {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
-            let f_request_api_key = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("request_api_key"))?;
-            let f_request_api_version = (|| -> Result<_, DecodeError> { Ok(wire::get_i16(buf)?) })().map_err(|e| e.field("request_api_version"))?;
-            let f_correlation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("correlation_id"))?;
+            let f_request_api_key = wire::at(wire::get_i16(buf), "request_api_key")?;
+            let f_request_api_version = wire::at(wire::get_i16(buf), "request_api_version")?;
+            let f_correlation_id = wire::at(wire::get_i32(buf), "correlation_id")?;
             let mut f_client_id = Some(StrBytes::new());
             if version >= 1 { f_client_id = (|| -> Result<_, DecodeError> { Ok(if version >= 1 { wire::get_nullable_str(buf, false)? } else { Some(wire::get_str(buf, false)?) }) })().map_err(|e| e.field("client_id"))?; }
             let mut unknown_tagged_fields = BTreeMap::new();
@@ -49723,7 +49723,7 @@ pub mod response_header {
         }
         pub(crate) fn decode_fields(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
-            let f_correlation_id = (|| -> Result<_, DecodeError> { Ok(wire::get_i32(buf)?) })().map_err(|e| e.field("correlation_id"))?;
+            let f_correlation_id = wire::at(wire::get_i32(buf), "correlation_id")?;
             let mut unknown_tagged_fields = BTreeMap::new();
             if flexible {
                 for _ in 0..wire::get_count(buf)? {

@@ -433,6 +433,13 @@ pub(crate) fn get_array<T>(
 
 /// The number of tagged fields, checked against the bytes left (each takes
 /// at least two: tag and size).
+/// `r` with `field` prefixed to its error's path: the generated decoders'
+/// way of naming the field that failed without a closure per field.
+#[inline]
+pub(crate) fn at<T>(r: Result<T, DecodeError>, field: &'static str) -> Result<T, DecodeError> {
+    r.map_err(|e| e.field(field))
+}
+
 pub(crate) fn get_count(buf: &mut Bytes) -> Result<u32, DecodeError> {
     let n = get_uvarint(buf)?;
     if n as usize > buf.remaining() / 2 {
