@@ -331,13 +331,18 @@ impl Io {
                 q.resolver.resolve(Err(Error::Timeout(TimeoutKind::Caller)));
                 continue;
             }
-            let version = match versions::pick(
-                q.key,
-                q.our_versions,
-                versions.as_deref(),
-                cfg.max_versions.as_ref(),
-                cfg.min_versions.as_ref(),
-            ) {
+            let picked = if q.pinned {
+                versions::pick_pinned(q.key, q.our_versions.0, versions.as_deref())
+            } else {
+                versions::pick(
+                    q.key,
+                    q.our_versions,
+                    versions.as_deref(),
+                    cfg.max_versions.as_ref(),
+                    cfg.min_versions.as_ref(),
+                )
+            };
+            let version = match picked {
                 Ok(v) => v,
                 Err(e) => {
                     q.resolver.resolve(Err(e));

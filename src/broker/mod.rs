@@ -93,6 +93,9 @@ impl Body {
 pub(crate) struct QueuedReq {
     pub(crate) key: i16,
     pub(crate) our_versions: (i16, i16),
+    /// The caller pinned the version (`our_versions` is `(v, v)`): the
+    /// client's `max_versions` and `min_versions` do not apply.
+    pub(crate) pinned: bool,
     pub(crate) class: ConnClass,
     pub(crate) timeout_ms: Option<i32>,
     pub(crate) expects_response: bool,
@@ -251,16 +254,51 @@ impl BrokerHandle {
         req: R,
         deadline: Option<Instant>,
     ) -> Result<PendingResponse<R>> {
-        let timeout_ms = req.timeout_ms();
-        let expects = req.expects_response();
-        let promise = self.queue(
-            R::KEY,
-            (
+        self.begin_at(req, None, deadline)
+    }
+
+    /// [`send`](Self::send) at version `pin` when given.
+    pub(crate) fn send_at<R: Request>(
+        &self,
+        req: R,
+        pin: Option<i16>,
+        deadline: Option<Instant>,
+    ) -> Result<R::Response> {
+        self.begin_at(req, pin, deadline)?.wait()
+    }
+
+    /// [`begin`](Self::begin) at version `pin` when given: the request is
+    /// sent at exactly that version or fails with [`Error::Config`].
+    pub(crate) fn begin_at<R: Request>(
+        &self,
+        req: R,
+        pin: Option<i16>,
+        deadline: Option<Instant>,
+    ) -> Result<PendingResponse<R>> {
+        let versions = match pin {
+            Some(v) if R::VERSIONS.contains(v) => (v, v),
+            Some(v) => return Err(Error::Config(
+                format!(
+                    "{} pinned at version {v}, which its schema does not define (versions {}-{})",
+                    R::NAME,
+                    R::VERSIONS.min,
+                    R::VERSIONS.max
+                )
+                .into(),
+            )),
+            None => (
                 R::VERSIONS.min,
                 R::VERSIONS
                     .max
                     .min(crate::protocol::api::client_max_version(R::KEY)),
             ),
+        };
+        let timeout_ms = req.timeout_ms();
+        let expects = req.expects_response();
+        let promise = self.queue(
+            R::KEY,
+            versions,
+            pin.is_some(),
             timeout_ms,
             expects,
             Box::new(move |version, buf| {
@@ -277,10 +315,12 @@ impl BrokerHandle {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn queue(
         &self,
         key: i16,
         our_versions: (i16, i16),
+        pinned: bool,
         timeout_ms: Option<i32>,
         expects_response: bool,
         encode: EncodeFn,
@@ -290,6 +330,7 @@ impl BrokerHandle {
         self.queue_to(
             key,
             our_versions,
+            pinned,
             timeout_ms,
             expects_response,
             Body::Flat(encode),
@@ -357,6 +398,7 @@ impl BrokerHandle {
         let _ = self.queue_to(
             R::KEY,
             versions,
+            false,
             timeout_ms,
             expects_response,
             body,
@@ -370,6 +412,7 @@ impl BrokerHandle {
         &self,
         key: i16,
         our_versions: (i16, i16),
+        pinned: bool,
         timeout_ms: Option<i32>,
         expects_response: bool,
         encode: Body,
@@ -382,6 +425,7 @@ impl BrokerHandle {
         let q = QueuedReq {
             key,
             our_versions,
+            pinned,
             class: ConnClass::for_key(key),
             timeout_ms,
             expects_response,
@@ -407,6 +451,7 @@ impl BrokerHandle {
         self.queue(
             key,
             our_versions,
+            false,
             timeout_ms,
             expects_response,
             encode,

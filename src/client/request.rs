@@ -127,6 +127,19 @@ impl Client {
 
     /// Issues a request, routed the way kgo routes it, and waits for its response.
     ///
+    /// # Versions
+    ///
+    /// The request is sent at the highest version that our schemas, the
+    /// broker's ApiVersions answer and the client's
+    /// [`max_versions`](crate::ConfigBuilder::max_versions) all allow
+    /// (Produce stops at v12, which names topics; Fetch likewise). Fields the
+    /// chosen version lacks are dropped when they hold their default; one
+    /// that holds anything else fails the call with [`Error::Protocol`] naming
+    /// the field and version, as kmsg does. To send a field that a newer
+    /// version introduced and be sure it arrives, pin the version with
+    /// [`request_pinned`](Self::request_pinned); the versions a broker
+    /// supports are in [`broker_api_versions`](Self::broker_api_versions).
+    ///
     /// Admin requests go to the controller; group requests to the group
     /// coordinator and transaction requests to the transaction coordinator
     /// (found with FindCoordinator and cached); ListOffsets, DeleteRecords,
@@ -178,6 +191,53 @@ impl Client {
     /// As [`request_deadline`](Self::request_deadline).
     pub fn request_timeout<R: Request>(&self, req: R, timeout: Duration) -> Result<R::Response> {
         self.request_deadline(req, deadline_after(timeout))
+    }
+
+    /// [`request`](Self::request) at exactly `version`, whatever the
+    /// client's `max_versions` and `min_versions` say.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when our schema does not define the version, when
+    /// the broker does not support it, or when the request is one that is
+    /// split per broker (pin each piece with [`Broker::request_pinned`]);
+    /// otherwise as [`request`](Self::request).
+    ///
+    /// # Blocking
+    ///
+    /// As [`request`](Self::request).
+    pub fn request_pinned<R: Request>(&self, req: R, version: i16) -> Result<R::Response> {
+        self.inner.cluster.request_at(req, Some(version), None)
+    }
+
+    /// [`request_pinned`](Self::request_pinned) with a deadline for the whole call.
+    ///
+    /// # Errors
+    ///
+    /// As [`request_pinned`](Self::request_pinned), or a caller timeout.
+    pub fn request_pinned_deadline<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        deadline: Instant,
+    ) -> Result<R::Response> {
+        self.inner
+            .cluster
+            .request_at(req, Some(version), Some(deadline))
+    }
+
+    /// [`request_pinned`](Self::request_pinned) within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`request_pinned_deadline`](Self::request_pinned_deadline).
+    pub fn request_pinned_timeout<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        self.request_pinned_deadline(req, version, deadline_after(timeout))
     }
 
     /// Issues `req` like [`request`](Self::request), returning every
@@ -260,12 +320,64 @@ impl Broker {
         self.request_inner(req, Some(deadline))
     }
 
+    /// [`request`](Self::request) at exactly `version` (see
+    /// [`Client::request_pinned`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when our schema or the broker lacks the version;
+    /// otherwise as [`request`](Self::request).
+    ///
+    /// # Blocking
+    ///
+    /// As [`request`](Self::request).
+    pub fn request_pinned<R: Request>(&self, req: R, version: i16) -> Result<R::Response> {
+        self.request_at(req, Some(version), None)
+    }
+
+    /// [`request_pinned`](Self::request_pinned) with a deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`request_pinned`](Self::request_pinned), or a caller timeout.
+    pub fn request_pinned_deadline<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        deadline: Instant,
+    ) -> Result<R::Response> {
+        self.request_at(req, Some(version), Some(deadline))
+    }
+
+    /// [`request_pinned`](Self::request_pinned) within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`request_pinned_deadline`](Self::request_pinned_deadline).
+    pub fn request_pinned_timeout<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        self.request_pinned_deadline(req, version, deadline_after(timeout))
+    }
+
     fn request_inner<R: Request>(&self, req: R, deadline: Option<Instant>) -> Result<R::Response> {
+        self.request_at(req, None, deadline)
+    }
+
+    fn request_at<R: Request>(
+        &self,
+        req: R,
+        pin: Option<i16>,
+        deadline: Option<Instant>,
+    ) -> Result<R::Response> {
         let cluster = &self.client.inner.cluster;
         let h = cluster
             .handle(self.id)
             .ok_or(Error::UnknownBroker(self.id))?;
-        let resp = h.send(req, deadline)?;
+        let resp = h.send_at(req, pin, deadline)?;
         cluster.observe(&resp);
         Ok(resp)
     }

@@ -247,7 +247,17 @@ impl Cluster {
     /// Issues a request, routed the way kgo routes it, with retries.
     pub(crate) fn request<R: Request>(
         &self,
+        req: R,
+        deadline: Option<Instant>,
+    ) -> Result<R::Response> {
+        self.request_at(req, None, deadline)
+    }
+
+    /// [`request`](Self::request) at version `pin` when given.
+    pub(crate) fn request_at<R: Request>(
+        &self,
         mut req: R,
+        pin: Option<i16>,
         deadline: Option<Instant>,
     ) -> Result<R::Response> {
         if self.is_closed() {
@@ -271,6 +281,15 @@ impl Cluster {
         }
         let route = route(&req);
         if let Route::Sharded = route {
+            if pin.is_some() {
+                return Err(Error::Config(
+                    format!(
+                        "{} is split per broker and cannot be pinned as a whole: pin each piece with Broker::request_pinned",
+                        R::NAME
+                    )
+                    .into(),
+                ));
+            }
             return super::shard::request_merged(self, req, deadline);
         }
         if let Some(fc) = (&req as &dyn Any).downcast_ref::<FindCoordinatorRequest>() {
@@ -286,7 +305,7 @@ impl Cluster {
                 Route::Controller => self.controller(deadline)?,
                 Route::Coordinator(kind, key) => self.coordinator(*kind, key, deadline)?,
             };
-            let resp = handle.send(req.clone(), deadline)?;
+            let resp = handle.send_at(req.clone(), pin, deadline)?;
             self.observe(&resp);
             let any: &dyn Any = &resp;
             let retry = match &route {

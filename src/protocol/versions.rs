@@ -59,6 +59,29 @@ impl BrokerVersions {
     }
 }
 
+/// The version a caller pinned for `key`, when the broker supports it; the
+/// client's `max_versions` and `min_versions` do not apply to a pin.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming the broker's range when it lacks the version.
+pub(crate) fn pick_pinned(key: i16, pin: i16, broker: Option<&BrokerVersions>) -> Result<i16> {
+    match broker.map(|b| b.range(key)) {
+        None => Ok(pin),
+        Some(Some((min, max))) if (min..=max).contains(&pin) => Ok(pin),
+        Some(range) => Err(Error::Config(
+            format!(
+                "request key {key} pinned at version {pin}, which the broker does not support ({})",
+                match range {
+                    Some((min, max)) => format!("it supports {min}-{max}"),
+                    None => "it lacks the request".into(),
+                }
+            )
+            .into(),
+        )),
+    }
+}
+
 /// Picks the version for `key`.
 ///
 /// # Errors
