@@ -6,6 +6,7 @@ pub mod examples;
 #[cfg(feature = "fake")]
 pub mod fake_raw;
 pub mod fetch;
+pub mod kp_codec;
 pub mod records;
 pub mod rng;
 pub mod script;

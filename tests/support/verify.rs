@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use kafka_sync::Record;
 
 /// Record number `i`: key `key-<i % keys>`, a `size`-byte value starting with
@@ -30,7 +29,7 @@ pub fn decode_and_check(batches: &[Bytes], size: usize, keys: u64) -> Vec<u64> {
     let mut last_offset = -1;
     for b in batches {
         let mut buf = b.clone();
-        for set in RecordBatchDecoder::decode_all(&mut buf).unwrap() {
+        for set in super::kp_codec::decode_all(&mut buf).unwrap() {
             for r in set.records {
                 assert!(r.offset > last_offset, "offsets increase");
                 last_offset = r.offset;

@@ -492,8 +492,7 @@ pub(super) mod tests {
     use kafka_protocol::indexmap::IndexMap;
     use kafka_protocol::protocol::StrBytes;
     use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
+        Compression, Record, RecordBatchDecoder, RecordEncodeOptions, TimestampType,
     };
 
     /// A record as tests describe it.
@@ -556,7 +555,7 @@ pub(super) mod tests {
             version: 2,
             compression: kp_compression(codec),
         };
-        RecordBatchEncoder::encode(&mut out, &recs, &opts).unwrap();
+        crate::protocol::record_batch::kp_codec::encode(&mut out, &recs, &opts).unwrap();
         out.to_vec()
     }
 
@@ -715,7 +714,7 @@ pub(super) mod tests {
             assert_eq!(w.len, out.len());
             assert_eq!(w.uncompressed_len, buf.len());
             let mut bytes = Bytes::from(out.clone());
-            let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+            let set = crate::protocol::record_batch::kp_codec::decode(&mut bytes).unwrap();
             assert_eq!(set.compression, kp_compression(codec));
             assert_eq!(set.records.len(), records.len());
             for (i, (got, (ts, k, v, hs))) in set.records.iter().zip(&records).enumerate() {

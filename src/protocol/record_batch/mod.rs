@@ -26,6 +26,11 @@
 
 mod decode;
 mod encode;
+/// kafka-protocol, the oracle of these tests, with zstd from the `zstd`
+/// crate (it is built without its own zstd feature; see the file).
+#[cfg(test)]
+#[path = "../../../tests/support/kp_codec.rs"]
+pub(crate) mod kp_codec;
 mod legacy;
 
 #[cfg(test)]
