@@ -1,5 +1,6 @@
 //! A tour of kafka-sync: connect, create a topic, produce (synchronously and
-//! with callbacks), consume directly, then consume in a group of two.
+//! with callbacks), consume directly, consume in a group of two, then commit
+//! and abort transactions and read them back with `read_committed`.
 //!
 //! `cargo run --example quickstart` needs no broker: with `KAFKA_SEEDS` unset
 //! it starts an in-process fake cluster of 3 brokers (`kafka_sync::fake`, the
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_sync::messages::{create_topics_request::CreatableTopic, CreateTopicsRequest, TopicName};
-use kafka_sync::{Client, Offset, Record};
+use kafka_sync::{Client, IsolationLevel, Offset, Record, TransactionEndTry};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -37,6 +38,23 @@ fn seeds() -> Result<(Vec<String>, Box<dyn Any>)> {
     }
     #[cfg(not(feature = "fake"))]
     Ok((vec!["127.0.0.1:9092".into()], Box::new(())))
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1).
+fn create(client: &Client, topic: &str, partitions: i32) -> Result<()> {
+    let new = CreatableTopic::default()
+        .with_name(TopicName(topic.to_string().into()))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    let resp = client.request(
+        CreateTopicsRequest::default()
+            .with_topics(vec![new])
+            .with_timeout_ms(10_000),
+    )?;
+    match resp.topics.first().map(|t| t.error_code) {
+        Some(0) => Ok(()),
+        code => Err(format!("creating {topic}: error code {code:?}").into()),
+    }
 }
 
 fn ms(t: Instant) -> u128 {
@@ -70,15 +88,7 @@ fn main() -> Result<()> {
     println!("1. Connected: a broker answered ApiVersions and metadata lists {brokers} broker(s) ({} ms).", ms(t));
 
     let t = Instant::now();
-    let new = CreatableTopic::default()
-        .with_name(TopicName(topic.clone().into()))
-        .with_num_partitions(6)
-        .with_replication_factor(1);
-    client.request(
-        CreateTopicsRequest::default()
-            .with_topics(vec![new])
-            .with_timeout_ms(10_000),
-    )?;
+    create(&client, &topic, 6)?;
     let meta = client.refresh_metadata(Some(&[topic.as_str()]))?;
     let mut leaders: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     for p in meta
@@ -190,9 +200,49 @@ fn main() -> Result<()> {
     println!("6. Two members of group {group} split the partitions {split:?}, read {} and {} records, and committed offsets adding up to {committed} ({} ms).", counts[0], counts[1], ms(t));
 
     let t = Instant::now();
+    let txn_topic = format!("{topic}-txn");
+    create(&client, &txn_topic, 1)?;
+    let producer = Client::builder()
+        .seed_brokers(seeds.clone())
+        .transactional_id(format!("tour-txn-{}", std::process::id()))
+        .build()?;
+    let txn = |values: &[&str], end: TransactionEndTry| -> Result<()> {
+        producer.begin_transaction()?;
+        let records = values
+            .iter()
+            .map(|v| Record::string(*v).with_topic(&txn_topic));
+        producer.produce_sync(records).first()?;
+        Ok(producer.end_transaction(end)?)
+    };
+    txn(&["kept-1", "kept-2", "kept-3"], TransactionEndTry::Commit)?;
+    txn(&["dropped-1", "dropped-2"], TransactionEndTry::Abort)?;
+    // One partition keeps order: once the last committed record is read,
+    // everything the aborted transaction wrote has been passed over.
+    txn(&["kept-4"], TransactionEndTry::Commit)?;
+    producer.close();
+    let reader = Client::builder()
+        .seed_brokers(seeds.clone())
+        .consume_topics([txn_topic.as_str()])
+        .consume_reset_offset(Offset::new().at_start())
+        .fetch_isolation_level(IsolationLevel::ReadCommitted)
+        .build()?;
+    let mut seen: Vec<String> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|v| v == "kept-4") && Instant::now() < end {
+        let f = reader.poll_fetches_timeout(Duration::from_millis(50));
+        f.each_error(|t, p, e| eprintln!("fetch error on {t}/{p}: {e}"));
+        f.each_record(|r| {
+            seen.push(String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        });
+    }
+    reader.close();
+    let aborted = seen.iter().filter(|v| v.starts_with("dropped")).count();
+    println!("7. Committed transactions of 3 and 1 records around an aborted one of 2; a read_committed consumer read {} records, {aborted} of them aborted ({} ms).", seen.len(), ms(t));
+
+    let t = Instant::now();
     for c in [a, b, client] {
         c.close();
     }
-    println!("7. Closed the clients (the members left the group) and every thread exited ({} ms); the tour took {} ms.", ms(t), ms(tour));
+    println!("8. Closed the clients (the members left the group) and every thread exited ({} ms); the tour took {} ms.", ms(t), ms(tour));
     Ok(())
 }
