@@ -640,3 +640,56 @@ fn alter_replica_log_dirs_goes_to_every_replica_of_each_partition() {
     }
     c.close();
 }
+
+/// `request_pinned` sends at exactly the pinned version (past the client's
+/// `max_versions`), and a version the schema or the broker lacks is a
+/// configuration error naming it, not a silent downgrade.
+#[test]
+fn a_pinned_request_goes_at_its_version_or_fails_clearly() {
+    let cluster = Cluster::builder().brokers(1).build().unwrap();
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    cluster.intercept(ApiKey::Metadata, None, None, move |req| {
+        s.lock().push(req.version);
+        Action::PassThrough
+    });
+    let c = support::fake_builder(&cluster)
+        .max_versions(kafka_sync::Versions::new().with(ApiKey::Metadata as i16, 4))
+        .build()
+        .unwrap();
+    let req = || MetadataRequest::default().with_topics(Some(Vec::new()));
+    c.request(req()).unwrap();
+    assert_eq!(
+        seen.lock().last(),
+        Some(&4),
+        "max_versions caps an unpinned request"
+    );
+    c.request_pinned(req(), 9).unwrap();
+    assert_eq!(
+        seen.lock().last(),
+        Some(&9),
+        "the pin wins over max_versions"
+    );
+    let b = c.broker(0);
+    b.request_pinned_timeout(req(), 1, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(seen.lock().last(), Some(&1));
+
+    let n = seen.lock().len();
+    let beyond = MetadataRequest::VERSIONS.max + 1;
+    match c.request_pinned(req(), beyond) {
+        Err(Error::Config(msg)) => assert!(msg.contains(&format!("version {beyond}")), "{msg}"),
+        other => panic!("pin past the schema: {other:?}"),
+    }
+    // The fake advertises what Kafka 4.0 does: Produce from v3 only.
+    let produce = ProduceRequest::default().with_timeout_ms(1000);
+    match c.request_pinned(produce, 2) {
+        Err(Error::Config(msg)) => assert!(msg.contains("does not support"), "{msg}"),
+        other => panic!("pin below the broker's range: {other:?}"),
+    }
+    assert_eq!(
+        seen.lock().len(),
+        n,
+        "nothing was sent for the refused pins"
+    );
+}
