@@ -277,15 +277,14 @@ impl BrokerHandle {
     ) -> Result<PendingResponse<R>> {
         let versions = match pin {
             Some(v) if R::VERSIONS.contains(v) => (v, v),
-            Some(v) => return Err(Error::Config(
-                format!(
-                    "{} pinned at version {v}, which its schema does not define (versions {}-{})",
-                    R::NAME,
-                    R::VERSIONS.min,
-                    R::VERSIONS.max
-                )
-                .into(),
-            )),
+            Some(v) => {
+                let (min, max) = (R::VERSIONS.min, R::VERSIONS.max);
+                let msg = format!(
+                    "{} pinned at version {v}, outside its schema's {min}-{max}",
+                    R::NAME
+                );
+                return Err(Error::Config(msg.into()));
+            }
             None => (
                 R::VERSIONS.min,
                 R::VERSIONS
