@@ -38,6 +38,14 @@ fn message_overhead(magic: i8) -> usize {
     }
 }
 
+/// The lz4 frame descriptor our codec writes (FLG, BD, header checksum).
+const LZ4_DESCRIPTOR: [u8; 3] = [0x60, 0x40, 0x82];
+/// The header checksum Kafka wrote for magic 0 (KAFKA-3160): xxh32 over the
+/// frame magic too, (xxh32(04 22 4d 18 60 40) >> 8) & 0xff. Java's
+/// `KafkaLZ4BlockOutputStream(useBrokenFlagDescriptorChecksum)` writes it
+/// for magic 0, and Kafka 0.8-0.9 brokers check it.
+const LZ4_BROKEN_CHECKSUM: u8 = 0x1a;
+
 /// One record as the old formats can carry it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LegacyRecord<'a> {
@@ -165,6 +173,9 @@ where
     if codec != Codec::None {
         let mut compressed = Vec::new();
         compression::compress(codec, level, scratch, &mut compressed)?;
+        if codec == Codec::Lz4 && magic == 0 && compressed.get(4..7) == Some(&LZ4_DESCRIPTOR[..]) {
+            compressed[6] = LZ4_BROKEN_CHECKSUM;
+        }
         if compressed.len() < uncompressed_len {
             let attrs = codec.attribute_bits() as i8;
             let start = out.len();
@@ -425,6 +436,31 @@ mod tests {
             .map(|r| (r.offset, r.timestamp))
             .collect();
         assert_eq!(recs, [(0, -1), (1, -1), (2, -1)]);
+    }
+
+    /// Magic 0 lz4 carries the header checksum Kafka got wrong; magic 1 the
+    /// right one. Both read back.
+    #[test]
+    fn lz4_header_checksum_by_magic() {
+        let rec: Rec = (7, Some(b"same-key"), Some(b"the same value"));
+        let b = buf(&[rec; 8]);
+        for (magic, hc, value_at) in [(0, LZ4_BROKEN_CHECKSUM, 26), (1, 0x82, 34)] {
+            let mut got = Vec::new();
+            let w = write_message_set(
+                records_of(&b, magic),
+                magic,
+                Codec::Lz4,
+                None,
+                &mut Vec::new(),
+                &mut got,
+            )
+            .unwrap();
+            assert_eq!(w.codec_used, Codec::Lz4);
+            assert_eq!(got[value_at + 6], hc, "magic {magic}");
+            let out = super::super::decode_batches(&Bytes::from(got), &mut usize::MAX.clone());
+            assert!(out.error.is_none(), "{:?}", out.error);
+            assert_eq!(out.batches[0].records.len(), 8);
+        }
     }
 
     #[test]
