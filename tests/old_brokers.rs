@@ -35,6 +35,10 @@ fn old_cluster(topic: &str) -> (Cluster, Seen) {
         ApiKey::ListOffsets,
         ApiKey::Metadata,
         ApiKey::ApiVersions,
+        ApiKey::FindCoordinator,
+        ApiKey::JoinGroup,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
     ] {
         let s = seen.clone();
         cluster.intercept(key, None, None, move |r| {
@@ -219,4 +223,36 @@ fn transactions_fail_with_a_clear_error() {
     let e = p.begin_transaction().expect_err("no transactions on 0.10");
     assert!(e.to_string().contains("InitProducerId"), "{e}");
     p.close();
+}
+
+/// A consumer group on Kafka 0.10 (FindCoordinator v0, JoinGroup v0-1,
+/// SyncGroup, Heartbeat, OffsetCommit v2, OffsetFetch v2): consumes what was
+/// produced and commits it.
+#[test]
+fn group_consumes_and_commits() {
+    let (cluster, seen) = old_cluster("old");
+    let p = support::fake_builder(&cluster).build().unwrap();
+    let produced = produce_all(&p, "old");
+    p.close();
+    let c = support::fake_builder(&cluster)
+        .consume_topics(["old"])
+        .consumer_group("g-old")
+        .fetch_max_wait(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    consume_all(&c, &produced, true);
+    c.commit_uncommitted_offsets().unwrap();
+    let committed: i64 = c
+        .committed_offsets()
+        .get("old")
+        .map(|ps| ps.values().map(|o| o.offset).sum())
+        .unwrap_or(0);
+    assert_eq!(committed, N);
+    c.close();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[&(ApiKey::Fetch as i16)], 3);
+    assert_eq!(seen[&(ApiKey::FindCoordinator as i16)], 0);
+    assert_eq!(seen[&(ApiKey::JoinGroup as i16)], 1);
+    assert_eq!(seen[&(ApiKey::OffsetCommit as i16)], 2);
+    assert_eq!(seen[&(ApiKey::OffsetFetch as i16)], 2);
 }
