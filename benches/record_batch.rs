@@ -28,6 +28,7 @@ mod error {
     pub enum Error {
         Protocol(Arc<str>),
         Compression(Arc<str>),
+        RecordFormat(Arc<str>),
     }
 
     impl Error {
@@ -39,7 +40,9 @@ mod error {
     impl fmt::Display for Error {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self {
-                Error::Protocol(m) | Error::Compression(m) => f.write_str(m),
+                Error::Protocol(m) | Error::Compression(m) | Error::RecordFormat(m) => {
+                    f.write_str(m)
+                }
             }
         }
     }

@@ -301,6 +301,8 @@ impl BrokerHandle {
             timeout_ms,
             expects,
             Box::new(move |version, buf| {
+                let mut req = req;
+                req.fit_version(version);
                 req.encode(buf, version)
                     .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
             }),
@@ -350,6 +352,8 @@ impl BrokerHandle {
         let timeout_ms = req.timeout_ms();
         let expects = req.expects_response();
         let encode: EncodeFn = Box::new(move |version, buf| {
+            let mut req = req;
+            req.fit_version(version);
             req.encode(buf, version)
                 .map_err(|e| Error::protocol(format!("encoding request key {}: {e}", R::KEY)))
         });

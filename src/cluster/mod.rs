@@ -291,7 +291,12 @@ impl Cluster {
             None => self.metadata.refresh_request(auto),
             Some(t) => metadata_request(t, auto),
         };
-        let resp = self.request(req, deadline)?;
+        let brokers_only = req.topics.as_ref().is_some_and(Vec::is_empty);
+        let mut resp = self.request(req, deadline)?;
+        if brokers_only {
+            // Metadata v0 answers no topics with every topic.
+            resp.topics.clear();
+        }
         Ok(self.apply_metadata(&resp, full))
     }
 

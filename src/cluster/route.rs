@@ -340,10 +340,12 @@ impl Cluster {
     ) -> Result<std::sync::Arc<crate::broker::BrokerHandle>> {
         let mut snap = self.metadata();
         if snap.controller.is_none() {
-            let resp = self
+            let mut resp = self
                 .any_handle()
                 .ok_or(Error::UnknownBroker(-1))?
                 .send(metadata_request(&[], false), deadline)?;
+            // Metadata v0 answers no topics with every topic.
+            resp.topics.clear();
             snap = self.apply_metadata(&resp, false);
         }
         let id = snap.controller.ok_or(Error::UnknownBroker(-1))?;
@@ -417,6 +419,14 @@ impl Cluster {
             true,
             Box::new(move |version, buf| {
                 let mut r = req;
+                if version < 1 && r.key_type != 0 {
+                    // FindCoordinator v0 (Kafka 0.10 and older) finds group
+                    // coordinators only; Java's builder refuses the rest.
+                    return Err(Error::BrokerTooOld {
+                        key: 10,
+                        version: 1,
+                    });
+                }
                 if version >= 4 && single {
                     r.coordinator_keys = vec![std::mem::take(&mut r.key)];
                 } else if version < 4 && !single {

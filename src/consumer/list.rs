@@ -82,7 +82,7 @@ pub(crate) fn start(
         let tx = tx.clone();
         // Every version the schemas know; negotiation picks the broker's.
         h.submit(req, (0, i16::MAX), move |res| {
-            let _ = tx.send(Reply::List(id, k, res.map(|(_, r)| r)));
+            let _ = tx.send(Reply::List(id, k, res.map(|(v, r)| from_v0(v, r))));
         });
     }
     Some(Listing {
@@ -204,6 +204,23 @@ fn request(
             .with_timeout_ms(timeout)
             .with_topics(topics),
     )
+}
+
+/// ListOffsets v0 (Kafka 0.10.0 and older) answers a list of offsets (we
+/// ask for one: `max_num_offsets` 1, its default) instead of one offset:
+/// moves the first into `offset`. An empty list has no answer; it becomes
+/// OFFSET_NOT_AVAILABLE (retriable), so the cursor asks again.
+fn from_v0(version: i16, mut resp: ListOffsetsResponse) -> ListOffsetsResponse {
+    if version == 0 {
+        for p in resp.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            match p.old_style_offsets.first() {
+                Some(&o) => p.offset = o,
+                None if p.error_code == 0 => p.error_code = ErrorCode::OffsetNotAvailable.code(),
+                None => {}
+            }
+        }
+    }
+    resp
 }
 
 fn answers(resp: ListOffsetsResponse) -> Answers {

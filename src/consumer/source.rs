@@ -27,9 +27,10 @@ use crate::messages::{
 };
 use crate::sync::worker::Worker;
 
-/// Fetch versions: v4 brought the isolation level and the last stable
-/// offset; v13 names topics by id only (KIP-516), which is not done yet.
-const FETCH_VERSIONS: (i16, i16) = (4, 12);
+/// Fetch versions: all from v0 (v0-v3 serve message sets to brokers before
+/// Kafka 0.11, whose responses lack the last stable and log start offsets:
+/// they stay -1); v13 names topics by id only (KIP-516), not done yet.
+const FETCH_VERSIONS: (i16, i16) = (0, 12);
 const FETCH_KEY: i16 = 1;
 
 /// A source: the worker thread of one broker, fetching for its cursors.

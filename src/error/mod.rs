@@ -73,6 +73,10 @@ pub enum Error {
     Protocol(Arc<str>),
     /// Compressing or decompressing a batch failed.
     Compression(Arc<str>),
+    /// A record cannot be written in the message format the broker speaks:
+    /// headers or zstd for a broker whose newest Produce version is below 3
+    /// (Kafka 0.10 and older write message sets, which have neither).
+    RecordFormat(Arc<str>),
     /// No broker with this id is known to the client.
     UnknownBroker(i32),
     /// The connection was closed before the first response was read: often a
@@ -278,6 +282,7 @@ pub(crate) fn classify(e: &Error) -> Class {
         | Error::DataLoss(_)
         | Error::FetchBudget { .. }
         | Error::Compression(_)
+        | Error::RecordFormat(_)
         | Error::NotInTransaction
         | Error::Transaction(_)
         | Error::TransactionOutcomeUnknown(_) => Class::Final,
@@ -304,6 +309,7 @@ impl fmt::Display for Error {
             Error::BrokerTooOld { key, version } => write!(f, "broker does not support request key {key} at version {version} or above (raise min_versions or upgrade the broker)"),
             Error::Protocol(m) => write!(f, "invalid response from broker: {m}"),
             Error::Compression(m) => write!(f, "compression failed: {m}"),
+            Error::RecordFormat(m) => write!(f, "record cannot be written for this broker: {m}"),
             Error::UnknownBroker(id) => write!(f, "unknown broker {id} (not in the client's metadata)"),
             Error::FirstReadEof(m) => write!(f, "broker closed the connection before answering the first request ({m}); is the client's TLS/SASL setting the broker's?"),
             Error::DataLoss(d) => write!(f, "{d}"),
@@ -408,6 +414,7 @@ mod tests {
             (Error::MaxBuffered, Class::Final),
             (Error::Aborting, Class::Final),
             (Error::BrokerTooOld { key: 0, version: 3 }, Class::Final),
+            (Error::RecordFormat("x".into()), Class::Final),
             (Error::FirstReadEof("x".into()), Class::Retriable),
         ];
         for (e, want) in table {

@@ -184,7 +184,7 @@ pub(crate) fn stamp(records: &[u8], base_offset: i64, leader_epoch: i32) -> Byte
 }
 
 /// Reads a zigzag varint; `None` at the end of input or past 5 bytes.
-fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
+pub(crate) fn read_varint(b: &[u8], pos: &mut usize) -> Option<i64> {
     let mut value: u64 = 0;
     for i in 0..10 {
         let byte = *b.get(*pos)?;
@@ -227,7 +227,7 @@ pub(crate) fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
     Some(out)
 }
 
-fn put_varint(b: &mut BytesMut, v: i64) {
+pub(crate) fn put_varint(b: &mut BytesMut, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         b.put_u8((z as u8) | 0x80);

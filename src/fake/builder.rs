@@ -51,6 +51,7 @@ pub struct ClusterBuilder {
     group: GroupSettings,
     txn: TxnSettings,
     log_dirs: Vec<String>,
+    kafka_0_10: bool,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -70,6 +71,7 @@ impl fmt::Debug for ClusterBuilder {
             .field("group", &self.group)
             .field("txn", &self.txn)
             .field("log_dirs", &self.log_dirs)
+            .field("kafka_0_10", &self.kafka_0_10)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +94,7 @@ impl Default for ClusterBuilder {
             group: GroupSettings::default(),
             txn: TxnSettings::default(),
             log_dirs: vec![DEFAULT_LOG_DIR.into()],
+            kafka_0_10: false,
         }
     }
 }
@@ -275,6 +278,18 @@ impl ClusterBuilder {
         self
     }
 
+    /// Behaves like Kafka 0.10.2 brokers: ApiVersions advertises only the
+    /// APIs and versions of 0.10.2 (Produce v0-2, Fetch v0-3, ListOffsets
+    /// v0-1, Metadata v0-2, the group APIs at their 0.10 versions, no
+    /// InitProducerId or transactions), every other request closes the
+    /// connection, produced message sets (magic 0 and 1) are stored, and
+    /// Fetch v0-3 is served as message sets (down-converted, as the Java
+    /// broker does for old fetch versions). Defaults to off (Kafka 4.0).
+    pub fn kafka_0_10(mut self) -> Self {
+        self.kafka_0_10 = true;
+        self
+    }
+
     /// Binds every broker's port and starts the brokers.
     ///
     /// # Errors
@@ -352,6 +367,7 @@ impl ClusterBuilder {
             group: self.group,
             txn: self.txn,
             log_dirs: self.log_dirs,
+            kafka_0_10: self.kafka_0_10,
         };
         let rf = settings.default_replication();
         let shared = Arc::new(Shared::new(settings, addrs));

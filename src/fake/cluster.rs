@@ -64,6 +64,8 @@ pub(crate) struct Settings {
     /// Every broker's log directories (Java `log.dirs`); replicas start in
     /// the first.
     pub log_dirs: Vec<String>,
+    /// Serve only the Kafka 0.10.2 API set (see `ClusterBuilder::kafka_0_10`).
+    pub kafka_0_10: bool,
 }
 
 impl Settings {

@@ -147,6 +147,7 @@ mod cluster;
 mod codes;
 mod conn;
 mod coordinator;
+mod legacy;
 mod partition;
 pub mod sasl_server;
 mod session;

@@ -200,6 +200,9 @@ pub(crate) mod private {
         fn expects_response(&self) -> bool {
             true
         }
+        /// Rewrites what `version` expresses differently, just before the
+        /// request is encoded at it (see `MetadataRequest`'s).
+        fn fit_version(&mut self, _version: i16) {}
     }
     /// Per-type facts of responses; sealed.
     pub trait SealedResponse {
@@ -219,6 +222,7 @@ macro_rules! requests {
             }
             impl private::Sealed for $req {
                 requests!(@timeout $req $to);
+                requests!(@fit $req);
             }
             impl Response for $resp {}
             impl private::SealedResponse for $resp {
@@ -234,6 +238,23 @@ macro_rules! requests {
     (@timeout $req:ident $f:ident) => {
         fn timeout_ms(&self) -> Option<i32> { Some(self.$f) }
     };
+    // Metadata v0 (Kafka 0.9 and older) has no null topic list: there the
+    // empty list means all topics, so "all" (null) is sent as empty. Before
+    // v4 the broker alone decides about auto-creation (its
+    // auto.create.topics.enable): the field is left out, as kgo's kmsg does.
+    // A request for no topics cannot be said at v0; the cluster drops the
+    // topics of the answer to one (`Cluster::refresh_metadata`).
+    (@fit MetadataRequest) => {
+        fn fit_version(&mut self, version: i16) {
+            if version == 0 && self.topics.is_none() {
+                self.topics = Some(Vec::new());
+            }
+            if version < 4 {
+                self.allow_auto_topic_creation = true;
+            }
+        }
+    };
+    (@fit $req:ident) => {};
     (@throttle yes) => {
         fn throttle_ms(&self) -> Option<i32> { Some(self.throttle_time_ms) }
     };

@@ -58,6 +58,9 @@ pub(crate) struct Producer {
     wait_cond: Condvar,
     pub(crate) sinks: Mutex<HashMap<i32, Arc<Sink>>>,
     pub(crate) id: IdState,
+    /// Whether writes are idempotent: the setting, until a broker without
+    /// InitProducerId turns it off (see [`Producer::disable_idempotence`]).
+    idempotent: AtomicBool,
     /// Batches in flight over every sink (an epoch bump waits for zero).
     pub(crate) inflight_batches: AtomicUsize,
     completions: Mutex<Option<Sender<Completion>>>,
@@ -84,6 +87,18 @@ impl MetadataListener for Producer {
 }
 
 impl Producer {
+    /// Whether writes are idempotent (stamped with a producer id and
+    /// sequence numbers).
+    pub(crate) fn idempotent(&self) -> bool {
+        self.idempotent.load(Ordering::Acquire)
+    }
+
+    /// Turns idempotence off for good: no broker supports InitProducerId
+    /// (Kafka 0.10 and older). Called by a sink before anything was sent.
+    pub(crate) fn disable_idempotence(&self) {
+        self.idempotent.store(false, Ordering::Release);
+    }
+
     pub(crate) fn start(cluster: Arc<Cluster>, cfg: ProducerSettings) -> Result<Arc<Producer>> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let on_start = cluster.settings().on_thread_start.clone();
@@ -91,6 +106,7 @@ impl Producer {
             let ms = i32::try_from(cfg.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
             super::txn::Txn::new(id, ms)
         });
+        let idempotent = cfg.idempotent;
         let p = Arc::new(Producer {
             hooks: cluster.settings().hooks.clone(),
             cluster,
@@ -102,6 +118,7 @@ impl Producer {
             wait_cond: Condvar::new(),
             sinks: Mutex::new(HashMap::new()),
             id: IdState::default(),
+            idempotent: AtomicBool::new(idempotent),
             inflight_batches: AtomicUsize::new(0),
             completions: Mutex::new(Some(tx)),
             completion_thread: Mutex::new(None),

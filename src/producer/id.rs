@@ -120,7 +120,16 @@ impl IdState {
             req.producer_id = ProducerId(p.id);
             req.producer_epoch = p.epoch;
         }
-        let resp = client.request(req, None)?;
+        let resp = match client.request(req, None) {
+            // Kafka 0.10 and older: no producer ids, so no transactions.
+            // (The coordinator lookup fails first: FindCoordinator v1.)
+            Err(Error::BrokerTooOld { key: 22 | 10, .. }) if txn.is_some() => {
+                return Err(Error::Transaction(
+                    "transactions need InitProducerId (Kafka 0.11+, KIP-98), which the broker does not support".into(),
+                ))
+            }
+            r => r?,
+        };
         if let Some(e) = Error::from_code(resp.error_code) {
             let fatal = matches!(
                 e.kafka_code(),

@@ -13,7 +13,10 @@ use super::completion::{Callback, Completion};
 use super::sink::Sink;
 use crate::error::{Error, ErrorCode, TimeoutKind};
 use crate::protocol::compression::Codec;
-use crate::protocol::produce::WireBatch;
+use crate::protocol::produce::{WireBatch, WireHeader};
+use crate::protocol::record_batch::{
+    from_v2_batch, records_of, seal_batch, write_message_set, BatchHeader, WrittenSet,
+};
 use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
 use crate::record::Record;
 
@@ -78,6 +81,92 @@ pub(crate) struct Stamp {
 impl RecBatch {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Drops or converts the encoded batch when its message format is not
+    /// `magic` (the broker's changed since it was encoded: a leader move, a
+    /// broker up- or downgraded). A message set kept the records buffer, so
+    /// it is simply dropped and encoded again; a sealed v2 batch took it, so
+    /// a message set is made from the batch itself.
+    pub(crate) fn fit_format(
+        &mut self,
+        magic: i8,
+        codec: crate::producer::CompressionCodec,
+        scratch: &mut Vec<u8>,
+    ) -> crate::error::Result<()> {
+        let Some(w) = self.wire.take_if(|w| w.magic() != magic) else {
+            return Ok(());
+        };
+        if let (WireHeader::V2(h), true) = (&w.header, magic < 2) {
+            let (records, ws) =
+                from_v2_batch(h, &w.records, magic, codec.codec, codec.level, scratch)?;
+            self.set_message_set(magic, records, ws);
+        }
+        Ok(())
+    }
+
+    fn set_message_set(&mut self, magic: i8, records: bytes::Bytes, ws: WrittenSet) {
+        self.codec_used = ws.codec_used;
+        self.uncompressed = ws.uncompressed_len;
+        self.wire = Some(WireBatch {
+            header: WireHeader::Legacy(magic),
+            records,
+        });
+    }
+
+    /// Seals the records into a v2 batch with the batch's stamp (if any):
+    /// the records section is the records buffer itself, not a copy.
+    pub(crate) fn encode_v2(
+        &mut self,
+        transactional: bool,
+        codec: crate::producer::CompressionCodec,
+        scratch: &mut Vec<u8>,
+    ) -> crate::error::Result<()> {
+        let (pid, epoch, seq) = self
+            .stamp
+            .map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.base_sequence));
+        let header = BatchHeader {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            transactional,
+            partition_leader_epoch: -1,
+        };
+        let (header, records, w) = seal_batch(
+            &mut self.records,
+            &header,
+            codec.codec,
+            codec.level,
+            scratch,
+        )?;
+        self.codec_used = w.codec_used;
+        self.uncompressed = w.uncompressed_len;
+        self.wire = Some(WireBatch {
+            header: WireHeader::V2(header),
+            records,
+        });
+        Ok(())
+    }
+
+    /// Encodes the records as a message set of `magic` (Produce v0-v2,
+    /// Kafka 0.10 and older): the rare path, a copy; the records buffer
+    /// stays, for a re-encode should the broker's format change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecordFormat`](crate::Error::RecordFormat) for a record with
+    /// headers, and the compression errors.
+    pub(crate) fn encode_message_set(
+        &mut self,
+        magic: i8,
+        codec: crate::producer::CompressionCodec,
+        scratch: &mut Vec<u8>,
+    ) -> crate::error::Result<()> {
+        let mut out = Vec::new();
+        let records = records_of(&self.records, magic);
+        let ws = write_message_set(records, magic, codec.codec, codec.level, scratch, &mut out)?;
+        self.set_message_set(magic, bytes::Bytes::from(out), ws);
+        Ok(())
     }
 
     /// Closes an open batch to appends (a no-op in any later state).
@@ -318,7 +407,7 @@ impl RecBuf {
         let Some(first) = g.batches.front() else {
             return false;
         };
-        let unknown_blocks = p.cfg.idempotent && first.state == BatchState::Unknown;
+        let unknown_blocks = p.idempotent() && first.state == BatchState::Unknown;
         if first.state == BatchState::InFlight || unknown_blocks {
             return false;
         }
@@ -391,7 +480,7 @@ impl RecBuf {
     pub(crate) fn after_fail(&self, p: &Producer, g: &mut RecBufInner, batches: &[RecBatch]) {
         let n: usize = batches.iter().map(RecBatch::len).sum();
         g.buffered -= n as i64;
-        if p.cfg.idempotent && batches.iter().any(|b| b.stamp.is_some()) {
+        if p.idempotent() && batches.iter().any(|b| b.stamp.is_some()) {
             p.id.request_bump();
         }
     }

@@ -27,15 +27,16 @@ use crate::hooks;
 use crate::logger::klog;
 use crate::messages::{ProduceRequest, ProduceResponse};
 use crate::protocol::compression::Codec;
-use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch};
+use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch, WireHeader};
 use crate::protocol::record_batch::{
-    seal_batch, set_header_sequence, BatchHeader, RECORD_BATCH_OVERHEAD,
+    magic_for_produce, set_header_sequence, RECORD_BATCH_OVERHEAD,
 };
 use crate::sync::worker::Worker;
 
-/// Produce versions the sink speaks: v3 brought record batch v2; v13 names
-/// topics by id only (KIP-516), which this sink does not do yet.
-const PRODUCE_VERSIONS: (i16, i16) = (3, 12);
+/// Produce versions the sink speaks: v0-v2 carry message sets (Kafka 0.10
+/// and older), v3+ record batch v2; v13 names topics by id only (KIP-516),
+/// which this sink does not do yet.
+const PRODUCE_VERSIONS: (i16, i16) = (0, 12);
 
 /// A sink: the worker thread of one broker, serving the partitions it leads.
 pub(crate) struct Sink {
@@ -90,6 +91,8 @@ struct Sent {
 struct Plan {
     id: Option<super::id::ProducerIdEpoch>,
     codec: crate::producer::CompressionCodec,
+    /// The message format of the Produce version the broker will get.
+    magic: i8,
     flushing: bool,
     /// Whether a request of this sink is in flight.
     busy: bool,
@@ -119,7 +122,7 @@ impl SinkLoop {
     }
 
     fn max_inflight(&self) -> usize {
-        if self.p.cfg.idempotent {
+        if self.p.idempotent() {
             5
         } else {
             1
@@ -155,7 +158,7 @@ impl SinkLoop {
             // A transactional producer loads and bumps its id only between
             // transactions (begin_transaction): a bump aborts the open one.
             if has_work
-                && self.p.cfg.idempotent
+                && self.p.idempotent()
                 && self.p.txn.is_none()
                 && self.p.id.needs_bump()
                 && id_backoff.is_none_or(|t| now >= t)
@@ -189,6 +192,14 @@ impl SinkLoop {
         match self.p.id.load(&self.p.cluster, None) {
             Ok(id) => {
                 klog!(self.logger(), Info, "producer id loaded", "id" => id.id, "epoch" => id.epoch);
+                self.p.wake_all_sinks();
+                Ok(())
+            }
+            // As kgo: without InitProducerId (before Kafka 0.11, KIP-98) an
+            // idempotent producer goes on without (transactions fail, `load`).
+            Err(Error::BrokerTooOld { key: 22, .. }) => {
+                klog!(self.logger(), Warn, "the broker does not support InitProducerId (Kafka 0.11+): producing without idempotence", "broker" => self.sink.broker);
+                self.p.disable_idempotence();
                 self.p.wake_all_sinks();
                 Ok(())
             }
@@ -242,9 +253,10 @@ impl SinkLoop {
         if p.txn.is_some() && !self.txn_prepare(recbufs) {
             return false;
         }
-        let id = match (p.cfg.idempotent, p.id.usable()) {
+        let idempotent = p.idempotent();
+        let id = match (idempotent, p.id.usable()) {
             (true, None) => return false,
-            (_, id) => id.filter(|_| p.cfg.idempotent),
+            (_, id) => id.filter(|_| idempotent),
         };
         let flushing = p.flushing.load(Ordering::Acquire) > 0;
         if p.cfg.manual_flushing && !flushing {
@@ -253,9 +265,14 @@ impl SinkLoop {
         let Some(handle) = self.handle() else {
             return false;
         };
+        let magic = p
+            .cluster
+            .version_for(self.sink.broker, 0, PRODUCE_VERSIONS.1)
+            .map_or(2, magic_for_produce);
         let plan = Plan {
             id,
             codec: self.pick_codec(&handle),
+            magic,
             flushing,
             busy: !self.inflight.is_empty(),
             max_bytes: p.cluster.settings().broker.broker_max_write_bytes as usize,
@@ -283,6 +300,7 @@ impl SinkLoop {
         let mut topics: Vec<TopicBatches> = Vec::new();
         let p = self.p.clone();
         let txn = p.txn.as_ref();
+        let mut unwritable = Vec::new();
         for k in 0..n {
             let rb = &recbufs[(self.rr + k) % n];
             if txn.is_some_and(|t| !t.is_added(rb)) {
@@ -295,8 +313,13 @@ impl SinkLoop {
             if !parts.is_empty() && total + est + 64 > plan.max_bytes {
                 break;
             }
-            if let Err(e) = self.stamp_and_encode(&mut g, idx, plan.id, plan.codec) {
-                klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
+            if let Err(e) = self.stamp_and_encode(&mut g, idx, plan) {
+                if let (Error::RecordFormat(_), Some(b)) = (&e, g.batches.get(idx)) {
+                    // Headers in a message set: fail, do not retry forever.
+                    unwritable.push((rb.clone(), b.id, e));
+                } else {
+                    klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
+                }
                 continue;
             }
             let Some((batch_id, wire)) = self.mark_inflight(&mut g, idx) else {
@@ -310,6 +333,9 @@ impl SinkLoop {
                 None => topics.push((rb.topic.clone(), vec![pd])),
             }
         }
+        for (rb, batch, e) in unwritable {
+            self.fail_batch(&rb, batch, e);
+        }
         (parts, topics)
     }
 
@@ -318,7 +344,7 @@ impl SinkLoop {
     /// (idempotent: up to 5 per partition, all to this broker, after the
     /// first was acknowledged), and sealed, lingered or flushed.
     fn next_ready(&self, g: &mut RecBufInner, plan: &Plan) -> Option<(usize, usize)> {
-        let idem = self.p.cfg.idempotent;
+        let idem = self.p.idempotent();
         if !g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink))
             || g.backoff_until.is_some_and(|t| plan.now < t)
         {
@@ -441,17 +467,15 @@ impl SinkLoop {
         crate::producer::CompressionCodec::none()
     }
 
-    fn stamp_and_encode(
-        &mut self,
-        g: &mut RecBufInner,
-        idx: usize,
-        id: Option<super::id::ProducerIdEpoch>,
-        codec: crate::producer::CompressionCodec,
-    ) -> Result<()> {
+    fn stamp_and_encode(&mut self, g: &mut RecBufInner, idx: usize, plan: &Plan) -> Result<()> {
+        let (codec, magic) = (plan.codec, plan.magic);
+        // Message sets carry no producer id or sequence.
+        let id = plan.id.filter(|_| magic == 2);
         let next_seq = g.next_seq;
         let Some(b) = g.batches.get_mut(idx) else {
             return Err(Error::protocol("internal: batch vanished"));
         };
+        b.fit_format(magic, codec, &mut self.scratch)?;
         let mut new_seq = None;
         let mut sealed_len = None;
         if let (Some(id), None) = (id, b.stamp) {
@@ -462,33 +486,22 @@ impl SinkLoop {
                 generation: id.generation,
             });
             new_seq = Some(next_seq.wrapping_add(b.len() as i32) & i32::MAX);
-            if let Some(w) = &mut b.wire {
+            if let Some(WireBatch {
+                header: WireHeader::V2(h),
+                records,
+            }) = &mut b.wire
+            {
                 // Re-stamped after an epoch bump: patch the header, keep the body.
-                set_header_sequence(&mut w.header, &w.records, id.id, id.epoch, next_seq);
+                set_header_sequence(h, records, id.id, id.epoch, next_seq);
             }
         }
         if b.wire.is_none() {
-            let (pid, epoch, seq) = b
-                .stamp
-                .map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.base_sequence));
-            let header = BatchHeader {
-                producer_id: pid,
-                producer_epoch: epoch,
-                base_sequence: seq,
-                transactional: self.p.txn.is_some(),
-                partition_leader_epoch: -1,
-            };
             sealed_len = Some(b.records.len());
-            let (header, records, w) = seal_batch(
-                &mut b.records,
-                &header,
-                codec.codec,
-                codec.level,
-                &mut self.scratch,
-            )?;
-            b.codec_used = w.codec_used;
-            b.uncompressed = w.uncompressed_len;
-            b.wire = Some(WireBatch { header, records });
+            if magic < 2 {
+                b.encode_message_set(magic, codec, &mut self.scratch)?;
+            } else {
+                b.encode_v2(self.p.txn.is_some(), codec, &mut self.scratch)?;
+            }
         }
         if let Some(n) = sealed_len {
             g.note_batch_len(n, self.p.cfg.batch_max_bytes as usize);

@@ -2,31 +2,62 @@
 //! each batch's records section goes to the socket from the buffer it was
 //! encoded into (a splice), the rest of the body from the write buffer.
 //!
-//! The layout is Kafka's `ProduceRequest` v3-v12 (`ProduceRequest.json`):
-//! `transactional_id acks timeout_ms [name [index records]]`, compact
-//! strings, arrays and bytes plus empty tagged fields from v9 (KIP-482).
+//! The layout is Kafka's `ProduceRequest` v0-v12 (`ProduceRequest.json`):
+//! `transactional_id acks timeout_ms [name [index records]]`, the
+//! transactional id from v3, compact strings, arrays and bytes plus empty
+//! tagged fields from v9 (KIP-482). Each version carries one message format
+//! (Java `ProduceRequest.requiredMagicForVersion`): record batches v2 from
+//! v3, message sets of magic 1 at v2 and of magic 0 at v0-v1.
 
 use bytes::Bytes;
 
-use super::record_batch::RECORD_BATCH_OVERHEAD;
+use super::record_batch::{magic_for_produce, RECORD_BATCH_OVERHEAD};
 use crate::error::{Error, Result};
 
 /// Records sections shorter than this are copied into the write buffer: a
 /// splice costs an I/O vector entry and a reference count.
 pub(crate) const SPLICE_MIN: usize = 1024;
 
-/// A record batch ready to send: its header (CRC included) and its records
-/// section, kept apart so that the records are never copied again.
+/// The part of a [`WireBatch`] before its records.
+#[derive(Debug, Clone)]
+pub(crate) enum WireHeader {
+    /// A v2 record batch's header (CRC included).
+    V2([u8; RECORD_BATCH_OVERHEAD]),
+    /// A legacy message set of this magic (0 or 1), for Produce v0-v2: it
+    /// has no header apart from its messages, which are all in `records`.
+    Legacy(i8),
+}
+
+/// A record batch ready to send: its header and its records section, kept
+/// apart so that the records are never copied again.
 #[derive(Debug, Clone)]
 pub(crate) struct WireBatch {
-    pub(crate) header: [u8; RECORD_BATCH_OVERHEAD],
+    pub(crate) header: WireHeader,
     pub(crate) records: Bytes,
 }
 
 impl WireBatch {
+    /// The header bytes (none for a message set).
+    #[inline]
+    pub(crate) fn header_bytes(&self) -> &[u8] {
+        match &self.header {
+            WireHeader::V2(h) => h,
+            WireHeader::Legacy(_) => &[],
+        }
+    }
+
     /// The whole batch's size in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        RECORD_BATCH_OVERHEAD + self.records.len()
+        self.header_bytes().len() + self.records.len()
+    }
+
+    /// The message format: 2 for a record batch, else the message set's.
+    pub(crate) fn magic(&self) -> i8 {
+        match self.header {
+            WireHeader::V2(_) => 2,
+            WireHeader::Legacy(m) => m,
+        }
     }
 }
 
@@ -50,22 +81,42 @@ impl ProduceBody {
     ///
     /// # Errors
     ///
-    /// [`Error::Protocol`] for a version outside 3-12 or a string or batch
-    /// too long for its length field.
+    /// [`Error::Protocol`] for a version outside 0-12, a batch whose format
+    /// is not the version's (the sink re-encodes it on the retry), a
+    /// transactional id before v3, or a string or batch too long for its
+    /// length field.
     pub(crate) fn encode(
         &self,
         version: i16,
         buf: &mut Vec<u8>,
         splices: &mut Vec<(usize, Bytes)>,
     ) -> Result<usize> {
-        if !(3..=12).contains(&version) {
+        if !(0..=12).contains(&version) {
             return Err(Error::protocol(format!(
                 "produce request v{version} is not supported by this encoder"
             )));
         }
+        let magic = magic_for_produce(version);
+        let wrong = self
+            .topics
+            .iter()
+            .flat_map(|t| &t.1)
+            .find(|(_, b)| b.magic() != magic);
+        if let Some((_, b)) = wrong {
+            return Err(Error::protocol(format!(
+                "internal: a magic {} batch in a produce v{version} request (magic {magic})",
+                b.magic()
+            )));
+        }
         let flexible = version >= 9;
         let mut spliced = 0;
-        put_string(buf, self.transactional_id.as_deref(), flexible)?;
+        if version >= 3 {
+            put_string(buf, self.transactional_id.as_deref(), flexible)?;
+        } else if self.transactional_id.is_some() {
+            return Err(Error::Transaction(
+                "transactions need Produce v3 (Kafka 0.11+); the broker is older".into(),
+            ));
+        }
         buf.extend_from_slice(&self.acks.to_be_bytes());
         buf.extend_from_slice(&self.timeout_ms.to_be_bytes());
         put_len(buf, self.topics.len(), flexible)?;
@@ -75,7 +126,7 @@ impl ProduceBody {
             for (index, batch) in parts {
                 buf.extend_from_slice(&index.to_be_bytes());
                 put_len(buf, batch.len(), flexible)?;
-                buf.extend_from_slice(&batch.header);
+                buf.extend_from_slice(batch.header_bytes());
                 if batch.records.len() >= SPLICE_MIN {
                     splices.push((buf.len(), batch.records.clone()));
                     spliced += batch.records.len();
@@ -150,7 +201,7 @@ mod tests {
         header[0] = fill;
         header[60] = fill.wrapping_add(1);
         WireBatch {
-            header,
+            header: WireHeader::V2(header),
             records: Bytes::from(vec![fill; n]),
         }
     }
@@ -183,7 +234,7 @@ mod tests {
                                     parts
                                         .iter()
                                         .map(|(i, b)| {
-                                            let mut w = b.header.to_vec();
+                                            let mut w = b.header_bytes().to_vec();
                                             w.extend_from_slice(&b.records);
                                             PartitionProduceData::default()
                                                 .with_index(*i)
@@ -216,5 +267,63 @@ mod tests {
         assert!(ProduceBody::default()
             .encode(13, &mut buf, &mut Vec::new())
             .is_err());
+    }
+
+    /// v0-v2 carry message sets: no transactional id, the records as they are.
+    #[test]
+    fn old_versions_carry_message_sets() {
+        let set = |magic, n| WireBatch {
+            header: WireHeader::Legacy(magic),
+            records: Bytes::from(vec![7u8; n]),
+        };
+        for v in 0..=2 {
+            let magic = magic_for_produce(v);
+            let body = ProduceBody {
+                transactional_id: None,
+                acks: 1,
+                timeout_ms: 1000,
+                topics: vec![("t".into(), vec![(0, set(magic, 20)), (1, set(magic, 2000))])],
+            };
+            // kafka-protocol 0.18 has no Produce v0-v2: our own schema is
+            // the oracle here.
+            use crate::messages::produce_request as pr;
+            use crate::messages::Encodable as _;
+            let oracle = crate::messages::ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![pr::TopicProduceData::default()
+                    .with_name(crate::messages::TopicName("t".into()))
+                    .with_partition_data(vec![
+                        pr::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(vec![7u8; 20]))),
+                        pr::PartitionProduceData::default()
+                            .with_index(1)
+                            .with_records(Some(Bytes::from(vec![7u8; 2000]))),
+                    ])]);
+            let mut want = Vec::new();
+            oracle.encode(&mut want, v).unwrap();
+            let (mut buf, mut splices) = (Vec::new(), Vec::new());
+            body.encode(v, &mut buf, &mut splices).unwrap();
+            let (pos, b) = &splices[0];
+            let mut got = buf[..*pos].to_vec();
+            got.extend_from_slice(b);
+            got.extend_from_slice(&buf[*pos..]);
+            assert_eq!(got, want, "v{v}");
+            // A batch of the wrong format, or a transactional id, is refused.
+            for v2 in [0i16, 2, 3] {
+                if magic_for_produce(v2) != magic {
+                    assert!(body.encode(v2, &mut Vec::new(), &mut Vec::new()).is_err());
+                }
+            }
+            let txn = ProduceBody {
+                transactional_id: Some("x".into()),
+                ..body
+            };
+            assert!(matches!(
+                txn.encode(v, &mut Vec::new(), &mut Vec::new()),
+                Err(Error::Transaction(_))
+            ));
+        }
     }
 }

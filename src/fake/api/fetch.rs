@@ -424,6 +424,14 @@ fn read_one(
             .collect();
         data.aborted_transactions = Some(aborted);
     }
+    // Fetch v0-v3 (the Kafka 0.10 mode) reads message sets: magic 1 from
+    // v2 (KIP-32), magic 0 before, down-converted as KafkaApis does for a
+    // client too old for the stored format.
+    let records = match version {
+        0 | 1 => crate::fake::legacy::down_convert(&records, 0),
+        2 | 3 => crate::fake::legacy::down_convert(&records, 1),
+        _ => records,
+    };
     data.records = Some(records);
     Read { data, leader: None }
 }

@@ -54,7 +54,11 @@ fn valid_software_field(s: &str) -> bool {
 /// `ApiVersionsRequest.getErrorResponse`, which lists versions only for
 /// UNSUPPORTED_VERSION, so this answer carries the error code alone. The
 /// connection stays open.
-pub(super) fn api_versions(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+pub(super) fn api_versions(
+    shared: &Shared,
+    req: &ApiVersionsRequest,
+    version: i16,
+) -> ApiVersionsResponse {
     if version >= 3
         && !(valid_software_field(req.client_software_name.as_str())
             && valid_software_field(req.client_software_version.as_str()))
@@ -64,7 +68,7 @@ pub(super) fn api_versions(req: &ApiVersionsRequest, version: i16) -> ApiVersion
     let api_keys = super::SUPPORTED
         .iter()
         .filter_map(|&k| {
-            let (min, max) = super::versions(k)?;
+            let (min, max) = super::versions(shared, k)?;
             Some(
                 ApiVersion::default()
                     .with_api_key(k as i16)

@@ -159,7 +159,10 @@ impl Reply {
 /// part 2: an epoch bump per transaction), which the fake does not
 /// implement; Java does not advertise them either unless that feature is
 /// enabled.
-pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
+pub(crate) fn versions(shared: &Shared, key: ApiKey) -> Option<(i16, i16)> {
+    if shared.settings.kafka_0_10 {
+        return kafka_0_10_2(key);
+    }
     let (_, req) = DECODABLE.iter().find(|(k, _)| *k == key)?;
     let v = key.valid_versions().intersect(req);
     let max = match key {
@@ -167,6 +170,33 @@ pub(crate) fn versions(key: ApiKey) -> Option<(i16, i16)> {
         _ => v.max,
     };
     Some((v.min.max(java4_floor(key)), max))
+}
+
+/// The APIs of Kafka 0.10.2 that the fake implements, at 0.10.2's versions
+/// (every one from v0): apache/kafka 0.10.2 `ApiKeys`/`Protocol`, as
+/// franz-go's `kversion.V0_10_2` lists them: Produce 2, Fetch 3 (KIP-74),
+/// ListOffsets 1 (KIP-79), Metadata 2 (KIP-78), OffsetCommit 2, OffsetFetch
+/// 2 (KIP-88, 0.10.2; kversion says 1), FindCoordinator 0, JoinGroup 1
+/// (KIP-62), Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups,
+/// SaslHandshake and ApiVersions 0, CreateTopics 1 (KIP-108), DeleteTopics 0.
+/// InitProducerId, transactions and the rest came with 0.11 (KIP-98).
+fn kafka_0_10_2(key: ApiKey) -> Option<(i16, i16)> {
+    let max = match key {
+        ApiKey::Produce | ApiKey::Metadata | ApiKey::OffsetCommit | ApiKey::OffsetFetch => 2,
+        ApiKey::Fetch => 3,
+        ApiKey::ListOffsets | ApiKey::JoinGroup | ApiKey::CreateTopics => 1,
+        ApiKey::FindCoordinator
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::SyncGroup
+        | ApiKey::DescribeGroups
+        | ApiKey::ListGroups
+        | ApiKey::SaslHandshake
+        | ApiKey::ApiVersions
+        | ApiKey::DeleteTopics => 0,
+        _ => return None,
+    };
+    Some((0, max))
 }
 
 /// The oldest version Apache Kafka 4.0 still serves (KIP-896 removed the
@@ -227,10 +257,11 @@ pub(crate) fn handle_frame(ctx: &Ctx<'_>, conn: &mut ConnState, frame: Bytes) ->
         // authentication is an illegal state and closes the connection.
         return Outcome::Close;
     }
-    if key == ApiKey::ApiVersions && !(0..=4).contains(&version) {
-        return unsupported_api_versions(correlation_id);
+    let api_versions_max = if ctx.shared.settings.kafka_0_10 { 0 } else { 4 };
+    if key == ApiKey::ApiVersions && !(0..=api_versions_max).contains(&version) {
+        return unsupported_api_versions(ctx.shared, correlation_id);
     }
-    match versions(key) {
+    match versions(ctx.shared, key) {
         Some((min, max)) if (min..=max).contains(&version) => {}
         // Java fails to parse the request and closes the connection.
         _ => return Outcome::Close,
@@ -301,7 +332,7 @@ fn dispatch(
 ) -> Handled {
     use super::coordinator as co;
     let reply = match req {
-        Req::ApiVersions(r) => Reply::ApiVersions(meta::api_versions(&r, version)),
+        Req::ApiVersions(r) => Reply::ApiVersions(meta::api_versions(ctx.shared, &r, version)),
         Req::Metadata(r) => Reply::Metadata(meta::metadata(ctx, &r, version)),
         Req::FindCoordinator(r) => {
             Reply::FindCoordinator(super::coordinator::find(ctx, &r, version))
@@ -424,8 +455,14 @@ fn error_reply(req: &Req, version: i16, code: i16) -> Reply {
 
 /// KIP-511: an ApiVersions version the broker does not know gets
 /// UNSUPPORTED_VERSION in a v0 body that still lists what is supported.
-fn unsupported_api_versions(correlation_id: i32) -> Outcome {
-    let mut resp = meta::api_versions(&ApiVersionsRequest::default(), 0);
+/// Before Kafka 2.4 the list was empty (0.10.2's
+/// `ApiVersionsResponse.fromError`): the client retries at v0.
+fn unsupported_api_versions(shared: &Shared, correlation_id: i32) -> Outcome {
+    let mut resp = if shared.settings.kafka_0_10 {
+        ApiVersionsResponse::default()
+    } else {
+        meta::api_versions(shared, &ApiVersionsRequest::default(), 0)
+    };
     resp.error_code = codes::UNSUPPORTED_VERSION;
     let mut body = Vec::new();
     if resp.encode(&mut body, 0).is_err() {
@@ -478,7 +515,17 @@ mod tests {
     /// with a response that encodes, both normally and as an error reply.
     #[test]
     fn every_api_and_version_encodes() {
-        let cluster = Cluster::builder().brokers(2).topic("t", 2).build().unwrap();
+        every_api_and_version_encodes_in(Cluster::builder());
+    }
+
+    /// The same for the Kafka 0.10 mode's APIs and versions.
+    #[test]
+    fn every_kafka_0_10_api_and_version_encodes() {
+        every_api_and_version_encodes_in(Cluster::builder().kafka_0_10());
+    }
+
+    fn every_api_and_version_encodes_in(builder: crate::fake::ClusterBuilder) {
+        let cluster = builder.brokers(2).topic("t", 2).build().unwrap();
         let stop = AtomicBool::new(false);
         let ctx = Ctx {
             shared: &cluster.shared,
@@ -486,7 +533,9 @@ mod tests {
             stop: &stop,
         };
         for &key in SUPPORTED {
-            let (min, max) = versions(key).unwrap();
+            let Some((min, max)) = versions(&cluster.shared, key) else {
+                continue;
+            };
             for v in min..=max {
                 let mut conn = ConnState::new(false);
                 let req = default_req(key);
@@ -740,9 +789,15 @@ mod tests {
     /// A version is advertised only if its request decodes.
     #[test]
     fn versions_stop_where_requests_stop_decoding() {
-        assert_eq!(versions(ApiKey::InitProducerId), Some((0, 5)));
-        assert_eq!(versions(ApiKey::Metadata), Some((0, 13)));
-        assert_eq!(versions(ApiKey::WriteTxnMarkers), None);
+        let c = Cluster::builder().brokers(1).build().unwrap();
+        assert_eq!(versions(&c.shared, ApiKey::InitProducerId), Some((0, 5)));
+        assert_eq!(versions(&c.shared, ApiKey::Metadata), Some((0, 13)));
+        assert_eq!(versions(&c.shared, ApiKey::WriteTxnMarkers), None);
+        let old = Cluster::builder().brokers(1).kafka_0_10().build().unwrap();
+        assert_eq!(versions(&old.shared, ApiKey::Produce), Some((0, 2)));
+        assert_eq!(versions(&old.shared, ApiKey::Fetch), Some((0, 3)));
+        assert_eq!(versions(&old.shared, ApiKey::InitProducerId), None);
+        assert_eq!(versions(&old.shared, ApiKey::ApiVersions), Some((0, 0)));
     }
 
     #[test]

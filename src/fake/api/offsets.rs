@@ -51,9 +51,7 @@ pub(super) fn list_offsets(
                 .iter()
                 .map(|p| {
                     let mut r = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(p.partition_index)
-                        .with_timestamp(-1)
-                        .with_offset(-1);
+                        .with_partition_index(p.partition_index);
                     if version >= 4 {
                         r.leader_epoch = -1;
                     }
@@ -74,6 +72,12 @@ pub(super) fn list_offsets(
                     } else {
                         lookup(part, p.timestamp, req.isolation_level == 1)
                     };
+                    if version == 0 {
+                        // v0 answers a list (Java 0.10's `fetchOffsetsBefore`
+                        // with max_num_offsets 1): the one offset found.
+                        r.old_style_offsets = (offset >= 0).then_some(offset).into_iter().collect();
+                        return r;
+                    }
                     r.offset = offset;
                     r.timestamp = ts;
                     if version >= 4 {

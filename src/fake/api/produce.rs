@@ -222,10 +222,18 @@ fn append_one(
             leader: Some((part.leader, part.leader_epoch)),
         });
     }
-    let records = pd.records.as_deref().unwrap_or(&[]);
+    let mut records = pd.records.as_deref().unwrap_or(&[]);
     if records.is_empty() {
         // "...only allowed to contain exactly one record batch".
         return Err(codes::INVALID_RECORD.into());
+    }
+    let converted;
+    if how.version < 3 {
+        // Produce v0-v2 (the Kafka 0.10 mode): a message set, validated as
+        // Java 0.10's LogValidator does and stored as one v2 batch.
+        let (msgs, codec) = crate::fake::legacy::parse_produced(records)?;
+        converted = crate::fake::legacy::to_v2_batch(&msgs, codec)?;
+        records = &converted;
     }
     let h = batch::validate_produce(records, max, !how.bench)?;
     // UnifiedLog.analyzeAndValidateRecords: a client's v2 batch starts at

@@ -1,5 +1,6 @@
 //! The record batch codec: Kafka's v2 record batches (KIP-98) for writing and
-//! reading, and the legacy v0/v1 message sets for reading old data.
+//! reading, and the legacy v0/v1 message sets for reading old data and for
+//! writing to brokers older than Kafka 0.11 (`message_set`).
 //!
 //! ```text
 //! caller thread                    ks-sink-<id>                       ks-src-<id>
@@ -32,12 +33,16 @@ mod encode;
 #[path = "../../../tests/support/kp_codec.rs"]
 pub(crate) mod kp_codec;
 mod legacy;
+mod message_set;
 
 #[cfg(test)]
 pub(crate) use decode::DecodeOutput;
 pub(crate) use decode::{decode_batches, DecodedBatch};
 pub(crate) use encode::{
     seal_batch, set_header_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf,
+};
+pub(crate) use message_set::{
+    from_v2_batch, magic_for_produce, records_of, write_message_set, WrittenSet,
 };
 
 /// The size of a v2 batch header: every byte before the records.
