@@ -404,7 +404,8 @@ impl Cluster {
     }
 
     /// Ensures a broker handle exists for a coordinator learned from
-    /// FindCoordinator (which may precede metadata).
+    /// FindCoordinator, or a leader from a KIP-951 hint's node endpoints
+    /// (either may precede metadata).
     pub(crate) fn ensure_broker(&self, meta: BrokerMetadata) {
         if self.brokers.read().discovered.contains_key(&meta.node_id) || self.is_closed() {
             return;
@@ -414,9 +415,25 @@ impl Cluster {
             return;
         }
         if let Ok(h) = self.spawn_broker(&meta) {
+            klog!(self.logger(), Info, "discovered broker", "broker" => meta.node_id, "addr" => meta.addr());
             b.discovered.insert(meta.node_id, h);
             self.broker_gen.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Makes a broker named by a KIP-951 node endpoint reachable: one the
+    /// client has no handle for gets one, as metadata would add it (the next
+    /// metadata response confirms or removes it).
+    pub(crate) fn learn_broker(&self, node_id: i32, host: &str, port: i32, rack: Option<&str>) {
+        if self.handle(node_id).is_some() {
+            return;
+        }
+        self.ensure_broker(BrokerMetadata {
+            node_id,
+            host: host.to_string(),
+            port,
+            rack: rack.map(str::to_string),
+        });
     }
 
     /// The generation of the broker set: changes whenever a broker handle is

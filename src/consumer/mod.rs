@@ -303,7 +303,7 @@ impl Consumer {
                             }
                         }
                     }
-                    Some(cur) => wake.extend(self.update_cursor(cur, pm)),
+                    Some(cur) => wake.extend(self.update_cursor(cur, pm.leader, pm.leader_epoch)),
                 }
             }
         }
@@ -344,32 +344,41 @@ impl Consumer {
         })
     }
 
-    /// Applies fresh metadata to an existing cursor: a grown leader epoch
-    /// asks for validation (KIP-320), a new leader moves it to that source,
-    /// a preferred replica expires (KIP-392). Returns the source to wake.
-    fn update_cursor(&self, cur: &Arc<Cursor>, pm: &PartitionMetadata) -> Option<Arc<Source>> {
+    /// Applies fresh metadata (or a KIP-951 leader hint) to an existing
+    /// cursor: a grown leader epoch asks for validation (KIP-320), a new
+    /// leader moves it to that source, a preferred replica expires
+    /// (KIP-392). Returns the source to wake.
+    ///
+    /// A leader older than the one the cursor knows is ignored: a hint may
+    /// have moved the cursor ahead of a metadata response already on its
+    /// way, and going back would only earn another NOT_LEADER (Java's
+    /// `Metadata.updateLatestMetadata` skips partitions whose epoch went
+    /// back the same way).
+    fn update_cursor(&self, cur: &Arc<Cursor>, leader: i32, epoch: i32) -> Option<Arc<Source>> {
         let mut st = cur.st.lock();
-        if pm.leader_epoch > st.leader_epoch
+        let stale = epoch >= 0 && epoch < st.leader_epoch;
+        let leader = if stale { st.leader } else { leader };
+        if epoch > st.leader_epoch
             && st.leader_epoch >= 0
             && st.last_epoch >= 0
             && st.pending.is_none()
         {
             st.validate = true;
         }
-        st.leader_epoch = st.leader_epoch.max(pm.leader_epoch);
-        if pm.leader >= 0 {
-            st.leader = pm.leader;
+        st.leader_epoch = st.leader_epoch.max(epoch);
+        if leader >= 0 {
+            st.leader = leader;
         }
         if st
             .preferred
-            .is_some_and(|(_, until)| Instant::now() >= until || pm.leader != st.leader)
+            .is_some_and(|(_, until)| Instant::now() >= until || leader != st.leader)
         {
             // Back to the leader on a timer (KIP-392).
             st.preferred = None;
         }
-        let target = st.preferred.map_or(pm.leader, |(r, _)| r);
-        if pm.leader >= 0 && target != st.source {
-            klog!(self.cluster.logger(), Info, "partition moved to a new leader", "topic" => cur.topic, "partition" => pm.partition, "from" => st.source, "to" => target);
+        let target = st.preferred.map_or(leader, |(r, _)| r);
+        if leader >= 0 && target != st.source {
+            klog!(self.cluster.logger(), Info, "partition moved to a new leader", "topic" => cur.topic, "partition" => cur.partition, "from" => st.source, "to" => target, "epoch" => st.leader_epoch);
             let old = st.source;
             st.source = target;
             st.backoff_until = None;

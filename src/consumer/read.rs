@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::source::{cursor_backoff, is_leader_error, Asked};
 use super::IsolationLevel;
-use super::{BufPart, Consumer, DataLoss, FetchBatchMetrics};
+use super::{BufPart, Consumer, Cursor, DataLoss, FetchBatchMetrics};
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorCode};
 use crate::logger::klog;
@@ -97,6 +97,13 @@ pub(crate) fn read_response(
     if !c.cluster.settings().hooks.is_empty() {
         r.meta = c.cluster.handle(broker).map(|h| h.meta().clone());
     }
+    // KIP-951 (Fetch v16+): endpoints of the leaders the partitions'
+    // hints name, so a leader the client has not met yet can be followed.
+    for ep in &resp.node_endpoints {
+        let rack = ep.rack.as_deref();
+        c.cluster
+            .learn_broker(ep.node_id.0, &ep.host, ep.port, rack);
+    }
     for t in resp.responses {
         let topic: Arc<str> = Arc::from(t.topic.0.as_str());
         for pd in t.partitions {
@@ -110,6 +117,36 @@ pub(crate) fn read_response(
         c.cluster.trigger_metadata_now();
     }
     r.out
+}
+
+impl Consumer {
+    /// KIP-951: a fetch answered NOT_LEADER_OR_FOLLOWER or
+    /// FENCED_LEADER_EPOCH naming the partition's current leader: moves the
+    /// cursor to that leader's source at once, without waiting for metadata
+    /// (the caller still refreshes it, to confirm). Only a leader epoch newer
+    /// than the cursor's, and a broker the client can reach (known, or just
+    /// learned from the response's node endpoints), are followed. Returns
+    /// whether the cursor moved. As Java's `AbstractFetch.handleFetchSuccess`
+    /// with `Metadata.updatePartitionLeadership`, and kgo's `kip951move`.
+    pub(crate) fn follow_leader_hint(&self, cur: &Arc<Cursor>, leader: i32, epoch: i32) -> bool {
+        if leader < 0 || epoch < 0 || self.cluster.handle(leader).is_none() {
+            return false;
+        }
+        {
+            let st = cur.st.lock();
+            if epoch <= st.leader_epoch || st.preferred.is_some() {
+                return false;
+            }
+        }
+        klog!(self.cluster.logger(), Info, "following a leader hint", "topic" => cur.topic, "partition" => cur.partition, "leader" => leader, "epoch" => epoch);
+        match self.update_cursor(cur, leader, epoch) {
+            Some(s) => {
+                s.wake();
+                true
+            }
+            None => cur.st.lock().source == leader,
+        }
+    }
 }
 
 /// Reads one fetch response: one method per outcome of a partition.
@@ -150,7 +187,7 @@ impl Reader<'_> {
 
     fn on_error(&mut self, topic: &Arc<str>, pd: &PartitionData, a: &Asked, code: ErrorCode) {
         let (c, cur) = (self.c, &a.cursor);
-        let logger = self.cluster().logger();
+        let logger = c.cluster.logger();
         if cur.st.lock().preferred.is_some() {
             // KIP-392: any error on a preferred replica falls back to the
             // leader, which decides.
@@ -164,8 +201,17 @@ impl Reader<'_> {
             st.pending = Some(c.cfg.reset_offset);
             st.gen += 1;
         } else if is_leader_error(code) {
-            klog!(logger, Info, "fetch partition error, refreshing metadata", "topic" => topic, "partition" => pd.partition_index, "err" => code.name());
+            // Either way metadata is refreshed, to confirm a hint too.
             self.refresh = true;
+            let hint = &pd.current_leader;
+            if matches!(
+                code,
+                ErrorCode::NotLeaderOrFollower | ErrorCode::FencedLeaderEpoch
+            ) && c.follow_leader_hint(cur, hint.leader_id.0, hint.leader_epoch)
+            {
+                return;
+            }
+            klog!(logger, Info, "fetch partition error, refreshing metadata", "topic" => topic, "partition" => pd.partition_index, "err" => code.name());
             cursor_backoff(self.cluster(), cur);
         } else {
             cursor_backoff(self.cluster(), cur);

@@ -424,7 +424,15 @@ impl SourceLoop {
                     }
                     klog!(self.c.cluster.logger(), Warn, "fetch failed", "broker" => self.src.broker, "err" => e);
                     self.c.cluster.trigger_metadata();
-                    self.backoff();
+                    // The first failure after a success retries at once: a
+                    // dropped connection (an idle reap, a restart, a proxy)
+                    // is most often over by the reconnect, and a dial that
+                    // fails is the next failure, which backs off.
+                    if self.failures == 0 {
+                        self.failures = 1;
+                    } else {
+                        self.backoff();
+                    }
                 }
                 return;
             }

@@ -25,6 +25,7 @@ use crate::broker::BrokerHandle;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hooks;
 use crate::logger::klog;
+use crate::messages::produce_response::PartitionProduceResponse;
 use crate::messages::{ProduceRequest, ProduceResponse};
 use crate::protocol::compression::Codec;
 use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch, WireHeader};
@@ -37,6 +38,9 @@ use crate::sync::worker::Worker;
 /// and older), v3+ record batch v2; v13 names topics by id only (KIP-516),
 /// which this sink does not do yet.
 const PRODUCE_VERSIONS: (i16, i16) = (0, 12);
+
+mod hint;
+use hint::stale;
 
 /// A sink: the worker thread of one broker, serving the partitions it leads.
 pub(crate) struct Sink {
@@ -82,8 +86,12 @@ impl Sink {
 
 type Reply = (u64, Result<(i16, ProduceResponse)>);
 
+/// One partition's batch in a request: its buffer, the batch id, and which
+/// attempt of the batch this is (its `tries` when written).
+type SentPart = (Arc<RecBuf>, u64, u32);
+
 struct Sent {
-    parts: Vec<(Arc<RecBuf>, u64)>,
+    parts: Vec<SentPart>,
     acks_zero: bool,
 }
 
@@ -293,7 +301,7 @@ impl SinkLoop {
         &mut self,
         recbufs: &[Arc<RecBuf>],
         plan: &Plan,
-    ) -> (Vec<(Arc<RecBuf>, u64)>, Vec<TopicBatches>) {
+    ) -> (Vec<SentPart>, Vec<TopicBatches>) {
         let n = recbufs.len();
         let mut total = 64usize;
         let mut parts = Vec::new();
@@ -322,11 +330,11 @@ impl SinkLoop {
                 }
                 continue;
             }
-            let Some((batch_id, wire)) = self.mark_inflight(&mut g, idx) else {
+            let Some((batch_id, tries, wire)) = self.mark_inflight(&mut g, idx) else {
                 continue;
             };
             total += wire.len() + 32;
-            parts.push((rb.clone(), batch_id));
+            parts.push((rb.clone(), batch_id, tries));
             let pd = (rb.partition, wire);
             match topics.iter_mut().find(|t| Arc::ptr_eq(&t.0, &rb.topic)) {
                 Some(t) => t.1.push(pd),
@@ -393,8 +401,9 @@ impl SinkLoop {
         Some((idx, est))
     }
 
-    /// Marks batch `idx` as written (in flight); returns its id and bytes.
-    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, WireBatch)> {
+    /// Marks batch `idx` as written (in flight); returns its id, attempt
+    /// and bytes.
+    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, u32, WireBatch)> {
         let open = idx + 1 == g.batches.len();
         let b = g.batches.get_mut(idx)?;
         let wire = b.wire.clone()?;
@@ -405,16 +414,11 @@ impl SinkLoop {
         if open {
             g.linger_until = None;
         }
-        Some((b.id, wire))
+        Some((b.id, b.tries, wire))
     }
 
     /// Sends the assembled request; the reply comes back on `resp_rx`.
-    fn send(
-        &mut self,
-        handle: &BrokerHandle,
-        parts: Vec<(Arc<RecBuf>, u64)>,
-        topics: Vec<TopicBatches>,
-    ) {
+    fn send(&mut self, handle: &BrokerHandle, parts: Vec<SentPart>, topics: Vec<TopicBatches>) {
         let p = &self.p;
         p.inflight_batches.fetch_add(parts.len(), Ordering::AcqRel);
         let acks = p.cfg.acks.value();
@@ -523,13 +527,19 @@ impl SinkLoop {
             Err(e) => {
                 // The request's fate is unknown: resend everything, in order.
                 klog!(self.logger(), Warn, "produce request failed, retrying", "broker" => self.sink.broker, "err" => e);
-                for (rb, batch) in &sent.parts {
-                    self.retry(rb, *batch, true);
+                for (rb, batch, tries) in &sent.parts {
+                    if !stale(rb, *batch, *tries) {
+                        self.retry(rb, *batch, true, true);
+                    }
                 }
                 self.p.cluster.trigger_metadata();
             }
             Ok((_, resp)) => {
-                for (rb, batch) in &sent.parts {
+                self.learn_brokers(&resp);
+                for (rb, batch, tries) in &sent.parts {
+                    if stale(rb, *batch, *tries) {
+                        continue;
+                    }
                     let pr = resp
                         .responses
                         .iter()
@@ -540,31 +550,19 @@ impl SinkLoop {
                         None if sent.acks_zero => self.success(rb, *batch, -1, -1),
                         None => {
                             klog!(self.logger(), Warn, "produce response missing a partition", "topic" => rb.topic, "partition" => rb.partition);
-                            self.retry(rb, *batch, false);
+                            self.retry(rb, *batch, false, true);
                         }
-                        Some(pr) => self.on_partition(
-                            rb,
-                            *batch,
-                            pr.error_code,
-                            pr.base_offset,
-                            pr.log_append_time_ms,
-                            pr.error_message.as_deref(),
-                        ),
+                        Some(pr) => self.on_partition(rb, *batch, pr),
                     }
                 }
             }
         }
     }
 
-    fn on_partition(
-        &mut self,
-        rb: &Arc<RecBuf>,
-        batch: u64,
-        code: i16,
-        base_offset: i64,
-        append_time: i64,
-        msg: Option<&str>,
-    ) {
+    fn on_partition(&mut self, rb: &Arc<RecBuf>, batch: u64, pr: &PartitionProduceResponse) {
+        let (code, base_offset, append_time) =
+            (pr.error_code, pr.base_offset, pr.log_append_time_ms);
+        let msg = pr.error_message.as_deref();
         let Some(err) = ErrorCode::from_code(code) else {
             return self.success(rb, batch, base_offset, append_time);
         };
@@ -586,6 +584,10 @@ impl SinkLoop {
             ErrorCode::OutOfOrderSequenceNumber
             | ErrorCode::UnknownProducerId
             | ErrorCode::InvalidProducerEpoch => self.sequence_error(rb, batch, err),
+            ErrorCode::NotLeaderOrFollower if self.follow_leader_hint(rb, batch, pr) => {
+                // Metadata confirms the hint.
+                self.p.cluster.trigger_metadata_now();
+            }
             e if e.is_retriable() => {
                 if matches!(
                     e,
@@ -598,7 +600,7 @@ impl SinkLoop {
                 ) {
                     self.p.cluster.trigger_metadata_now();
                 }
-                self.retry(rb, batch, false);
+                self.retry(rb, batch, false, true);
             }
             _ => self.fail_batch(
                 rb,
@@ -620,7 +622,7 @@ impl SinkLoop {
             // cannot be a real success under idempotence (the broker would
             // reject it as out of order): treat it as needing a retry.
             drop(g);
-            return self.retry(rb, batch, false);
+            return self.retry(rb, batch, false, true);
         }
         let Some(b) = g.batches.pop_front() else {
             return;
@@ -669,8 +671,9 @@ impl SinkLoop {
     }
 
     /// Puts this batch and every later in-flight batch of the partition back
-    /// to be resent in order. `unknown`: the request's outcome is unknown.
-    fn retry(&mut self, rb: &Arc<RecBuf>, batch: u64, unknown: bool) {
+    /// to be resent in order. `unknown`: the request's outcome is unknown;
+    /// `backoff`: wait the retry backoff before resending.
+    fn retry(&mut self, rb: &Arc<RecBuf>, batch: u64, unknown: bool, backoff: bool) {
         let mut g = rb.inner.lock();
         let Some(pos) = g.batches.iter().position(|b| b.id == batch) else {
             return;
@@ -686,12 +689,10 @@ impl SinkLoop {
             }
         }
         g.inflight = g.inflight.saturating_sub(reset);
-        let backoff = self
-            .p
-            .cluster
-            .settings()
-            .retry_backoff(g.batches.get(pos).map_or(1, |b| b.tries));
-        g.backoff_until = Some(Instant::now() + backoff);
+        g.backoff_until = backoff.then(|| {
+            let tries = g.batches.get(pos).map_or(1, |b| b.tries);
+            Instant::now() + self.p.cluster.settings().retry_backoff(tries)
+        });
         drop(g);
         let now = Instant::now();
         rb.fail_expired(&self.p, now);
@@ -705,7 +706,7 @@ impl SinkLoop {
         };
         if !first_inflight {
             // An earlier batch failed first; this one is resent after it.
-            return self.retry(rb, batch, false);
+            return self.retry(rb, batch, false, true);
         }
         if err == ErrorCode::OutOfOrderSequenceNumber {
             // The broker is missing what came before our first in-flight
@@ -723,7 +724,7 @@ impl SinkLoop {
         }
         // KIP-360: bump the epoch (sequences restart at 0) and resend.
         self.p.id.request_bump();
-        self.retry(rb, batch, false);
+        self.retry(rb, batch, false, true);
     }
 
     /// Fails one batch with a non-retriable error; later batches keep going

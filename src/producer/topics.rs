@@ -269,10 +269,17 @@ impl Producer {
         }
     }
 
-    /// Moves a partition to the sink of its (new) leader.
+    /// Moves a partition to the sink of its (new) leader. A leader older
+    /// than the one known is ignored: a KIP-951 hint may have moved the
+    /// partition ahead of a metadata response already on its way (Java's
+    /// `Metadata.updateLatestMetadata` skips a partition whose epoch went
+    /// back the same way).
     pub(super) fn set_leader(self: &Arc<Self>, rb: &Arc<RecBuf>, leader: i32, epoch: i32) {
         let (old_sink, new_sink) = {
             let mut g = rb.inner.lock();
+            if epoch >= 0 && epoch < g.leader_epoch && leader >= 0 {
+                return;
+            }
             g.leader_epoch = epoch;
             if g.leader == leader && (leader < 0 || g.sink.is_some()) {
                 return;
