@@ -595,7 +595,7 @@ fn env(name: &str) -> Option<u64> {
 }
 
 const DEFAULT_SEED: u64 = 0x6b61_666b_615f_7379; // "kafka_sy"
-const DEFAULT_INPUTS: u64 = 800_000;
+const DEFAULT_INPUTS: u64 = 1_500_000;
 
 fn seed() -> u64 {
     env("KS_FUZZ_SEED").unwrap_or(DEFAULT_SEED)
