@@ -40,6 +40,7 @@ use crate::sync::worker::Worker;
 const PRODUCE_VERSIONS: (i16, i16) = (0, 12);
 
 mod hint;
+mod txn;
 use hint::stale;
 
 /// A sink: the worker thread of one broker, serving the partitions it leads.
@@ -754,41 +755,6 @@ impl SinkLoop {
         drop(g);
         klog!(self.logger(), Warn, "produce failed", "topic" => rb.topic, "partition" => rb.partition, "err" => err);
         self.p.complete(Completion::failed(rb, b, err));
-    }
-}
-
-impl SinkLoop {
-    /// Before a transactional drain: fails what is unsent once the
-    /// transaction can only abort, and adds the partitions with unsent
-    /// batches to the transaction in one AddPartitionsToTxn. False when
-    /// nothing can be sent.
-    fn txn_prepare(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
-        let Some(txn) = self.p.txn.as_ref() else {
-            return true;
-        };
-        if let Some(e) = txn.failure().or_else(|| self.p.id.fatal()) {
-            for rb in recbufs {
-                rb.fail_pending(&self.p, e.clone());
-            }
-            return false;
-        }
-        if self.p.id.usable().is_none() {
-            return false;
-        }
-        let unsent: Vec<Arc<RecBuf>> = recbufs
-            .iter()
-            .filter(|rb| {
-                let g = rb.inner.lock();
-                g.batches.len() > g.inflight
-                    && g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink))
-            })
-            .cloned()
-            .collect();
-        let new = txn.not_added(&unsent);
-        if !new.is_empty() && self.add_backoff.is_none_or(|t| Instant::now() >= t) {
-            self.add_backoff = self.p.txn_add_partitions(&new);
-        }
-        true
     }
 }
 
