@@ -176,15 +176,17 @@ pub(crate) fn versions(shared: &Shared, key: ApiKey) -> Option<(i16, i16)> {
 /// (every one from v0): apache/kafka 0.10.2 `ApiKeys`/`Protocol`, as
 /// franz-go's `kversion.V0_10_2` lists them: Produce 2, Fetch 3 (KIP-74),
 /// ListOffsets 1 (KIP-79), Metadata 2 (KIP-78), OffsetCommit 2, OffsetFetch
-/// 2 (KIP-88, 0.10.2; kversion says 1), FindCoordinator 0, JoinGroup 1
+/// 1 (kversion puts v2, KAFKA-3853, in 0.11; the lower of the two readings,
+/// so the fake never accepts what a 0.10.2 broker may refuse),
+/// FindCoordinator 0, JoinGroup 1
 /// (KIP-62), Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups,
 /// SaslHandshake and ApiVersions 0, CreateTopics 1 (KIP-108), DeleteTopics 0.
 /// InitProducerId, transactions and the rest came with 0.11 (KIP-98).
 fn kafka_0_10_2(key: ApiKey) -> Option<(i16, i16)> {
     let max = match key {
-        ApiKey::Produce | ApiKey::Metadata | ApiKey::OffsetCommit | ApiKey::OffsetFetch => 2,
+        ApiKey::Produce | ApiKey::Metadata | ApiKey::OffsetCommit => 2,
         ApiKey::Fetch => 3,
-        ApiKey::ListOffsets | ApiKey::JoinGroup | ApiKey::CreateTopics => 1,
+        ApiKey::ListOffsets | ApiKey::JoinGroup | ApiKey::CreateTopics | ApiKey::OffsetFetch => 1,
         ApiKey::FindCoordinator
         | ApiKey::Heartbeat
         | ApiKey::LeaveGroup
