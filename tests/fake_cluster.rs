@@ -495,6 +495,58 @@ fn batched_offset_fetch_pieces_retry_moved_and_loading_coordinators() {
     c.close();
 }
 
+/// DescribeGroups and DeleteGroups are split per group coordinator like the
+/// batched OffsetFetch; a group whose coordinator moved (NOT_COORDINATOR)
+/// or is loading is sent again to its coordinator, looked up anew.
+#[test]
+fn describe_and_delete_groups_pieces_retry_moved_and_loading_coordinators() {
+    use kafka_sync::fake::CoordinatorType;
+    let (cluster, c, groups) = two_committed_groups();
+    let names: Vec<GroupId> = groups
+        .iter()
+        .map(|(g, _)| GroupId(g.clone().into()))
+        .collect();
+    let to = (0..3)
+        .find(|b| *b != groups[0].1 && *b != groups[1].1)
+        .unwrap();
+    cluster
+        .move_coordinator(CoordinatorType::Group, &groups[1].0, to)
+        .unwrap();
+    cluster.intercept(ApiKey::DescribeGroups, Some(groups[0].1), Some(1), |_| {
+        Action::ErrorCode(14)
+    });
+    let described = c
+        .request(DescribeGroupsRequest::default().with_groups(names.clone()))
+        .unwrap();
+    let mut codes: Vec<(String, i16)> = described
+        .groups
+        .iter()
+        .map(|g| (g.group_id.0.to_string(), g.error_code))
+        .collect();
+    codes.sort();
+    let mut want: Vec<(String, i16)> = groups.iter().map(|(g, _)| (g.clone(), 0)).collect();
+    want.sort();
+    assert_eq!(codes, want, "{described:?}");
+    assert_eq!(cluster.request_count_on(to, ApiKey::DescribeGroups), 1);
+
+    // The first group's coordinator moves too, after the client cached it.
+    let to0 = (0..3).find(|b| *b != groups[0].1).unwrap();
+    cluster
+        .move_coordinator(CoordinatorType::Group, &groups[0].0, to0)
+        .unwrap();
+    let deleted = c
+        .request(DeleteGroupsRequest::default().with_groups_names(names))
+        .unwrap();
+    let mut codes: Vec<(String, i16)> = deleted
+        .results
+        .iter()
+        .map(|g| (g.group_id.0.to_string(), g.error_code))
+        .collect();
+    codes.sort();
+    assert_eq!(codes, want, "{deleted:?}");
+    c.close();
+}
+
 #[test]
 fn a_raw_produce_request_gets_the_clients_acks_and_with_acks_0_its_timeout() {
     let cluster = Cluster::builder()

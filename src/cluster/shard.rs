@@ -48,6 +48,12 @@ fn emptied<R: Request>(req: &R) -> bool {
     let any: &dyn Any = req;
     any.downcast_ref::<OffsetFetchRequest>()
         .is_some_and(|r| r.group_id.0.is_empty() && r.groups.is_empty())
+        || any
+            .downcast_ref::<DescribeGroupsRequest>()
+            .is_some_and(|r| r.groups.is_empty())
+        || any
+            .downcast_ref::<DeleteGroupsRequest>()
+            .is_some_and(|r| r.groups_names.is_empty())
 }
 
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
@@ -143,7 +149,8 @@ impl Cluster {
         out
     }
 
-    /// A batched OffsetFetch's groups answered NOT_COORDINATOR,
+    /// A batched OffsetFetch's, a DescribeGroups' or a DeleteGroups' groups
+    /// answered NOT_COORDINATOR,
     /// COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS are taken
     /// out of their shards, their cached coordinators forgotten, and sent
     /// again after a backoff, split anew (they may now live on different
@@ -184,33 +191,71 @@ impl Cluster {
         }
     }
 
-    /// Takes the groups of an OffsetFetch shard whose coordinator moved or
-    /// is loading out of its request and response, forgetting their cached
-    /// coordinators; returns a request for them.
+    /// Takes the groups of an OffsetFetch, DescribeGroups or DeleteGroups
+    /// shard whose coordinator moved or is loading out of its request and
+    /// response, forgetting their cached coordinators; returns a request
+    /// for them.
     fn take_moved<R: Request>(&self, shard: &mut ResponseShard<R>) -> Option<R> {
+        let moved = |code: i16| super::route::coordinator_moved(code).is_some();
         let any: &mut dyn Any = shard.resp.as_mut().ok()?;
+        if let Some(resp) = any.downcast_mut::<DescribeGroupsResponse>() {
+            let gone: Vec<GroupId> = resp
+                .groups
+                .iter()
+                .filter(|g| moved(g.error_code))
+                .map(|g| g.group_id.clone())
+                .collect();
+            resp.groups.retain(|g| !gone.contains(&g.group_id));
+            let any: &mut dyn Any = &mut shard.req;
+            let req = any.downcast_mut::<DescribeGroupsRequest>()?;
+            let mut again = req.clone();
+            again.groups.retain(|g| gone.contains(g));
+            req.groups.retain(|g| !gone.contains(g));
+            return self.forget_coordinators(&gone).then(|| cast(again).ok())?;
+        }
+        if let Some(resp) = any.downcast_mut::<DeleteGroupsResponse>() {
+            let gone: Vec<GroupId> = resp
+                .results
+                .iter()
+                .filter(|g| moved(g.error_code))
+                .map(|g| g.group_id.clone())
+                .collect();
+            resp.results.retain(|g| !gone.contains(&g.group_id));
+            let any: &mut dyn Any = &mut shard.req;
+            let req = any.downcast_mut::<DeleteGroupsRequest>()?;
+            let mut again = req.clone();
+            again.groups_names.retain(|g| gone.contains(g));
+            req.groups_names.retain(|g| !gone.contains(g));
+            return self.forget_coordinators(&gone).then(|| cast(again).ok())?;
+        }
         let resp = any.downcast_mut::<OffsetFetchResponse>()?;
-        let moved: Vec<GroupId> = resp
+        let gone: Vec<GroupId> = resp
             .groups
             .iter()
-            .filter(|g| super::route::coordinator_moved(g.error_code).is_some())
+            .filter(|g| moved(g.error_code))
             .map(|g| g.group_id.clone())
             .collect();
-        if moved.is_empty() {
+        if gone.is_empty() {
             return None;
         }
         let any: &mut dyn Any = &mut shard.req;
         let req = any.downcast_mut::<OffsetFetchRequest>()?;
-        resp.groups.retain(|g| !moved.contains(&g.group_id));
+        resp.groups.retain(|g| !gone.contains(&g.group_id));
         let mut again = req.clone();
-        again.groups.retain(|g| moved.contains(&g.group_id));
-        req.groups.retain(|g| !moved.contains(&g.group_id));
+        again.groups.retain(|g| gone.contains(&g.group_id));
+        req.groups.retain(|g| !gone.contains(&g.group_id));
+        self.forget_coordinators(&gone);
+        cast(again).ok()
+    }
+
+    /// Forgets the cached group coordinators of `groups`; whether there
+    /// were any.
+    fn forget_coordinators(&self, groups: &[GroupId]) -> bool {
         let mut cached = self.coordinators.lock();
-        for g in &moved {
+        for g in groups {
             cached.remove(&(0, g.0.to_string()));
         }
-        drop(cached);
-        cast(again).ok()
+        !groups.is_empty()
     }
 
     fn target_handle(&self, target: Option<i32>) -> Result<Arc<BrokerHandle>> {
