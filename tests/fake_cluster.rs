@@ -442,6 +442,21 @@ fn two_committed_groups() -> (Cluster, Client, [(String, i32); 2]) {
     (cluster, c, groups)
 }
 
+/// After the client cached both coordinators: the second group's moves to
+/// the third broker (its old coordinator answers NOT_COORDINATOR), and the
+/// first group's coordinator answers `key` once with
+/// COORDINATOR_LOAD_IN_PROGRESS. Returns the third broker.
+fn move_second_and_load_first(cluster: &Cluster, groups: &[(String, i32); 2], key: ApiKey) -> i32 {
+    let to = (0..3)
+        .find(|b| *b != groups[0].1 && *b != groups[1].1)
+        .unwrap();
+    cluster
+        .move_coordinator(kafka_sync::fake::CoordinatorType::Group, &groups[1].0, to)
+        .unwrap();
+    cluster.intercept(key, Some(groups[0].1), Some(1), |_| Action::ErrorCode(14));
+    to
+}
+
 #[test]
 fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
     let (cluster, c, groups) = two_committed_groups();
@@ -462,20 +477,8 @@ fn batched_offset_fetch_is_split_per_group_coordinator_and_merged() {
 
 #[test]
 fn batched_offset_fetch_pieces_retry_moved_and_loading_coordinators() {
-    use kafka_sync::fake::CoordinatorType;
     let (cluster, c, groups) = two_committed_groups();
-    // The client cached both coordinators; the second group's moves to the
-    // third broker, so its old coordinator answers NOT_COORDINATOR.
-    let to = (0..3)
-        .find(|b| *b != groups[0].1 && *b != groups[1].1)
-        .unwrap();
-    cluster
-        .move_coordinator(CoordinatorType::Group, &groups[1].0, to)
-        .unwrap();
-    // And the first group's coordinator is loading, once.
-    cluster.intercept(ApiKey::OffsetFetch, Some(groups[0].1), Some(1), |_| {
-        Action::ErrorCode(14)
-    });
+    let to = move_second_and_load_first(&cluster, &groups, ApiKey::OffsetFetch);
     let resp = c.request(batched_offset_fetch(&groups)).unwrap();
     assert_fetched(&resp, &groups);
     assert_eq!(cluster.request_count_on(to, ApiKey::OffsetFetch), 1);
@@ -506,15 +509,7 @@ fn describe_and_delete_groups_pieces_retry_moved_and_loading_coordinators() {
         .iter()
         .map(|(g, _)| GroupId(g.clone().into()))
         .collect();
-    let to = (0..3)
-        .find(|b| *b != groups[0].1 && *b != groups[1].1)
-        .unwrap();
-    cluster
-        .move_coordinator(CoordinatorType::Group, &groups[1].0, to)
-        .unwrap();
-    cluster.intercept(ApiKey::DescribeGroups, Some(groups[0].1), Some(1), |_| {
-        Action::ErrorCode(14)
-    });
+    let to = move_second_and_load_first(&cluster, &groups, ApiKey::DescribeGroups);
     let described = c
         .request(DescribeGroupsRequest::default().with_groups(names.clone()))
         .unwrap();

@@ -44,6 +44,35 @@ pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
 }
 
 /// Whether a shard's request lost all its groups to a retry.
+/// Takes out of a group-batched shard the groups whose coordinator moved
+/// or is loading: their answers leave `answered` and their entries leave
+/// `asked`. Returns the groups and the entries taken (nothing is taken when
+/// no group moved).
+fn take_groups<A, Q: Clone>(
+    answered: &mut Vec<A>,
+    answer: impl Fn(&A) -> (GroupId, i16),
+    asked: &mut Vec<Q>,
+    group_of: impl Fn(&Q) -> &GroupId,
+) -> (Vec<GroupId>, Vec<Q>) {
+    let gone: Vec<GroupId> = answered
+        .iter()
+        .map(&answer)
+        .filter(|(_, code)| super::route::coordinator_moved(*code).is_some())
+        .map(|(g, _)| g)
+        .collect();
+    if gone.is_empty() {
+        return (gone, Vec::new());
+    }
+    answered.retain(|a| !gone.contains(&answer(a).0));
+    let taken = asked
+        .iter()
+        .filter(|q| gone.contains(group_of(q)))
+        .cloned()
+        .collect();
+    asked.retain(|q| !gone.contains(group_of(q)));
+    (gone, taken)
+}
+
 fn emptied<R: Request>(req: &R) -> bool {
     let any: &dyn Any = req;
     any.downcast_ref::<OffsetFetchRequest>()
@@ -196,66 +225,51 @@ impl Cluster {
     /// response, forgetting their cached coordinators; returns a request
     /// for them.
     fn take_moved<R: Request>(&self, shard: &mut ResponseShard<R>) -> Option<R> {
-        let moved = |code: i16| super::route::coordinator_moved(code).is_some();
-        let any: &mut dyn Any = shard.resp.as_mut().ok()?;
-        if let Some(resp) = any.downcast_mut::<DescribeGroupsResponse>() {
-            let gone: Vec<GroupId> = resp
-                .groups
-                .iter()
-                .filter(|g| moved(g.error_code))
-                .map(|g| g.group_id.clone())
-                .collect();
-            resp.groups.retain(|g| !gone.contains(&g.group_id));
-            let any: &mut dyn Any = &mut shard.req;
-            let req = any.downcast_mut::<DescribeGroupsRequest>()?;
+        let resp: &mut dyn Any = shard.resp.as_mut().ok()?;
+        let req: &mut dyn Any = &mut shard.req;
+        let (gone, again) = if let Some(resp) = resp.downcast_mut::<DescribeGroupsResponse>() {
+            let req = req.downcast_mut::<DescribeGroupsRequest>()?;
+            let answer =
+                |g: &describe_groups_response::DescribedGroup| (g.group_id.clone(), g.error_code);
+            let (gone, taken) = take_groups(&mut resp.groups, answer, &mut req.groups, |g| g);
             let mut again = req.clone();
-            again.groups.retain(|g| gone.contains(g));
-            req.groups.retain(|g| !gone.contains(g));
-            return self.forget_coordinators(&gone).then(|| cast(again).ok())?;
-        }
-        if let Some(resp) = any.downcast_mut::<DeleteGroupsResponse>() {
-            let gone: Vec<GroupId> = resp
-                .results
-                .iter()
-                .filter(|g| moved(g.error_code))
-                .map(|g| g.group_id.clone())
-                .collect();
-            resp.results.retain(|g| !gone.contains(&g.group_id));
-            let any: &mut dyn Any = &mut shard.req;
-            let req = any.downcast_mut::<DeleteGroupsRequest>()?;
+            again.groups = taken;
+            (gone, cast(again))
+        } else if let Some(resp) = resp.downcast_mut::<DeleteGroupsResponse>() {
+            let req = req.downcast_mut::<DeleteGroupsRequest>()?;
+            let answer = |g: &delete_groups_response::DeletableGroupResult| {
+                (g.group_id.clone(), g.error_code)
+            };
+            let asked = &mut req.groups_names;
+            let (gone, taken) = take_groups(&mut resp.results, answer, asked, |g| g);
             let mut again = req.clone();
-            again.groups_names.retain(|g| gone.contains(g));
-            req.groups_names.retain(|g| !gone.contains(g));
-            return self.forget_coordinators(&gone).then(|| cast(again).ok())?;
-        }
-        let resp = any.downcast_mut::<OffsetFetchResponse>()?;
-        let gone: Vec<GroupId> = resp
-            .groups
-            .iter()
-            .filter(|g| moved(g.error_code))
-            .map(|g| g.group_id.clone())
-            .collect();
+            again.groups_names = taken;
+            (gone, cast(again))
+        } else {
+            let resp = resp.downcast_mut::<OffsetFetchResponse>()?;
+            let req = req.downcast_mut::<OffsetFetchRequest>()?;
+            let answer = |g: &offset_fetch_response::OffsetFetchResponseGroup| {
+                (g.group_id.clone(), g.error_code)
+            };
+            let (gone, taken) =
+                take_groups(&mut resp.groups, answer, &mut req.groups, |g| &g.group_id);
+            let mut again = req.clone();
+            again.groups = taken;
+            (gone, cast(again))
+        };
         if gone.is_empty() {
             return None;
         }
-        let any: &mut dyn Any = &mut shard.req;
-        let req = any.downcast_mut::<OffsetFetchRequest>()?;
-        resp.groups.retain(|g| !gone.contains(&g.group_id));
-        let mut again = req.clone();
-        again.groups.retain(|g| gone.contains(&g.group_id));
-        req.groups.retain(|g| !gone.contains(&g.group_id));
         self.forget_coordinators(&gone);
-        cast(again).ok()
+        again.ok()
     }
 
-    /// Forgets the cached group coordinators of `groups`; whether there
-    /// were any.
-    fn forget_coordinators(&self, groups: &[GroupId]) -> bool {
+    /// Forgets the cached group coordinators of `groups`.
+    fn forget_coordinators(&self, groups: &[GroupId]) {
         let mut cached = self.coordinators.lock();
         for g in groups {
             cached.remove(&(0, g.0.to_string()));
         }
-        !groups.is_empty()
     }
 
     fn target_handle(&self, target: Option<i32>) -> Result<Arc<BrokerHandle>> {
