@@ -82,6 +82,11 @@ pub(super) struct Conn {
     rbuf: BytesMut,
     /// Bytes of `rbuf` holding data read (the rest is initialized room).
     rfill: usize,
+    /// The last read ended in `WouldBlock` and no readiness event came
+    /// since: the socket is drained (mio is edge-triggered, so the next
+    /// arrival brings an event), and reading again would only cost a
+    /// syscall that fails. Cleared by `readable`.
+    drained: bool,
     pub(super) inflight: VecDeque<InFlight>,
     pub(super) pending: VecDeque<QueuedReq>,
     next_corr: i32,
@@ -114,6 +119,7 @@ impl Conn {
             written_total: 0,
             rbuf: BytesMut::with_capacity(16 << 10),
             rfill: 0,
+            drained: false,
             inflight: VecDeque::new(),
             pending: VecDeque::new(),
             next_corr: 0,
@@ -312,11 +318,20 @@ impl Conn {
     /// byte of the buffer is zero-filled once, when the buffer grows, not
     /// before every read (a 1 MB fetch response arriving 64 KiB at a time
     /// used to zero 512 KiB per read).
+    /// A readiness event came for the socket: the next `read_frames` reads.
+    pub(super) fn readable(&mut self) {
+        self.drained = false;
+    }
+
     pub(super) fn read_frames(
         &mut self,
         max_read: i32,
         out: &mut Vec<(Bytes, Instant)>,
     ) -> Result<()> {
+        if self.drained {
+            // Every complete frame was split off before the last read.
+            return Ok(());
+        }
         loop {
             // Split complete frames first.
             loop {
@@ -383,6 +398,7 @@ impl Conn {
                     )));
                 }
                 Ok(n) => {
+                    self.drained = false;
                     self.rfill = len + n;
                     self.last_active = Instant::now();
                     if self.read_started.is_none() {
@@ -391,6 +407,7 @@ impl Conn {
                 }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => {
+                        self.drained = true;
                         if self.rfill == 0 && self.rbuf.capacity() > (4 << 20) {
                             self.rbuf = BytesMut::with_capacity(16 << 10);
                         }

@@ -61,6 +61,9 @@ pub(super) fn run(shared: Arc<BrokerShared>, poll: Poll, rx: Receiver<Cmd>) {
         for ev in events.iter() {
             if ev.token() != WAKER {
                 if let Some(class) = ConnClass::ALL.get(ev.token().0).copied() {
+                    if let Some(c) = io.conns[class as usize].as_mut() {
+                        c.readable();
+                    }
                     io.drive(class);
                 }
             }

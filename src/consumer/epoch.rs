@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crate::sync::worker::Inbox;
 
 use super::source::{cursor_backoff, is_leader_error, Reply};
 use super::{BufPart, Buffered, Consumer, Cursor, DataLoss};
@@ -56,7 +56,7 @@ pub(crate) fn start(
     broker: i32,
     cursors: &[Arc<Cursor>],
     id: u64,
-    tx: &Sender<Reply>,
+    tx: &Inbox<Reply>,
 ) -> Option<Validating> {
     let client = &*c.cluster;
     let todo = collect(broker, cursors);
@@ -75,7 +75,7 @@ pub(crate) fn start(
     let tx = tx.clone();
     // Every version the schemas know; negotiation picks the broker's.
     h.submit(request(version, &todo), (0, i16::MAX), move |res| {
-        let _ = tx.send(Reply::Epoch(id, res.map(|(_, r)| r)));
+        tx.send(Reply::Epoch(id, res.map(|(_, r)| r)));
     });
     Some(Validating { id, todo })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::offset::{resolve, OffsetKind};
-use crossbeam_channel::Sender;
+use crate::sync::worker::Inbox;
 
 use super::source::{cursor_backoff, is_leader_error, Reply};
 use super::{Consumer, Cursor, Offset};
@@ -50,7 +50,7 @@ pub(crate) fn start(
     broker: i32,
     cursors: &[Arc<Cursor>],
     id: u64,
-    tx: &Sender<Reply>,
+    tx: &Inbox<Reply>,
 ) -> Option<Listing> {
     let client = &*c.cluster;
     let pending = collect(broker, cursors);
@@ -82,7 +82,7 @@ pub(crate) fn start(
         let tx = tx.clone();
         // Every version the schemas know; negotiation picks the broker's.
         h.submit(req, (0, i16::MAX), move |res| {
-            let _ = tx.send(Reply::List(id, k, res.map(|(v, r)| from_v0(v, r))));
+            tx.send(Reply::List(id, k, res.map(|(v, r)| from_v0(v, r))));
         });
     }
     Some(Listing {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use super::{epoch, list, read, Buffered, Consumer, Cursor};
 use crate::cluster::Cluster;
@@ -25,7 +25,7 @@ use crate::messages::{
     BrokerId, FetchRequest, FetchResponse, ListOffsetsResponse, OffsetForLeaderEpochResponse,
     TopicName,
 };
-use crate::sync::worker::Worker;
+use crate::sync::worker::{Inbox, Signal, Worker};
 
 /// Fetch versions: all from v0 (v0-v3 serve message sets to brokers before
 /// Kafka 0.11, whose responses lack the last stable and log start offsets:
@@ -49,7 +49,7 @@ impl std::ops::Deref for Source {
 
 impl Source {
     pub(crate) fn start(c: Arc<Consumer>, client: &Cluster, broker: i32) -> Result<Arc<Source>> {
-        let (worker, wake_rx) = Worker::new(broker);
+        let (worker, signal) = Worker::new(broker);
         let src = Arc::new(Source {
             worker,
             buffered: AtomicBool::new(false),
@@ -65,8 +65,8 @@ impl Source {
                 SourceLoop {
                     c,
                     src: s,
-                    wake_rx,
-                    resp_tx,
+                    resp_tx: Inbox::new(resp_tx, signal.clone()),
+                    signal,
                     resp_rx,
                     session: Session::default(),
                     inflight: None,
@@ -142,8 +142,8 @@ pub(crate) enum Reply {
 struct SourceLoop {
     c: Arc<Consumer>,
     src: Arc<Source>,
-    wake_rx: Receiver<()>,
-    resp_tx: Sender<Reply>,
+    signal: Arc<Signal>,
+    resp_tx: Inbox<Reply>,
     resp_rx: Receiver<Reply>,
     session: Session,
     inflight: Option<Inflight>,
@@ -178,15 +178,8 @@ impl SourceLoop {
                 Some(t) if t > now => t - now,
                 _ => Duration::from_millis(250),
             };
-            select! {
-                recv(self.wake_rx) -> _ => {}
-                recv(self.resp_rx) -> m => {
-                    if let Ok(r) = m {
-                        self.on_reply(r);
-                    }
-                }
-                default(wait) => {}
-            }
+            // Replies are taken at the top of the loop.
+            self.signal.wait_timeout(wait);
         }
     }
 
@@ -297,7 +290,7 @@ impl SourceLoop {
         });
         let tx = self.resp_tx.clone();
         h.submit(req, FETCH_VERSIONS, move |res| {
-            let _ = tx.send(Reply::Fetch(id, res));
+            tx.send(Reply::Fetch(id, res));
         });
     }
 

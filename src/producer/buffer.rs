@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::completion::{Callback, Completion, Outcome};
@@ -23,6 +22,7 @@ use crate::error::{Error, Result, TimeoutKind};
 use crate::hooks;
 use crate::metadata::MetadataSnapshot;
 use crate::record::{now_ms, Record};
+use crate::sync::worker::{Inbox, Signal};
 
 /// How long `produce` may wait for buffer space.
 #[derive(Debug, Clone, Copy)]
@@ -63,14 +63,16 @@ pub(crate) struct Producer {
     idempotent: AtomicBool,
     /// Batches in flight over every sink (an epoch bump waits for zero).
     pub(crate) inflight_batches: AtomicUsize,
-    completions: Mutex<Option<Sender<Completion>>>,
+    completions: Mutex<Option<Inbox<Completion>>>,
+    /// What `ks-prom` waits on (see [`Signal`]).
+    prom_signal: Arc<Signal>,
     completion_thread: Mutex<Option<JoinHandle<()>>>,
     pub(crate) flushing: AtomicUsize,
     pub(crate) aborting: AtomicUsize,
     pub(crate) closed: AtomicBool,
     /// Set once a record was produced with a deadline: from then on
     /// `ks-prom` sweeps deadlines of records no sink watches.
-    deadlines_seen: AtomicBool,
+    pub(crate) deadlines_seen: AtomicBool,
     next_batch_id: AtomicU64,
     /// Set when data loss stopped the producer.
     pub(crate) stopped: Mutex<Option<Error>>,
@@ -101,6 +103,7 @@ impl Producer {
 
     pub(crate) fn start(cluster: Arc<Cluster>, cfg: ProducerSettings) -> Result<Arc<Producer>> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let prom_signal = Arc::new(Signal::default());
         let on_start = cluster.settings().on_thread_start.clone();
         let cfg_txn = cfg.transactional_id.clone().map(|id| {
             let ms = i32::try_from(cfg.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
@@ -120,7 +123,8 @@ impl Producer {
             id: IdState::default(),
             idempotent: AtomicBool::new(idempotent),
             inflight_batches: AtomicUsize::new(0),
-            completions: Mutex::new(Some(tx)),
+            completions: Mutex::new(Some(Inbox::new(tx, prom_signal.clone()))),
+            prom_signal: prom_signal.clone(),
             completion_thread: Mutex::new(None),
             flushing: AtomicUsize::new(0),
             aborting: AtomicUsize::new(0),
@@ -133,7 +137,7 @@ impl Producer {
         });
         let weak = Arc::downgrade(&p);
         let join = crate::sync::thread::spawn_named("ks-prom".into(), on_start, move || {
-            super::completion::run(rx, weak)
+            super::completion::run(rx, &prom_signal, weak)
         })?;
         *p.completion_thread.lock() = Some(join);
         let listener: Arc<dyn MetadataListener> = p.clone();
@@ -155,8 +159,8 @@ impl Producer {
         let tx = self.completions.lock().clone();
         match tx {
             Some(tx) => {
-                if let Err(e) = tx.send(c) {
-                    super::completion::finish(self, e.into_inner());
+                if let Err(c) = tx.try_send(c) {
+                    super::completion::finish(self, c);
                 }
             }
             None => super::completion::finish(self, c),
@@ -424,6 +428,8 @@ impl Producer {
             }
         }
         drop(self.completions.lock().take());
+        // Its channel is disconnected now: wake it to see that.
+        self.prom_signal.notify();
         let join = self.completion_thread.lock().take();
         if let Some(j) = join {
             if j.thread().id() != std::thread::current().id() {

@@ -12,6 +12,7 @@ use super::recbuf::{RecBatch, RecBuf};
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::record::{Record, RecordAttrs};
+use crate::sync::worker::Signal;
 
 /// Where one produced record's result goes.
 pub(crate) enum Callback {
@@ -76,20 +77,24 @@ impl Completion {
 /// The `ks-prom` loop: callbacks in arrival order, which is per-partition
 /// order because sinks complete a partition's batches in order. Between
 /// completions it sweeps delivery timeouts of partitions no sink watches.
-pub(crate) fn run(rx: Receiver<Completion>, producer: Weak<Producer>) {
+pub(crate) fn run(rx: Receiver<Completion>, signal: &Signal, producer: Weak<Producer>) {
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        match rx.try_recv() {
             Ok(c) => {
                 let Some(p) = producer.upgrade() else { return };
                 finish(&p, c);
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                let Some(p) = producer.upgrade() else { return };
-                if !p.closed.load(Ordering::Acquire) {
-                    p.sweep_timeouts();
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                // Senders notify after sending; a wait that ends unnotified
+                // means 200 ms without completions.
+                if !signal.wait_timeout(Duration::from_millis(200)) && rx.is_empty() {
+                    let Some(p) = producer.upgrade() else { return };
+                    if !p.closed.load(Ordering::Acquire) {
+                        p.sweep_timeouts();
+                    }
                 }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return,
         }
     }
 }

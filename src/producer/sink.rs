@@ -11,15 +11,15 @@
 //! drained by its new sink once the old sink's in-flight batches finished.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use super::buffer::Producer;
 use super::completion::{Completion, Outcome};
-use super::recbuf::{BatchState, RecBatch, RecBuf, RecBufInner, Stamp};
+use super::recbuf::{RecBatch, RecBuf, RecBufInner, Stamp};
 use super::ProduceBatchMetrics;
 use crate::broker::BrokerHandle;
 use crate::error::{Error, ErrorCode, Result};
@@ -29,23 +29,36 @@ use crate::messages::produce_response::PartitionProduceResponse;
 use crate::messages::{ProduceRequest, ProduceResponse};
 use crate::protocol::compression::Codec;
 use crate::protocol::produce::{ProduceBody, TopicBatches, WireBatch, WireHeader};
-use crate::protocol::record_batch::{
-    magic_for_produce, set_header_sequence, RECORD_BATCH_OVERHEAD,
-};
-use crate::sync::worker::Worker;
+use crate::protocol::record_batch::{magic_for_produce, set_header_sequence};
+use crate::sync::worker::{Inbox, Signal, Worker};
 
 /// Produce versions the sink speaks: v0-v2 carry message sets (Kafka 0.10
 /// and older), v3+ record batch v2; v13 names topics by id only (KIP-516),
 /// which this sink does not do yet.
 const PRODUCE_VERSIONS: (i16, i16) = (0, 12);
 
+mod collect;
 mod hint;
 mod txn;
+use collect::Drained;
 use hint::stale;
 
 /// A sink: the worker thread of one broker, serving the partitions it leads.
 pub(crate) struct Sink {
     worker: Worker<RecBuf>,
+    /// Whether a request of this sink is in flight. Without linger an open
+    /// batch waits for the reply, which wakes the sink anyway, so appends
+    /// that open a batch skip the wake-up (see `RecBuf::append`). SeqCst
+    /// with the partition lock: the sink clears it before scanning.
+    busy: AtomicBool,
+}
+
+impl Sink {
+    /// Whether an append that opened a batch (and sealed none) can skip
+    /// waking the sink: without linger, while a request is in flight.
+    pub(crate) fn wake_can_wait(&self, linger_zero: bool) -> bool {
+        linger_zero && self.busy.load(Ordering::SeqCst)
+    }
 }
 
 impl std::ops::Deref for Sink {
@@ -57,8 +70,11 @@ impl std::ops::Deref for Sink {
 
 impl Sink {
     pub(crate) fn start(p: Arc<Producer>, broker: i32) -> Result<Arc<Sink>> {
-        let (worker, wake_rx) = Worker::new(broker);
-        let sink = Arc::new(Sink { worker });
+        let (worker, signal) = Worker::new(broker);
+        let sink = Arc::new(Sink {
+            worker,
+            busy: AtomicBool::new(false),
+        });
         let mut name = format!("ks-sink-{broker}");
         name.truncate(15);
         let on_start = p.cluster.settings().on_thread_start.clone();
@@ -69,8 +85,8 @@ impl Sink {
                 p,
                 handle: None,
                 sink: s,
-                wake_rx,
-                resp_tx,
+                resp_tx: Inbox::new(resp_tx, signal.clone()),
+                signal,
                 resp_rx,
                 inflight: HashMap::new(),
                 next_req: 0,
@@ -114,8 +130,8 @@ struct SinkLoop {
     /// The broker handle and the broker-set generation it was looked up in.
     handle: Option<(u64, Arc<BrokerHandle>)>,
     sink: Arc<Sink>,
-    wake_rx: Receiver<()>,
-    resp_tx: Sender<Reply>,
+    signal: Arc<Signal>,
+    resp_tx: Inbox<Reply>,
     resp_rx: Receiver<Reply>,
     inflight: HashMap<u64, Sent>,
     next_req: u64,
@@ -150,13 +166,33 @@ impl SinkLoop {
             }
             let recbufs = self.sink.members();
             let now = Instant::now();
-            for rb in &recbufs {
-                rb.fail_expired(&self.p, now);
+            // Each pass over the partitions locks them against the producing
+            // thread, so passes are taken only when they can matter: expiry
+            // when a deadline, delivery timeout or retry limit exists, the
+            // work check when versions or an id are still to load.
+            let p = &self.p;
+            let expiry = p.deadlines_seen.load(Ordering::Acquire)
+                || p.cfg.delivery_timeout.is_some()
+                || p.cfg.record_retries != u32::MAX;
+            let mut has_work = None;
+            if expiry {
+                let mut any = false;
+                for rb in &recbufs {
+                    any |= rb.fail_expired(p, now);
+                }
+                has_work = Some(any);
             }
-            let has_work = recbufs.iter().any(|rb| {
-                let g = rb.inner.lock();
-                g.batches.len() > g.inflight
-            });
+            let wants_id = p.idempotent()
+                && p.txn.is_none()
+                && p.id.needs_bump()
+                && id_backoff.is_none_or(|t| now >= t);
+            let has_work = (!versions_known || wants_id)
+                && has_work.unwrap_or_else(|| {
+                    recbufs.iter().any(|rb| {
+                        let g = rb.inner.lock();
+                        g.batches.len() > g.inflight
+                    })
+                });
             if has_work && !versions_known {
                 // The codec choice needs the broker's versions.
                 versions_known = self
@@ -166,29 +202,35 @@ impl SinkLoop {
             }
             // A transactional producer loads and bumps its id only between
             // transactions (begin_transaction): a bump aborts the open one.
-            if has_work
-                && self.p.idempotent()
-                && self.p.txn.is_none()
-                && self.p.id.needs_bump()
-                && id_backoff.is_none_or(|t| now >= t)
-            {
+            if has_work && wants_id {
                 id_backoff = self.load_id().err();
             }
+            // Cleared before the scan, so an append that saw it set finds
+            // its batch picked up here or by the reply that wakes us.
+            self.sink
+                .busy
+                .store(!self.inflight.is_empty(), Ordering::SeqCst);
+            let mut scan = None;
             while self.inflight.len() < self.max_inflight() {
-                if !self.drain(&recbufs) {
-                    break;
-                }
-            }
-            let wait = self.next_wakeup(&recbufs, id_backoff);
-            select! {
-                recv(self.wake_rx) -> _ => {}
-                recv(self.resp_rx) -> m => {
-                    if let Ok((id, res)) = m {
-                        self.on_reply(id, res);
+                match self.drain(&recbufs) {
+                    Drained::Sent(s) => scan = Some(s),
+                    Drained::Nothing(s) => {
+                        scan = s;
+                        break;
                     }
                 }
-                default(wait) => {}
             }
+            // The last collect saw every partition's next wake-up under the
+            // lock it took anyway; when it stopped early at a full request,
+            // the in-flight limit holds everything until a reply wakes us.
+            let wait = match scan {
+                Some(s) if s.all || self.inflight.len() >= self.max_inflight() => {
+                    self.wait_until(s.next, id_backoff)
+                }
+                _ => self.next_wakeup(&recbufs, id_backoff),
+            };
+            // Replies are taken at the top of the loop.
+            self.signal.wait_timeout(wait);
         }
     }
 
@@ -226,13 +268,19 @@ impl SinkLoop {
     }
 
     fn next_wakeup(&self, recbufs: &[Arc<RecBuf>], id_backoff: Option<Instant>) -> Duration {
+        let next = recbufs
+            .iter()
+            .filter_map(|rb| rb.inner.lock().next_wakeup())
+            .min();
+        self.wait_until(next, id_backoff)
+    }
+
+    /// How long to sleep: until the partitions' `next`, a backoff, or 250 ms.
+    fn wait_until(&self, next: Option<Instant>, id_backoff: Option<Instant>) -> Duration {
         let now = Instant::now();
-        let mut next = now + Duration::from_millis(250);
-        for rb in recbufs {
-            if let Some(t) = rb.inner.lock().next_wakeup() {
-                next = next.min(t);
-            }
-        }
+        let mut next = next.map_or(now + Duration::from_millis(250), |t| {
+            t.min(now + Duration::from_millis(250))
+        });
         if let Some(t) = id_backoff {
             next = next.min(t);
         }
@@ -256,23 +304,23 @@ impl SinkLoop {
         Some(h)
     }
 
-    /// Builds and sends one produce request; false when nothing is ready.
-    fn drain(&mut self, recbufs: &[Arc<RecBuf>]) -> bool {
+    /// Builds and sends one produce request, if anything is ready.
+    fn drain(&mut self, recbufs: &[Arc<RecBuf>]) -> Drained {
         let p = self.p.clone();
         if p.txn.is_some() && !self.txn_prepare(recbufs) {
-            return false;
+            return Drained::Nothing(None);
         }
         let idempotent = p.idempotent();
         let id = match (idempotent, p.id.usable()) {
-            (true, None) => return false,
+            (true, None) => return Drained::Nothing(None),
             (_, id) => id.filter(|_| idempotent),
         };
         let flushing = p.flushing.load(Ordering::Acquire) > 0;
         if p.cfg.manual_flushing && !flushing {
-            return false;
+            return Drained::Nothing(None);
         }
         let Some(handle) = self.handle() else {
-            return false;
+            return Drained::Nothing(None);
         };
         let magic = p
             .cluster
@@ -287,135 +335,13 @@ impl SinkLoop {
             max_bytes: p.cluster.settings().broker.broker_max_write_bytes as usize,
             now: Instant::now(),
         };
-        let (parts, topics) = self.collect(recbufs, &plan);
+        let (parts, topics, scan) = self.collect(recbufs, &plan);
         self.rr = self.rr.wrapping_add(1);
         if parts.is_empty() {
-            return false;
+            return Drained::Nothing(Some(scan));
         }
         self.send(&handle, parts, topics);
-        true
-    }
-
-    /// Takes the next ready batch of every partition in turn (round robin
-    /// over the sink's partitions), up to the request size limit.
-    fn collect(
-        &mut self,
-        recbufs: &[Arc<RecBuf>],
-        plan: &Plan,
-    ) -> (Vec<SentPart>, Vec<TopicBatches>) {
-        let n = recbufs.len();
-        let mut total = 64usize;
-        let mut parts = Vec::new();
-        let mut topics: Vec<TopicBatches> = Vec::new();
-        let p = self.p.clone();
-        let txn = p.txn.as_ref();
-        let mut unwritable = Vec::new();
-        for k in 0..n {
-            let rb = &recbufs[(self.rr + k) % n];
-            if txn.is_some_and(|t| !t.is_added(rb)) {
-                continue;
-            }
-            let mut g = rb.inner.lock();
-            let Some((idx, est)) = self.next_ready(&mut g, plan) else {
-                continue;
-            };
-            if !parts.is_empty() && total + est + 64 > plan.max_bytes {
-                break;
-            }
-            if let Err(e) = self.stamp_and_encode(&mut g, idx, plan) {
-                if let (Error::RecordFormat(_), Some(b)) = (&e, g.batches.get(idx)) {
-                    // Headers in a message set: fail, do not retry forever.
-                    unwritable.push((rb.clone(), b.id, e));
-                } else {
-                    klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
-                }
-                continue;
-            }
-            let Some((batch_id, tries, wire)) = self.mark_inflight(&mut g, idx) else {
-                continue;
-            };
-            total += wire.len() + 32;
-            parts.push((rb.clone(), batch_id, tries));
-            let pd = (rb.partition, wire);
-            match topics.iter_mut().find(|t| Arc::ptr_eq(&t.0, &rb.topic)) {
-                Some(t) => t.1.push(pd),
-                None => topics.push((rb.topic.clone(), vec![pd])),
-            }
-        }
-        for (rb, batch, e) in unwritable {
-            self.fail_batch(&rb, batch, e);
-        }
-        (parts, topics)
-    }
-
-    /// The index and estimated size of the partition's next batch to send,
-    /// if one is ready: not backing off, within the in-flight limits
-    /// (idempotent: up to 5 per partition, all to this broker, after the
-    /// first was acknowledged), and sealed, lingered or flushed.
-    fn next_ready(&self, g: &mut RecBufInner, plan: &Plan) -> Option<(usize, usize)> {
-        let idem = self.p.idempotent();
-        if !g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink))
-            || g.backoff_until.is_some_and(|t| plan.now < t)
-        {
-            return None;
-        }
-        if g.inflight > 0
-            && (g.inflight_sink != self.sink.broker || !idem || g.inflight >= 5 || !g.acked)
-        {
-            return None;
-        }
-        if let Some(id) = plan.id {
-            if g.id_generation != id.generation {
-                if g.inflight > 0 {
-                    return None;
-                }
-                // A new id or epoch: sequences restart at 0 (KIP-360).
-                g.next_seq = 0;
-                g.id_generation = id.generation;
-                g.acked = false;
-                for b in g.batches.iter_mut() {
-                    b.stamp = None;
-                }
-            }
-        }
-        let idx = g.inflight;
-        let open = idx + 1 == g.batches.len();
-        let b = g.batches.get(idx)?;
-        // Without linger, an open batch goes out only when this sink has no
-        // request in flight: records keep filling it while the previous
-        // request is on the wire, and the response wakes the sink (kgo sends
-        // when the previous produce returns, so batching follows the
-        // broker's pace instead of one small request per record). Full
-        // (sealed) batches go at once, up to the in-flight limit.
-        let lingering = match g.linger_until {
-            Some(l) => !plan.flushing && plan.now < l,
-            None => plan.busy,
-        };
-        let ready = b.state != BatchState::Open || !open || !lingering;
-        if !ready {
-            return None;
-        }
-        let est = b
-            .wire
-            .as_ref()
-            .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, WireBatch::len);
-        Some((idx, est))
-    }
-
-    /// Marks batch `idx` as written (in flight); returns its id, attempt
-    /// and bytes.
-    fn mark_inflight(&self, g: &mut RecBufInner, idx: usize) -> Option<(u64, u32, WireBatch)> {
-        let open = idx + 1 == g.batches.len();
-        let b = g.batches.get_mut(idx)?;
-        let wire = b.wire.clone()?;
-        b.state = BatchState::InFlight;
-        b.tries += 1;
-        g.inflight += 1;
-        g.inflight_sink = self.sink.broker;
-        if open {
-            g.linger_until = None;
-        }
-        Some((b.id, b.tries, wire))
+        Drained::Sent(scan)
     }
 
     /// Sends the assembled request; the reply comes back on `resp_rx`.
@@ -441,17 +367,14 @@ impl SinkLoop {
                 acks_zero: acks == 0,
             },
         );
+        self.sink.busy.store(true, Ordering::SeqCst);
         let tx = self.resp_tx.clone();
-        let wake = self.sink.waker();
         handle.submit_spliced::<ProduceRequest>(
             PRODUCE_VERSIONS,
             Some(timeout_ms),
             acks != 0,
             Box::new(move |version, buf, splices| body.encode(version, buf, splices)),
-            move |res| {
-                let _ = tx.send((id, res));
-                let _ = wake.try_send(());
-            },
+            move |res| tx.send((id, res)),
         );
     }
 

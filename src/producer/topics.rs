@@ -150,25 +150,26 @@ impl Producer {
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
             return self.fail_now(record, cb, e, true);
         };
+        let mut slot = Some((record, cb));
         // One lock per record: the append reports when the record would open
         // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
         // only then.
-        let res = match rb.append(self, record, cb, true, deadline) {
-            Err(Append::NewBatch(record, cb)) => {
+        let res = match rb.append(self, &mut slot, true, deadline) {
+            Err(Append::NewBatch) => {
                 let mut tp = topic.partitioner.lock();
-                let rb = if tp.on_new_batch() {
-                    self.pick(&mut **tp, parts, &record)
+                let rb = match &slot {
+                    Some((record, _)) if tp.on_new_batch() => self
+                        .pick(&mut **tp, parts, record)
                         .and_then(|p| parts.all.get(p))
-                        .unwrap_or(rb)
-                } else {
-                    rb
+                        .unwrap_or(rb),
+                    _ => rb,
                 };
                 drop(tp);
-                rb.append(self, record, cb, false, deadline)
+                rb.append(self, &mut slot, false, deadline)
             }
             other => other,
         };
-        if let Err(Append::Failed(record, cb, e)) = res {
+        if let (Err(Append::Failed(e)), Some((record, cb))) = (res, slot) {
             self.fail_now(record, cb, e, true);
         }
     }

@@ -1,35 +1,102 @@
 //! The shared shape of a per-broker worker thread (a producer sink, a
-//! consumer source): the members it serves, a wake-up channel, a stop flag
+//! consumer source): the members it serves, a wake-up signal, a stop flag
 //! and its join handle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex};
+
+/// A wake-up flag that sleeps on a condvar. crossbeam's blocking receive
+/// spins and yields the CPU (`sched_yield`) several times before it sleeps;
+/// on two cores with four busy threads that made about five yields and as
+/// many context switches per produce request. This parks at once.
+/// Wake-ups coalesce: several before a wait end one wait.
+#[derive(Default)]
+pub(crate) struct Signal {
+    set: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    /// Sets the flag and wakes the waiter, if any.
+    pub(crate) fn notify(&self) {
+        let mut g = self.set.lock();
+        if !*g {
+            *g = true;
+            self.cv.notify_one();
+        }
+    }
+
+    /// Waits until notified (returns true) or `timeout` passes (false);
+    /// clears the flag.
+    pub(crate) fn wait_timeout(&self, timeout: Duration) -> bool {
+        let mut g = self.set.lock();
+        if !*g {
+            self.cv.wait_for(&mut g, timeout);
+        }
+        std::mem::replace(&mut *g, false)
+    }
+}
+
+/// The sending side of a worker's replies: a channel, then the worker's
+/// signal, so the worker finds the reply when it wakes.
+pub(crate) struct Inbox<R> {
+    tx: Sender<R>,
+    signal: Arc<Signal>,
+}
+
+impl<R> Clone for Inbox<R> {
+    fn clone(&self) -> Self {
+        Inbox {
+            tx: self.tx.clone(),
+            signal: self.signal.clone(),
+        }
+    }
+}
+
+impl<R> Inbox<R> {
+    pub(crate) fn new(tx: Sender<R>, signal: Arc<Signal>) -> Inbox<R> {
+        Inbox { tx, signal }
+    }
+
+    /// Queues a reply and wakes the worker (nothing when it is gone).
+    pub(crate) fn send(&self, r: R) {
+        let _ = self.try_send(r);
+    }
+
+    /// [`send`](Self::send) that hands the reply back when the worker is gone.
+    pub(crate) fn try_send(&self, r: R) -> std::result::Result<(), R> {
+        self.tx.send(r).map_err(|e| e.into_inner())?;
+        self.signal.notify();
+        Ok(())
+    }
+}
 
 pub(crate) struct Worker<T> {
     pub(crate) broker: i32,
-    wake_tx: Sender<()>,
+    signal: Arc<Signal>,
     members: Mutex<Vec<Arc<T>>>,
     stop: AtomicBool,
     join: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl<T> Worker<T> {
-    /// A worker for `broker` and the receiving end of its wake-ups (a
-    /// one-slot channel: wake-ups coalesce).
-    pub(crate) fn new(broker: i32) -> (Worker<T>, Receiver<()>) {
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+    /// A worker for `broker` and the signal its thread waits on.
+    pub(crate) fn new(broker: i32) -> (Worker<T>, Arc<Signal>) {
+        let signal = Arc::new(Signal::default());
         let w = Worker {
             broker,
-            wake_tx,
+            signal: signal.clone(),
             members: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             join: Mutex::new(None),
         };
-        (w, wake_rx)
+        (w, signal)
     }
 
     pub(crate) fn set_join(&self, j: JoinHandle<()>) {
@@ -37,12 +104,7 @@ impl<T> Worker<T> {
     }
 
     pub(crate) fn wake(&self) {
-        let _ = self.wake_tx.try_send(());
-    }
-
-    /// A sender of wake-ups, for callbacks that outlive a borrow.
-    pub(crate) fn waker(&self) -> Sender<()> {
-        self.wake_tx.clone()
+        self.signal.notify();
     }
 
     pub(crate) fn add(&self, m: Arc<T>) {
