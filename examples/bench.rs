@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_sync::messages::{create_topics_request::CreatableTopic, CreateTopicsRequest, TopicName};
-use kafka_sync::{Acks, Client, CompressionCodec, Record};
+use kafka_sync::{Acks, Client, CompressionCodec, Record, Topic};
 
 fn args() -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -220,6 +220,8 @@ fn produce(
     // Values are built before timing starts; produce() then only partitions,
     // encodes and buffers.
     let value = Bytes::from(vec![b'v'; size]);
+    // Made once: a record's topic is copied, not allocated, per record.
+    let topic = &Topic::from(topic);
     let errors = Arc::new(AtomicU64::new(0));
     let (u0, s0) = cpu_seconds();
     let start = Instant::now();
@@ -272,14 +274,14 @@ fn produce(
 
 fn produce_one(
     client: &Client,
-    topic: &str,
+    topic: &Topic,
     value: &Bytes,
     partition: u64,
     errors: &Arc<AtomicU64>,
 ) {
     let r = Record {
         value: Some(value.clone()),
-        topic: topic.to_string(),
+        topic: topic.clone(),
         partition: partition as i32,
         ..Record::default()
     };

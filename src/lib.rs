@@ -134,4 +134,4 @@ pub use producer::partitioner::{
     sticky_partitioner, Partitioner, PartitionerHasher, TopicBackupIter, TopicPartitioner,
 };
 pub use producer::{Acks, CompressionCodec, ProduceResult, ProduceResults};
-pub use record::{Record, RecordAttrs, RecordHeader};
+pub use record::{Record, RecordAttrs, RecordHeader, Topic};

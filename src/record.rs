@@ -2,6 +2,9 @@
 
 use bytes::Bytes;
 
+mod topic;
+pub use topic::Topic;
+
 /// A record header: a key and an optional value. Keys may repeat.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecordHeader {
@@ -79,7 +82,7 @@ pub struct Record {
     /// Milliseconds since the Unix epoch. 0 when producing means "now".
     pub timestamp: i64,
     /// The topic.
-    pub topic: String,
+    pub topic: Topic,
     /// The partition (set by the partitioner, or by the user with the manual partitioner).
     pub partition: i32,
     /// The record's attributes.
@@ -128,7 +131,7 @@ impl Record {
 
     /// Sets the topic.
     #[must_use]
-    pub fn with_topic(mut self, topic: impl Into<String>) -> Record {
+    pub fn with_topic(mut self, topic: impl Into<Topic>) -> Record {
         self.topic = topic.into();
         self
     }

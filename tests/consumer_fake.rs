@@ -519,7 +519,7 @@ fn regex_consuming_picks_up_new_matching_topics() {
     while n < 300 && Instant::now() < end {
         let fs = c.poll_fetches_deadline(end);
         for r in fs.record_iter() {
-            topics.insert(r.topic.clone());
+            topics.insert(r.topic.to_string());
             let i = support::consume::check_record(r);
             got.entry(r.partition).or_default().push((r.offset, i));
             n += 1;

@@ -211,7 +211,7 @@ fn record_offsets(rs: &[Record]) -> BTreeMap<String, BTreeMap<i32, EpochOffset>>
     let mut out: BTreeMap<String, BTreeMap<i32, EpochOffset>> = BTreeMap::new();
     for r in rs {
         let e = out
-            .entry(r.topic.clone())
+            .entry(r.topic.to_string())
             .or_default()
             .entry(r.partition)
             .or_insert(EpochOffset {

@@ -11,7 +11,7 @@ impl<T: FromConfig> ConfigBuilder<T> {
     /// Sets the topic for records whose `topic` is empty. Defaults to none:
     /// such records fail.
     pub fn default_produce_topic(mut self, topic: impl Into<String>) -> Self {
-        self.cfg.producer.default_topic = Some(topic.into());
+        self.cfg.producer.default_topic = Some(crate::record::Topic::from(topic.into()));
         self
     }
 

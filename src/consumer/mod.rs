@@ -101,6 +101,17 @@ impl CursorState {
     }
 }
 
+/// The first `n` records. Taking all of them, the deque becomes the Vec
+/// without moving a record (it was filled from empty, so it is contiguous
+/// from the start of its allocation).
+fn take_front(records: &mut VecDeque<Record>, n: usize) -> Vec<Record> {
+    if n == records.len() {
+        Vec::from(std::mem::take(records))
+    } else {
+        records.drain(..n).collect()
+    }
+}
+
 /// One partition's data inside a buffered fetch.
 pub(crate) struct BufPart {
     pub(crate) topic: Arc<str>,
@@ -155,6 +166,9 @@ pub(crate) struct Buffer {
     /// Budget bytes in use: buffered data plus in-flight reservations.
     pub(crate) used: usize,
     pub(crate) records: usize,
+    /// A source found too little room: the next release wakes the sources
+    /// (a release wakes nobody otherwise; a decode releases per partition).
+    pub(crate) starved: bool,
 }
 
 impl MetadataListener for Consumer {
@@ -553,6 +567,7 @@ impl Consumer {
         let r = want.min(budget / 4).max(1);
         let mut b = self.buf.lock();
         if budget.saturating_sub(b.used) < r {
+            b.starved = true;
             return 0;
         }
         b.used += r;
@@ -567,32 +582,31 @@ impl Consumer {
         }
         let mut b = self.buf.lock();
         b.used = b.used.saturating_sub(n);
+        let starved = std::mem::take(&mut b.starved);
         drop(b);
         // Sources that found too little room wait for this.
-        self.wake_sources();
+        if starved {
+            self.wake_sources();
+        }
     }
 
-    /// Charges `n` budget bytes if they fit; returns whether they did and
-    /// whether nothing else was using the budget.
-    pub(crate) fn try_charge(&self, n: usize) -> (bool, bool) {
+    /// Charges `n` budget bytes if they fit, then takes every free byte
+    /// left (for a decode that charges as it goes; give back what is left
+    /// with [`release`](Self::release)), under one lock. Returns the bytes
+    /// grabbed, or, when `n` does not fit, whether nothing else was using
+    /// the budget.
+    pub(crate) fn charge_and_grab(&self, n: usize) -> std::result::Result<usize, bool> {
         let budget = self.cfg.max_buffered_bytes;
         let mut b = self.buf.lock();
-        let alone = b.used == 0;
         if b.used.saturating_add(n) > budget {
-            return (false, alone);
+            b.starved = true;
+            return Err(b.used == 0);
         }
         b.used += n;
         self.peak_used.fetch_max(b.used, Ordering::Relaxed);
-        (true, alone)
-    }
-
-    /// Takes every free budget byte (for a decode that charges as it
-    /// goes); give back what is left with [`release`](Self::release).
-    pub(crate) fn grab_free(&self) -> usize {
-        let mut b = self.buf.lock();
-        let free = self.cfg.max_buffered_bytes.saturating_sub(b.used);
+        let free = budget.saturating_sub(b.used);
         b.used += free;
-        free
+        Ok(free)
     }
 
     /// Buffers a source's fetch (or injected errors) and wakes a poller.
@@ -716,7 +730,7 @@ impl Consumer {
                         continue;
                     }
                     let n = part.records.len().min(left);
-                    fp.records.extend(part.records.drain(..n));
+                    fp.records = take_front(&mut part.records, n);
                     left -= n;
                     taken_records += n;
                     if part.records.is_empty() {

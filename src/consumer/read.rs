@@ -13,7 +13,7 @@ use crate::logger::klog;
 use crate::messages::fetch_response::PartitionData;
 use crate::messages::FetchResponse;
 use crate::protocol::record_batch::{decode_batches, DecodedBatch};
-use crate::record::{Record, RecordAttrs, RecordHeader};
+use crate::record::{Record, RecordAttrs, RecordHeader, Topic};
 
 /// Aborted transactions of one partition while reading committed data
 /// (Java's `CompletedFetch.abortedProducerIds`): a producer's transactional
@@ -271,20 +271,21 @@ impl Reader<'_> {
             Some(d) if !d.is_empty() => d.clone(),
             _ => return,
         };
-        let (fits, alone) = c.try_charge(data.len());
-        if !fits {
-            if alone {
-                cursor_backoff(self.cluster(), &a.cursor);
-                let e = Error::FetchBudget {
-                    needed: data.len(),
-                    budget: c.cfg.max_buffered_bytes,
-                };
-                self.out.parts.push(error_part(topic, &pd, e));
+        let grabbed = match c.charge_and_grab(data.len()) {
+            Ok(g) => g,
+            Err(alone) => {
+                if alone {
+                    cursor_backoff(self.cluster(), &a.cursor);
+                    let e = Error::FetchBudget {
+                        needed: data.len(),
+                        budget: c.cfg.max_buffered_bytes,
+                    };
+                    self.out.parts.push(error_part(topic, &pd, e));
+                }
+                return;
             }
-            return;
-        }
+        };
         self.out.charged += data.len();
-        let grabbed = c.grab_free();
         // Nothing but this partition's bytes hold budget: a batch that
         // does not fit now never will.
         let alone = c.cfg.max_buffered_bytes - grabbed == data.len();
@@ -339,9 +340,12 @@ impl Reader<'_> {
     ) -> (VecDeque<Record>, i64, i32) {
         let c = self.c;
         let (mut next, mut next_epoch) = (from, -1);
-        let mut records = VecDeque::new();
+        let mut records = VecDeque::with_capacity(batches.iter().map(|b| b.records.len()).sum());
         let mut aborted =
             (c.cfg.isolation == IsolationLevel::ReadCommitted).then(|| Aborted::new(pd));
+        // Each record gets a copy of this (inline for short names): no
+        // allocation per record.
+        let name = Topic::from(topic);
         for b in batches {
             self.batch_read_hook(topic, pd.partition_index, &b);
             let last = b.last_offset();
@@ -356,7 +360,7 @@ impl Reader<'_> {
             if b.is_control && !c.cfg.keep_control_records {
                 continue;
             }
-            push_records(&mut records, topic, pd.partition_index, from, b);
+            push_records(&mut records, &name, pd.partition_index, from, b);
         }
         (records, next, next_epoch)
     }
@@ -380,7 +384,7 @@ impl Reader<'_> {
 /// Appends the records of `b` at or after `from`.
 fn push_records(
     records: &mut VecDeque<Record>,
-    topic: &Arc<str>,
+    topic: &Topic,
     partition: i32,
     from: i64,
     b: DecodedBatch,
@@ -399,7 +403,7 @@ fn push_records(
                 .map(|(key, value)| RecordHeader { key, value })
                 .collect(),
             timestamp: r.timestamp,
-            topic: topic.to_string(),
+            topic: topic.clone(),
             partition,
             attrs,
             producer_epoch: b.producer_epoch,

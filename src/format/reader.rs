@@ -568,7 +568,7 @@ fn store_text(into: &mut Target<'_>, dst: TextDst, b: &[u8]) -> Result<(), Strin
         })
     };
     match (into, dst) {
-        (Target::Record(rec), TextDst::Topic) => rec.topic = string("topic")?,
+        (Target::Record(rec), TextDst::Topic) => rec.topic = string("topic")?.into(),
         (Target::Record(rec), TextDst::Key) => rec.key = bytes(),
         (Target::Record(rec), TextDst::Value) => rec.value = bytes(),
         (Target::Header(h), TextDst::Key) => h.key = string("header key")?,
@@ -1042,7 +1042,7 @@ mod tests {
             producer_epoch in any::<i16>(),
         ) -> Record {
             Record {
-                topic,
+                topic: topic.into(),
                 key,
                 value,
                 headers: headers
@@ -1096,7 +1096,7 @@ mod tests {
             let recs: Vec<Record> = recs
                 .into_iter()
                 .map(|r| Record {
-                    topic: r.topic.replace(' ', "_"),
+                    topic: r.topic.replace(' ', "_").into(),
                     key: without_bytes(b"\t", &r.key),
                     value: without_bytes(b"\n", &r.value),
                     headers: vec![],

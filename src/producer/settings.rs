@@ -13,7 +13,7 @@ type DataLossFn = Arc<dyn Fn(&str, i32) + Send + Sync>;
 /// The producer's options, composed by `config` from the builder.
 #[derive(Clone)]
 pub(crate) struct ProducerSettings {
-    pub(crate) default_topic: Option<String>,
+    pub(crate) default_topic: Option<crate::record::Topic>,
     pub(crate) idempotent: bool,
     pub(crate) manual_flushing: bool,
     pub(crate) max_buffered_records: usize,
