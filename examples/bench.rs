@@ -219,7 +219,7 @@ fn produce(
     use kafka_sync::TransactionEndTry::Commit;
     // Values are built before timing starts; produce() then only partitions,
     // encodes and buffers.
-    let value = Bytes::from(vec![b'v'; size]);
+    let values = payloads(size);
     // Made once: a record's topic is copied, not allocated, per record.
     let topic = &Topic::from(topic);
     let errors = Arc::new(AtomicU64::new(0));
@@ -232,17 +232,13 @@ fn produce(
     if threads > 1 {
         std::thread::scope(|s| {
             for t in 0..threads {
-                let (value, errors) = (&value, &errors);
+                let (values, errors) = (&values, &errors);
                 let n = records / threads + u64::from(t < records % threads);
                 s.spawn(move || {
                     for i in 0..n {
-                        produce_one(
-                            client,
-                            topic,
-                            value,
-                            (i * threads + t) % partitions as u64,
-                            errors,
-                        );
+                        let k = i * threads + t;
+                        let value = &values[(k % POOL) as usize];
+                        produce_one(client, topic, value, k % partitions as u64, errors);
                     }
                 });
             }
@@ -256,7 +252,8 @@ fn produce(
                     txn_end = Some(Instant::now() + d);
                 }
             }
-            produce_one(client, topic, &value, i % partitions as u64, &errors);
+            let value = &values[(i % POOL) as usize];
+            produce_one(client, topic, value, i % partitions as u64, &errors);
         }
     }
     if txn_end.is_some() {
@@ -270,6 +267,31 @@ fn produce(
         eprintln!("{errs} records failed");
     }
     Ok((wall, u1 - u0, s1 - s0))
+}
+
+/// Values cycled through, as the peers harness does (`../shared/peers`).
+const POOL: u64 = 1024;
+
+/// The peers harness's payloads: `POOL` values of `size` bytes from a
+/// 64-symbol alphabet (xorshift64*, the same seed, so the same bytes), each
+/// its own `Bytes`: a record's value is a reference-counted clone of one.
+fn payloads(size: usize) -> Vec<Bytes> {
+    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..POOL)
+        .map(|_| {
+            let v: Vec<u8> = (0..size)
+                .map(|_| {
+                    state ^= state >> 12;
+                    state ^= state << 25;
+                    state ^= state >> 27;
+                    let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                    ALPHA[(r >> 58) as usize]
+                })
+                .collect();
+            Bytes::from(v)
+        })
+        .collect()
 }
 
 fn produce_one(

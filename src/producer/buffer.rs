@@ -74,6 +74,8 @@ pub(crate) struct Producer {
     /// `ks-prom` sweeps deadlines of records no sink watches.
     pub(crate) deadlines_seen: AtomicBool,
     next_batch_id: AtomicU64,
+    /// Tells this producer apart in the thread-local topic cache.
+    pub(super) uid: u64,
     /// Set when data loss stopped the producer.
     pub(crate) stopped: Mutex<Option<Error>>,
     /// Whether `stopped` is set.
@@ -131,6 +133,7 @@ impl Producer {
             closed: AtomicBool::new(false),
             deadlines_seen: AtomicBool::new(false),
             next_batch_id: AtomicU64::new(1),
+            uid: super::topics::producer_uid(),
             stopped: Mutex::new(None),
             has_stopped: AtomicBool::new(false),
             txn: cfg_txn,
@@ -170,7 +173,9 @@ impl Producer {
     /// Called by `ks-prom` after callbacks ran: frees buffer slots.
     pub(crate) fn release(&self, records: i64, bytes: i64) {
         self.buffered_records.fetch_sub(records, Ordering::AcqRel);
-        self.buffered_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if self.cfg.max_buffered_bytes.is_some() {
+            self.buffered_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
         let _g = self.wait_lock.lock();
         self.wait_cond.notify_all();
     }
@@ -236,7 +241,11 @@ impl Producer {
         let max_n = self.cfg.max_buffered_records as i64;
         let max_b = self.cfg.max_buffered_bytes.map(|b| b as i64);
         let n = self.buffered_records.fetch_add(1, Ordering::AcqRel) + 1;
-        let b = self.buffered_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        // Bytes are counted only when bounded (one atomic less per record).
+        let b = match max_b {
+            Some(_) => self.buffered_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes,
+            None => 0,
+        };
         // A single record larger than the byte bound is let through alone.
         let over = |n: i64, b: i64| n > max_n || max_b.is_some_and(|m| b > m && b != bytes);
         if !over(n, b) {
@@ -275,7 +284,9 @@ impl Producer {
 
     pub(super) fn release_slot(&self, bytes: i64) {
         self.buffered_records.fetch_sub(1, Ordering::AcqRel);
-        self.buffered_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if self.cfg.max_buffered_bytes.is_some() {
+            self.buffered_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn next_batch_id(&self) -> u64 {

@@ -63,6 +63,17 @@ impl Topic {
         }
     }
 
+    /// Whether two topics hold the same name, comparing the stored bytes
+    /// (no UTF-8 check on the inline form).
+    pub(crate) fn same(&self, other: &Topic) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Inline { len: a, buf: x }, Repr::Inline { len: b, buf: y }) => a == b && x == y,
+            (Repr::Shared(a), Repr::Shared(b)) => Arc::ptr_eq(a, b) || a == b,
+            // A name is inline exactly when it is short enough.
+            _ => false,
+        }
+    }
+
     /// Whether the name is empty (a record to the default produce topic).
     pub fn is_empty(&self) -> bool {
         match &self.0 {
@@ -263,5 +274,16 @@ mod tests {
         // Multi-byte names stay whole.
         assert_eq!(Topic::from("tópico-ü"), "tópico-ü");
         assert_eq!(Topic::default(), "");
+    }
+
+    #[test]
+    fn same_compares_names_whatever_they_came_from() {
+        let long = "a-topic-name-longer-than-twenty-two-bytes";
+        assert!(Topic::from("orders").same(&Topic::from("orders".to_string())));
+        assert!(!Topic::from("orders").same(&Topic::from("orderz")));
+        assert!(!Topic::from("order").same(&Topic::from("orders")));
+        assert!(Topic::from(long).same(&Topic::from(Arc::<str>::from(long))));
+        assert!(!Topic::from(long).same(&Topic::from("short")));
+        assert!(Topic::from(Arc::<str>::from("short")).same(&Topic::from("short")));
     }
 }
