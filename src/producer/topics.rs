@@ -192,28 +192,43 @@ impl Producer {
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
             return self.fail_now(record, cb, e, true);
         };
-        let mut slot = Some((record, cb));
         // One lock per record: the append reports when the record would open
         // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
         // only then.
-        let res = match rb.append(self, &mut slot, true, deadline) {
-            Err(Append::NewBatch) => {
-                let mut tp = topic.partitioner.lock();
-                let rb = match &slot {
-                    Some((record, _)) if tp.on_new_batch() => self
-                        .pick(&mut **tp, parts, record)
-                        .and_then(|p| parts.all.get(p))
-                        .unwrap_or(rb),
-                    _ => rb,
-                };
-                drop(tp);
-                rb.append(self, &mut slot, false, deadline)
+        let res = match rb.append(self, record, cb, true, deadline) {
+            Err(Append::NewBatch(record, cb)) => {
+                self.append_new_batch(topic, parts, rb, record, cb, deadline)
             }
             other => other,
         };
-        if let (Err(Append::Failed(e)), Some((record, cb))) = (res, slot) {
+        if let Err(Append::Failed(record, cb, e)) = res {
             self.fail_now(record, cb, e, true);
         }
+    }
+
+    /// The record opens a new batch: the partitioner may re-pick (KIP-480
+    /// stickiness), then it is appended there. Once a batch, so not inlined.
+    #[inline(never)]
+    #[allow(clippy::result_large_err)]
+    fn append_new_batch(
+        &self,
+        topic: &TopicBuf,
+        parts: &TopicParts,
+        rb: &Arc<RecBuf>,
+        record: Record,
+        cb: Callback,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), Append> {
+        let mut tp = topic.partitioner.lock();
+        let rb = if tp.on_new_batch() {
+            self.pick(&mut **tp, parts, &record)
+                .and_then(|p| parts.all.get(p))
+                .unwrap_or(rb)
+        } else {
+            rb
+        };
+        drop(tp);
+        rb.append(self, record, cb, false, deadline)
     }
 
     pub(super) fn pick(
