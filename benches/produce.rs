@@ -62,14 +62,16 @@ fn append_threads(c: &mut Criterion) {
         .max_buffered_records(1_000_000)
         .build()
         .unwrap();
-    let value = Bytes::from(vec![b'v'; 100]);
-    let record = |partition: i32| Record {
-        value: Some(value.clone()),
+    // A value per thread: one shared `Bytes` would put its reference count,
+    // written by every record, on a cache line both threads fight over.
+    let values: Vec<Bytes> = (0..2).map(|_| Bytes::from(vec![b'v'; 100])).collect();
+    let record = |partition: i32, t: usize| Record {
+        value: Some(values[t].clone()),
         topic: "t".into(),
         partition,
         ..Record::default()
     };
-    client.produce(record(0), noop);
+    client.produce(record(0, 0), noop);
     client.flush().unwrap();
     let mut g = c.benchmark_group("append_one_topic");
     g.throughput(Throughput::Elements(1));
@@ -90,7 +92,7 @@ fn append_threads(c: &mut Criterion) {
                                 for i in (t..n).step_by(threads as usize) {
                                     // Thread t: partitions t, t+2, t+4.
                                     let p = t + 2 * ((i / threads) % 3);
-                                    client.produce(record(p as i32), noop);
+                                    client.produce(record(p as i32, t as usize), noop);
                                 }
                             });
                         }

@@ -9,9 +9,7 @@
 //!   [--capturing-callback]  (produce mode: a callback capturing an Arc per
 //!                    record, boxed; by default a plain fn counting failures)
 //!   [--max-buffered-fetch-bytes B]  (consume mode: the consumer's memory
-//!                    budget; 64 MiB by default here, librdkafka's default
-//!                    queue bound `queued.max.messages.kbytes`, where the
-//!                    client's own default is 256 MiB)
+//!                    budget; the client's default, 64 MiB, if not given)
 //!
 //! Without --brokers it starts the fake cluster in benchmark mode (produce is
 //! acknowledged without storing; fetches are served from a pre-built stream
@@ -24,6 +22,9 @@
 //! use at once, and max_rss_kib=..)
 //!
 //! CPU is the process's getrusage (user and system, microsecond resolution).
+//! Produce values are the peers harness's (`../shared/peers`): 1024
+//! pre-generated payloads from a 64-symbol alphabet, cycled, each record's
+//! value a reference-counted clone of one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,13 +171,9 @@ fn main() -> Result<(), kafka_sync::Error> {
             produce(&client, &topic, records, size, partitions, None, 1)?;
         }
         client.close();
-        // Less buffered means memory the allocator reuses instead of fresh
-        // pages: with 256 MiB, page faults doubled the consume CPU here.
-        let budget = Some(
-            get("max-buffered-fetch-bytes", "67108864")
-                .parse()
-                .expect("--max-buffered-fetch-bytes"),
-        );
+        let budget = a
+            .get("max-buffered-fetch-bytes")
+            .map(|b| b.parse().expect("--max-buffered-fetch-bytes"));
         let (w, u, s, peak) = consume(
             seeds_c,
             &topic,

@@ -147,9 +147,13 @@ impl<T: FromConfig> ConfigBuilder<T> {
     }
 
     /// Sets a hard bound on the memory that buffered fetch data may use.
-    /// Defaults to 256 MiB (not in kgo; kgo's only bounds are
+    /// Defaults to 64 MiB (not in kgo; kgo's only bounds are
     /// `fetch_max_bytes` times the number of brokers or
-    /// `max_concurrent_fetches`, before decompression).
+    /// `max_concurrent_fetches`, before decompression). 64 MiB is
+    /// librdkafka's consumer queue bound (`queued.max.messages.kbytes`);
+    /// a larger budget lets fetching run further ahead of polling, which
+    /// in `BENCHMARKS.md` doubled consume CPU (page faults on fresh buffers)
+    /// without more throughput.
     ///
     /// What counts: the bytes of every fetch response's records kept for
     /// polling (record keys and values are slices of them), every byte
@@ -193,7 +197,7 @@ mod tests {
         assert_eq!(c.isolation, super::IsolationLevel::ReadUncommitted);
         assert!(!c.keep_control_records && !c.disable_fetch_sessions && !c.regex);
         assert_eq!(c.max_concurrent_fetches, 0);
-        assert_eq!(c.max_buffered_bytes, 256 << 20);
+        assert_eq!(c.max_buffered_bytes, 64 << 20);
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Default for ConsumerSettings {
             max_concurrent_fetches: 0,
             rack: None,
             disable_fetch_sessions: false,
-            max_buffered_bytes: 256 << 20,
+            max_buffered_bytes: 64 << 20,
         }
     }
 }

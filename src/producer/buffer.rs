@@ -232,8 +232,10 @@ impl Producer {
         if deadline.is_some() && !self.deadlines_seen.load(Ordering::Relaxed) {
             self.deadlines_seen.store(true, Ordering::Release);
         }
-        let topic = self.topic(&record.topic);
-        self.buffer(&topic, record, cb, deadline);
+        if let Err((record, cb)) = self.buffer_cached(record, cb, deadline) {
+            let topic = self.topic(&record.topic);
+            self.buffer(&topic, record, cb, deadline);
+        }
     }
 
     /// Takes a buffer slot, blocking while the buffer is full.

@@ -10,8 +10,8 @@
 //!                                          5 requests in flight ───────► the buffer slots
 //! ```
 //!
-//! Lock order: `topics` (read) → a topic's partitioner → one `RecBuf` →
-//! (nothing). The producer-id lock is never held with a `RecBuf` lock. No lock
+//! Lock order: `topics` (read) → a topic's `parts` (read; held across the
+//! append) → a topic's partitioner → one `RecBuf` → (nothing). The producer-id lock is never held with a `RecBuf` lock. No lock
 //! is held while a callback, hook or partitioner of the user runs... except the
 //! topic's partitioner lock, which exists to serialize the partitioner.
 

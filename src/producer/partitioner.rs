@@ -16,6 +16,15 @@ use crate::record::Record;
 pub trait Partitioner: Send + Sync {
     /// The partitioner for `topic`.
     fn for_topic(&self, topic: &str) -> Box<dyn TopicPartitioner>;
+
+    /// Whether its topic partitioners place every record in the partition
+    /// its `partition` field names and keep no state, as
+    /// [`manual_partitioner`] does: then the client places records itself,
+    /// without taking the topic's partitioner lock (callers producing to
+    /// one topic from several threads do not take turns). Defaults to false.
+    fn is_manual(&self) -> bool {
+        false
+    }
 }
 
 /// Buffered-record counts per partition index, for
@@ -336,6 +345,9 @@ struct ManualTopic;
 impl Partitioner for Manual {
     fn for_topic(&self, _topic: &str) -> Box<dyn TopicPartitioner> {
         Box::new(ManualTopic)
+    }
+    fn is_manual(&self) -> bool {
+        true
     }
 }
 

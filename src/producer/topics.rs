@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
@@ -42,6 +42,11 @@ pub(crate) struct TopicBuf {
     pub(crate) name: Arc<str>,
     pub(crate) parts: RwLock<Arc<TopicParts>>,
     pub(super) partitioner: Mutex<Box<dyn TopicPartitioner>>,
+    /// Bumped after each write of `parts` (see `LAST_TOPIC`).
+    pub(super) parts_gen: AtomicU64,
+    /// The partitioner is the manual one: records are placed by their
+    /// `partition` without its lock.
+    pub(super) manual: bool,
     /// Records produced before the topic's metadata loaded, in order. While
     /// any wait, later records queue behind them (per-partition order).
     pub(super) waiting: Mutex<Waiting>,
@@ -81,28 +86,80 @@ pub(super) fn producer_uid() -> u64 {
     NEXT_PRODUCER.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What [`LAST_TOPIC`] holds: the topic a thread last produced to, and
+/// its partitions as of `gen`.
+struct LastTopic {
+    uid: u64,
+    name: Topic,
+    topic: Arc<TopicBuf>,
+    gen: u64,
+    parts: Arc<TopicParts>,
+}
+
 thread_local! {
-    /// The topic this thread last produced to, per producer uid: callers
-    /// mostly produce to one topic in a row, and a hit skips the topic
-    /// map's lock and hash (~8% of a 100 B produce run). Weak, so it keeps
-    /// nothing alive; the map only loses topics at close, after which
-    /// produce fails before any lookup.
-    static LAST_TOPIC: RefCell<Option<(u64, Topic, Weak<TopicBuf>)>> = const { RefCell::new(None) };
+    /// The topic this thread last produced to, per producer uid. Callers
+    /// mostly produce to one topic in a row; a hit appends with no atomic
+    /// read-modify-write on anything another producing thread writes (the
+    /// topic map's lock, the topic's and its partitions' reference counts):
+    /// those cache lines made two threads producing to one topic take
+    /// turns. It holds one topic of one producer per thread until the
+    /// thread produces elsewhere or exits (after close: memory only, the
+    /// partitions are failed and emptied at close, and produce fails before
+    /// any lookup).
+    static LAST_TOPIC: RefCell<Option<LastTopic>> = const { RefCell::new(None) };
 }
 
 impl Producer {
-    /// The topic's buffer, creating it (and asking for its metadata) if new.
+    /// Appends through the thread's cached topic if it is this record's
+    /// and its partitions are current and loaded; hands the record back
+    /// otherwise.
     #[inline]
+    #[allow(clippy::result_large_err)]
+    pub(super) fn buffer_cached(
+        &self,
+        record: Record,
+        cb: Callback,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), (Record, Callback)> {
+        LAST_TOPIC.with(|l| {
+            // Shared borrow only: a callback run inline (after close) may
+            // produce again on this thread.
+            let Ok(g) = l.try_borrow() else {
+                return Err((record, cb));
+            };
+            match &*g {
+                Some(c)
+                    if c.uid == self.uid
+                        && c.name.same(&record.topic)
+                        && c.gen == c.topic.parts_gen.load(Ordering::Acquire)
+                        && !c.parts.all.is_empty()
+                        && !c.topic.has_waiting.load(Ordering::Acquire) =>
+                {
+                    self.buffer_loaded(&c.topic, &c.parts, record, cb, deadline);
+                    Ok(())
+                }
+                _ => Err((record, cb)),
+            }
+        })
+    }
+
+    /// The topic's buffer, creating it (and asking for its metadata) if
+    /// new; remembered as the thread's last topic.
     pub(super) fn topic(&self, name: &Topic) -> Arc<TopicBuf> {
-        let hit = LAST_TOPIC.with(|l| match &*l.borrow() {
-            Some((uid, t, w)) if *uid == self.uid && t.same(name) => w.upgrade(),
-            _ => None,
-        });
-        if let Some(t) = hit {
-            return t;
-        }
         let t = self.topic_by_name(name);
-        LAST_TOPIC.with(|l| *l.borrow_mut() = Some((self.uid, name.clone(), Arc::downgrade(&t))));
+        let gen = t.parts_gen.load(Ordering::Acquire);
+        let parts = t.parts.read().clone();
+        LAST_TOPIC.with(|l| {
+            if let Ok(mut g) = l.try_borrow_mut() {
+                *g = Some(LastTopic {
+                    uid: self.uid,
+                    name: name.clone(),
+                    topic: t.clone(),
+                    gen,
+                    parts,
+                });
+            }
+        });
         t
     }
 
@@ -120,6 +177,8 @@ impl Producer {
             name: name_arc,
             parts: RwLock::new(Arc::default()),
             partitioner: Mutex::new(self.cfg.partitioner.for_topic(name)),
+            manual: self.cfg.partitioner.is_manual(),
+            parts_gen: AtomicU64::new(0),
             waiting: Mutex::new(Waiting {
                 records: Vec::new(),
             }),
@@ -187,7 +246,15 @@ impl Producer {
         // The partitioner's lock covers picking only, not the append (the
         // encode): callers producing to one topic encode in parallel, each
         // under its partition's lock (kgo holds it for bookkeeping only).
-        let pick = self.pick(&mut **topic.partitioner.lock(), parts, &record);
+        let pick = if topic.manual {
+            // Out of range (negative included) fails the record, as the
+            // manual partitioner's own pick does.
+            usize::try_from(record.partition)
+                .ok()
+                .filter(|&p| p < parts.all.len())
+        } else {
+            self.pick(&mut **topic.partitioner.lock(), parts, &record)
+        };
         let Some(rb) = pick.and_then(|p| parts.all.get(p)) else {
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
             return self.fail_now(record, cb, e, true);
@@ -219,6 +286,9 @@ impl Producer {
         cb: Callback,
         deadline: Option<Instant>,
     ) -> std::result::Result<(), Append> {
+        if topic.manual {
+            return rb.append(self, record, cb, false, deadline);
+        }
         let mut tp = topic.partitioner.lock();
         let rb = if tp.on_new_batch() {
             self.pick(&mut **tp, parts, &record)
@@ -306,6 +376,7 @@ impl Producer {
             let parts = Arc::new(TopicParts { all, writable });
             let mut w = t.waiting.lock();
             *t.parts.write() = parts.clone();
+            t.parts_gen.fetch_add(1, Ordering::AcqRel);
             // Drain in order while holding the lock: producers queue behind.
             for wr in std::mem::take(&mut w.records) {
                 self.buffer_loaded(&t, &parts, wr.record, wr.cb, wr.deadline);
