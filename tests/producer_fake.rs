@@ -632,3 +632,67 @@ fn a_produce_deadline_fails_records_still_waiting_for_metadata() {
     assert_eq!(c.buffered_produce_records(), 0);
     c.close();
 }
+
+/// The producing thread caches its last topic (and that topic's partitions)
+/// per producer: two clients producing to the same topic name from one
+/// thread each get exactly their own records.
+#[test]
+fn one_thread_alternating_between_two_clients_keeps_their_records_apart() {
+    let a = Cluster::builder().topic("t", 3).build().unwrap();
+    let b = Cluster::builder().topic("t", 3).build().unwrap();
+    let (ca, cb) = (client(&a).build().unwrap(), client(&b).build().unwrap());
+    for i in 0..300u64 {
+        // Runs of different lengths, so hits and misses both happen.
+        let c = if (i / (1 + i % 3)) % 2 == 0 { &ca } else { &cb };
+        c.produce(record("t", i, SIZE, KEYS), |_, res| res.unwrap());
+    }
+    ca.flush().unwrap();
+    cb.flush().unwrap();
+    let got = |cl: &Cluster| -> Vec<u64> {
+        let mut v: Vec<u64> = read_all(cl, "t", 3).into_values().flatten().collect();
+        v.sort_unstable();
+        v
+    };
+    let want_a: Vec<u64> = (0..300u64).filter(|i| (i / (1 + i % 3)) % 2 == 0).collect();
+    let want_b: Vec<u64> = (0..300u64).filter(|i| (i / (1 + i % 3)) % 2 != 0).collect();
+    assert!(!want_a.is_empty() && !want_b.is_empty());
+    assert_eq!(got(&a), want_a);
+    assert_eq!(got(&b), want_b);
+}
+
+/// The cached partitions follow metadata: after the topic grows, a record
+/// for a new partition (manual partitioner, so placed without the
+/// partitioner) goes there instead of failing against the old count.
+#[test]
+fn the_cached_partitions_follow_a_topic_that_grows() {
+    use kafka_sync::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_sync::messages::{CreatePartitionsRequest, TopicName};
+    let cluster = Cluster::builder().topic("grow", 2).build().unwrap();
+    let c = client(&cluster)
+        .record_partitioner(kafka_sync::manual_partitioner())
+        .build()
+        .unwrap();
+    let produce_to = |p: i32, i: u64| {
+        c.produce_sync([record("grow", i, SIZE, KEYS).with_partition(p)])
+            .first()
+            .map(|r| r.partition)
+    };
+    assert_eq!(produce_to(1, 0).unwrap(), 1);
+    // Out of range before the topic grows: the record fails.
+    assert!(produce_to(3, 1).is_err());
+    let grow = CreatePartitionsTopic::default()
+        .with_name(TopicName("grow".to_string().into()))
+        .with_count(4);
+    let r = c
+        .request(
+            CreatePartitionsRequest::default()
+                .with_topics(vec![grow])
+                .with_timeout_ms(5_000),
+        )
+        .unwrap();
+    assert_eq!(r.results[0].error_code, 0);
+    let snap = c.refresh_metadata(Some(&["grow"])).unwrap();
+    assert_eq!(snap.topics.get("grow").map(|t| t.partitions.len()), Some(4));
+    assert_eq!(produce_to(3, 2).unwrap(), 3);
+    assert_eq!(read_all(&cluster, "grow", 4).get(&3).map(Vec::len), Some(1));
+}
