@@ -191,20 +191,21 @@ impl Producer {
     }
 
     #[inline]
-    pub(crate) fn produce(self: &Arc<Self>, mut record: Record, cb: Callback, wait: BufferWait) {
+    /// Produces `record`, taking it (leaving a default record behind).
+    pub(crate) fn produce(self: &Arc<Self>, record: &mut Record, cb: Callback, wait: BufferWait) {
         if self.closed.load(Ordering::Acquire) {
-            return cb.call(record, Err(Error::ClientClosed));
+            return cb.call(std::mem::take(record), Err(Error::ClientClosed));
         }
         // The flag keeps the lock off the path of every record.
         if self.has_stopped.load(Ordering::Acquire) {
             if let Some(e) = self.stopped.lock().clone() {
-                return self.fail_now(record, cb, e, false);
+                return self.fail_now(std::mem::take(record), cb, e, false);
             }
         }
         if let Some(txn) = &self.txn {
             if !txn.producing() {
                 let e = self.id.fatal().unwrap_or(Error::NotInTransaction);
-                return self.fail_now(record, cb, e, false);
+                return self.fail_now(std::mem::take(record), cb, e, false);
             }
         }
         if record.topic.is_empty() {
@@ -212,7 +213,7 @@ impl Producer {
                 Some(t) => record.topic.clone_from(t),
                 None => {
                     return self.fail_now(
-                        record,
+                        std::mem::take(record),
                         cb,
                         Error::config("record has no topic and no default_produce_topic is set"),
                         false,
@@ -225,16 +226,16 @@ impl Producer {
         }
         let bytes = record.user_size() as i64;
         if let Err(e) = self.reserve(bytes, wait) {
-            return self.fail_now(record, cb, e, false);
+            return self.fail_now(std::mem::take(record), cb, e, false);
         }
-        hooks::each(&self.hooks, |h| h.on_produce_record_buffered(&record));
+        hooks::each(&self.hooks, |h| h.on_produce_record_buffered(record));
         let deadline = wait.deadline();
         if deadline.is_some() && !self.deadlines_seen.load(Ordering::Relaxed) {
             self.deadlines_seen.store(true, Ordering::Release);
         }
-        if let Err((record, cb)) = self.buffer_cached(record, cb, deadline) {
+        if let Err(cb) = self.buffer_cached(record, cb, deadline) {
             let topic = self.topic(&record.topic);
-            self.buffer(&topic, record, cb, deadline);
+            self.buffer(&topic, std::mem::take(record), cb, deadline);
         }
     }
 

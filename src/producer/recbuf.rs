@@ -316,16 +316,14 @@ impl RecBuf {
 impl RecBuf {
     /// Appends to the open batch, opening a new one if needed (or, with
     /// `ask_new_batch`, reporting that instead); wakes the sink when the
-    /// partition becomes ready. Inlined into the produce path: a record is
-    /// ~150 bytes, and each move between frames (into the call, into an
-    /// `Option`, out of it) was a memcpy; this way it is copied once, into
-    /// the batch's entries. The error hands it back (rare: once a batch).
+    /// partition becomes ready. The record is taken (left default) only
+    /// when appended: a record is ~150 bytes, and each move between frames
+    /// was a memcpy. On error it stays with the caller.
     #[inline]
-    #[allow(clippy::result_large_err)]
     pub(super) fn append(
         &self,
         p: &Producer,
-        record: Record,
+        record: &mut Record,
         cb: Callback,
         ask_new_batch: bool,
         deadline: Option<Instant>,
@@ -348,7 +346,7 @@ impl RecBuf {
         let (mut wake, mut sealed) = (false, false);
         if !fits && ask_new_batch {
             drop(g);
-            return Err(Append::NewBatch(record, cb));
+            return Err(Append::NewBatch(cb));
         }
         if !fits {
             let alone = RecordsBuf::record_len(
@@ -361,11 +359,7 @@ impl RecBuf {
             );
             if RECORD_BATCH_OVERHEAD + alone > max {
                 drop(g);
-                return Err(Append::Failed(
-                    record,
-                    cb,
-                    Error::from(ErrorCode::MessageTooLarge),
-                ));
+                return Err(Append::Failed(cb, Error::from(ErrorCode::MessageTooLarge)));
             }
             sealed = g.open_batch(p, max);
             wake = true;
@@ -373,7 +367,6 @@ impl RecBuf {
         let Some(b) = g.batches.back_mut() else {
             drop(g);
             return Err(Append::Failed(
-                record,
                 cb,
                 Error::protocol("internal: no open batch"),
             ));
@@ -385,7 +378,7 @@ impl RecBuf {
             &record.headers,
         );
         b.user_bytes += record.user_size();
-        b.entries.push((record, cb));
+        b.entries.push((std::mem::take(record), cb));
         if let Some(d) = deadline {
             b.deadline = Some(b.deadline.map_or(d, |old| old.min(d)));
         }
@@ -508,8 +501,9 @@ impl RecBuf {
 /// Why a record was not appended.
 pub(super) enum Append {
     /// It would open a new batch (asked to report that first).
-    NewBatch(Record, Callback),
-    Failed(Record, Callback, Error),
+    NewBatch(Callback),
+    /// It cannot be appended (the record stays with the caller).
+    Failed(Callback, Error),
 }
 
 impl HeaderRef for crate::record::RecordHeader {

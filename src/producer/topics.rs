@@ -114,18 +114,17 @@ impl Producer {
     /// and its partitions are current and loaded; hands the record back
     /// otherwise.
     #[inline]
-    #[allow(clippy::result_large_err)]
     pub(super) fn buffer_cached(
         &self,
-        record: Record,
+        record: &mut Record,
         cb: Callback,
         deadline: Option<Instant>,
-    ) -> std::result::Result<(), (Record, Callback)> {
+    ) -> std::result::Result<(), Callback> {
         LAST_TOPIC.with(|l| {
             // Shared borrow only: a callback run inline (after close) may
             // produce again on this thread.
             let Ok(g) = l.try_borrow() else {
-                return Err((record, cb));
+                return Err(cb);
             };
             match &*g {
                 Some(c)
@@ -138,7 +137,7 @@ impl Producer {
                     self.buffer_loaded(&c.topic, &c.parts, record, cb, deadline);
                     Ok(())
                 }
-                _ => Err((record, cb)),
+                _ => Err(cb),
             }
         })
     }
@@ -209,7 +208,8 @@ impl Producer {
             // or, after close, inline in a produce that returns at once).
             let parts = topic.parts.read();
             if !parts.all.is_empty() && !topic.has_waiting.load(Ordering::Acquire) {
-                return self.buffer_loaded(topic, &parts, record, cb, deadline);
+                let mut record = record;
+                return self.buffer_loaded(topic, &parts, &mut record, cb, deadline);
             }
         }
         let mut parts = topic.parts.read().clone();
@@ -231,15 +231,17 @@ impl Producer {
             drop(w);
             parts = topic.parts.read().clone();
         }
-        self.buffer_loaded(topic, &parts, record, cb, deadline);
+        let mut record = record;
+        self.buffer_loaded(topic, &parts, &mut record, cb, deadline);
     }
 
+    /// Partitions and appends `record`, taking it.
     #[inline]
     pub(super) fn buffer_loaded(
         &self,
         topic: &TopicBuf,
         parts: &TopicParts,
-        record: Record,
+        record: &mut Record,
         cb: Callback,
         deadline: Option<Instant>,
     ) {
@@ -253,36 +255,35 @@ impl Producer {
                 .ok()
                 .filter(|&p| p < parts.all.len())
         } else {
-            self.pick(&mut **topic.partitioner.lock(), parts, &record)
+            self.pick(&mut **topic.partitioner.lock(), parts, record)
         };
         let Some(rb) = pick.and_then(|p| parts.all.get(p)) else {
             let e = Error::from(ErrorCode::UnknownTopicOrPartition);
-            return self.fail_now(record, cb, e, true);
+            return self.fail_now(std::mem::take(record), cb, e, true);
         };
         // One lock per record: the append reports when the record would open
         // a new batch, so the partitioner can re-pick (KIP-480 stickiness)
         // only then.
         let res = match rb.append(self, record, cb, true, deadline) {
-            Err(Append::NewBatch(record, cb)) => {
+            Err(Append::NewBatch(cb)) => {
                 self.append_new_batch(topic, parts, rb, record, cb, deadline)
             }
             other => other,
         };
-        if let Err(Append::Failed(record, cb, e)) = res {
-            self.fail_now(record, cb, e, true);
+        if let Err(Append::Failed(cb, e)) = res {
+            self.fail_now(std::mem::take(record), cb, e, true);
         }
     }
 
     /// The record opens a new batch: the partitioner may re-pick (KIP-480
     /// stickiness), then it is appended there. Once a batch, so not inlined.
     #[inline(never)]
-    #[allow(clippy::result_large_err)]
     fn append_new_batch(
         &self,
         topic: &TopicBuf,
         parts: &TopicParts,
         rb: &Arc<RecBuf>,
-        record: Record,
+        record: &mut Record,
         cb: Callback,
         deadline: Option<Instant>,
     ) -> std::result::Result<(), Append> {
@@ -291,7 +292,7 @@ impl Producer {
         }
         let mut tp = topic.partitioner.lock();
         let rb = if tp.on_new_batch() {
-            self.pick(&mut **tp, parts, &record)
+            self.pick(&mut **tp, parts, record)
                 .and_then(|p| parts.all.get(p))
                 .unwrap_or(rb)
         } else {
@@ -379,7 +380,8 @@ impl Producer {
             t.parts_gen.fetch_add(1, Ordering::AcqRel);
             // Drain in order while holding the lock: producers queue behind.
             for wr in std::mem::take(&mut w.records) {
-                self.buffer_loaded(&t, &parts, wr.record, wr.cb, wr.deadline);
+                let mut record = wr.record;
+                self.buffer_loaded(&t, &parts, &mut record, wr.cb, wr.deadline);
             }
             t.has_waiting.store(false, Ordering::Release);
             drop(w);
