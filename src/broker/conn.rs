@@ -82,10 +82,10 @@ pub(super) struct Conn {
     rbuf: BytesMut,
     /// Bytes of `rbuf` holding data read (the rest is initialized room).
     rfill: usize,
-    /// The last read ended in `WouldBlock` and no readiness event came
-    /// since: the socket is drained (mio is edge-triggered, so the next
-    /// arrival brings an event), and reading again would only cost a
-    /// syscall that fails. Cleared by `readable`.
+    /// The last read of a plain socket ended in `WouldBlock` and no
+    /// readiness event came since: the socket is drained (mio is
+    /// edge-triggered, so the next arrival brings an event), and reading
+    /// again would only cost a syscall that fails. Cleared by `readable`.
     drained: bool,
     pub(super) inflight: VecDeque<InFlight>,
     pub(super) pending: VecDeque<QueuedReq>,
@@ -407,7 +407,11 @@ impl Conn {
                 }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => {
-                        self.drained = true;
+                        // Plain sockets only: a TLS library may take bytes
+                        // off the socket outside our reads (while writing,
+                        // in a renegotiation) and hold them where no
+                        // readiness event announces them.
+                        self.drained = matches!(self.stream, Stream::Plain(_));
                         if self.rfill == 0 && self.rbuf.capacity() > (4 << 20) {
                             self.rbuf = BytesMut::with_capacity(16 << 10);
                         }
