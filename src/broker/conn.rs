@@ -308,6 +308,11 @@ impl Conn {
         Ok(total)
     }
 
+    /// A readiness event came for the socket: the next `read_frames` reads.
+    pub(super) fn readable(&mut self) {
+        self.drained = false;
+    }
+
     /// Reads what the socket has, returning complete frames (without their
     /// size prefix), each with when its first byte arrived. A frame whose
     /// size prefix is invalid or over `max_read` is an error; memory stays
@@ -318,11 +323,6 @@ impl Conn {
     /// byte of the buffer is zero-filled once, when the buffer grows, not
     /// before every read (a 1 MB fetch response arriving 64 KiB at a time
     /// used to zero 512 KiB per read).
-    /// A readiness event came for the socket: the next `read_frames` reads.
-    pub(super) fn readable(&mut self) {
-        self.drained = false;
-    }
-
     pub(super) fn read_frames(
         &mut self,
         max_read: i32,
@@ -398,7 +398,6 @@ impl Conn {
                     )));
                 }
                 Ok(n) => {
-                    self.drained = false;
                     self.rfill = len + n;
                     self.last_active = Instant::now();
                     if self.read_started.is_none() {

@@ -61,11 +61,11 @@ impl Source {
             name,
             client.settings().on_thread_start.clone(),
             move || {
-                let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
+                let (resp_tx, resp_rx) = Inbox::channel(&signal);
                 SourceLoop {
                     c,
                     src: s,
-                    resp_tx: Inbox::new(resp_tx, signal.clone()),
+                    resp_tx,
                     signal,
                     resp_rx,
                     session: Session::default(),

@@ -64,8 +64,6 @@ pub(crate) struct Producer {
     /// Batches in flight over every sink (an epoch bump waits for zero).
     pub(crate) inflight_batches: AtomicUsize,
     completions: Mutex<Option<Inbox<Completion>>>,
-    /// What `ks-prom` waits on (see [`Signal`]).
-    prom_signal: Arc<Signal>,
     completion_thread: Mutex<Option<JoinHandle<()>>>,
     pub(crate) flushing: AtomicUsize,
     pub(crate) aborting: AtomicUsize,
@@ -104,8 +102,9 @@ impl Producer {
     }
 
     pub(crate) fn start(cluster: Arc<Cluster>, cfg: ProducerSettings) -> Result<Arc<Producer>> {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        // What `ks-prom` waits on (see [`Signal`]).
         let prom_signal = Arc::new(Signal::default());
+        let (tx, rx) = Inbox::channel(&prom_signal);
         let on_start = cluster.settings().on_thread_start.clone();
         let cfg_txn = cfg.transactional_id.clone().map(|id| {
             let ms = i32::try_from(cfg.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
@@ -125,8 +124,7 @@ impl Producer {
             id: IdState::default(),
             idempotent: AtomicBool::new(idempotent),
             inflight_batches: AtomicUsize::new(0),
-            completions: Mutex::new(Some(Inbox::new(tx, prom_signal.clone()))),
-            prom_signal: prom_signal.clone(),
+            completions: Mutex::new(Some(tx)),
             completion_thread: Mutex::new(None),
             flushing: AtomicUsize::new(0),
             aborting: AtomicUsize::new(0),
@@ -441,9 +439,11 @@ impl Producer {
                 rb.fail_all(self, Error::ClientClosed);
             }
         }
-        drop(self.completions.lock().take());
-        // Its channel is disconnected now: wake it to see that.
-        self.prom_signal.notify();
+        // ks-prom wakes to find its channel disconnected.
+        let completions = self.completions.lock().take();
+        if let Some(c) = completions {
+            c.close();
+        }
         let join = self.completion_thread.lock().take();
         if let Some(j) = join {
             if j.thread().id() != std::thread::current().id() {

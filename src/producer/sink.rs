@@ -80,12 +80,12 @@ impl Sink {
         let on_start = p.cluster.settings().on_thread_start.clone();
         let s = sink.clone();
         let join = crate::sync::thread::spawn_named(name, on_start, move || {
-            let (resp_tx, resp_rx) = crossbeam_channel::unbounded();
+            let (resp_tx, resp_rx) = Inbox::channel(&signal);
             let mut l = SinkLoop {
                 p,
                 handle: None,
                 sink: s,
-                resp_tx: Inbox::new(resp_tx, signal.clone()),
+                resp_tx,
                 signal,
                 resp_rx,
                 inflight: HashMap::new(),

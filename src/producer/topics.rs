@@ -42,7 +42,7 @@ pub(crate) struct TopicBuf {
     pub(crate) name: Arc<str>,
     pub(crate) parts: RwLock<Arc<TopicParts>>,
     pub(super) partitioner: Mutex<Box<dyn TopicPartitioner>>,
-    /// Bumped after each write of `parts` (see `LAST_TOPIC`).
+    /// Bumped after each write of `parts` (see `LAST_TOPICS`).
     pub(super) parts_gen: AtomicU64,
     /// The partitioner is the manual one: records are placed by their
     /// `partition` without its lock.
@@ -79,15 +79,15 @@ impl TopicBackupIter for Backups<'_> {
     }
 }
 
-/// Producers told apart in [`LAST_TOPIC`] (an address could be reused).
+/// Producers told apart in [`LAST_TOPICS`] (an address could be reused).
 static NEXT_PRODUCER: AtomicU64 = AtomicU64::new(1);
 
 pub(super) fn producer_uid() -> u64 {
     NEXT_PRODUCER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What [`LAST_TOPIC`] holds: the topic a thread last produced to, and
-/// its partitions as of `gen`.
+/// What [`LAST_TOPICS`] holds per topic: the topic, and its partitions as
+/// of `gen`.
 struct LastTopic {
     uid: u64,
     name: Topic,
@@ -96,17 +96,29 @@ struct LastTopic {
     parts: Arc<TopicParts>,
 }
 
+/// How many topics a thread remembers: a caller interleaving a few topics
+/// still hits (a miss looks the topic up, clones its partitions and
+/// replaces an entry, more than the plain lookup).
+const LAST_TOPICS_KEPT: usize = 4;
+
+/// The topics a thread produced to last, and which entry a miss replaces.
+struct LastTopics {
+    entries: Vec<LastTopic>,
+    next: usize,
+}
+
 thread_local! {
-    /// The topic this thread last produced to, per producer uid. Callers
-    /// mostly produce to one topic in a row; a hit appends with no atomic
-    /// read-modify-write on anything another producing thread writes (the
-    /// topic map's lock, the topic's and its partitions' reference counts):
-    /// those cache lines made two threads producing to one topic take
-    /// turns. It holds one topic of one producer per thread until the
-    /// thread produces elsewhere or exits (after close: memory only, the
-    /// partitions are failed and emptied at close, and produce fails before
-    /// any lookup).
-    static LAST_TOPIC: RefCell<Option<LastTopic>> = const { RefCell::new(None) };
+    /// The topics this thread last produced to, per producer uid. A hit
+    /// appends with no atomic read-modify-write on anything another
+    /// producing thread writes (the topic map's lock, the topic's and its
+    /// partitions' reference counts): those cache lines made two threads
+    /// producing to one topic take turns. It holds up to
+    /// `LAST_TOPICS_KEPT` topics per thread until they are replaced or the
+    /// thread exits (after close: memory only, the partitions are failed
+    /// and emptied at close, and produce fails before any lookup).
+    static LAST_TOPICS: RefCell<LastTopics> = const {
+        RefCell::new(LastTopics { entries: Vec::new(), next: 0 })
+    };
 }
 
 impl Producer {
@@ -120,17 +132,19 @@ impl Producer {
         cb: Callback,
         deadline: Option<Instant>,
     ) -> std::result::Result<(), Callback> {
-        LAST_TOPIC.with(|l| {
+        LAST_TOPICS.with(|l| {
             // Shared borrow only: a callback run inline (after close) may
             // produce again on this thread.
             let Ok(g) = l.try_borrow() else {
                 return Err(cb);
             };
-            match &*g {
+            let hit = g
+                .entries
+                .iter()
+                .find(|c| c.uid == self.uid && c.name.same(&record.topic));
+            match hit {
                 Some(c)
-                    if c.uid == self.uid
-                        && c.name.same(&record.topic)
-                        && c.gen == c.topic.parts_gen.load(Ordering::Acquire)
+                    if c.gen == c.topic.parts_gen.load(Ordering::Acquire)
                         && !c.parts.all.is_empty()
                         && !c.topic.has_waiting.load(Ordering::Acquire) =>
                 {
@@ -143,20 +157,34 @@ impl Producer {
     }
 
     /// The topic's buffer, creating it (and asking for its metadata) if
-    /// new; remembered as the thread's last topic.
+    /// new; remembered among the thread's last topics.
     pub(super) fn topic(&self, name: &Topic) -> Arc<TopicBuf> {
         let t = self.topic_by_name(name);
-        let gen = t.parts_gen.load(Ordering::Acquire);
-        let parts = t.parts.read().clone();
-        LAST_TOPIC.with(|l| {
-            if let Ok(mut g) = l.try_borrow_mut() {
-                *g = Some(LastTopic {
-                    uid: self.uid,
-                    name: name.clone(),
-                    topic: t.clone(),
-                    gen,
-                    parts,
-                });
+        let entry = LastTopic {
+            uid: self.uid,
+            name: name.clone(),
+            topic: t.clone(),
+            gen: t.parts_gen.load(Ordering::Acquire),
+            parts: t.parts.read().clone(),
+        };
+        LAST_TOPICS.with(|l| {
+            let Ok(mut g) = l.try_borrow_mut() else {
+                return;
+            };
+            // A stale entry for the topic is refreshed in place; otherwise
+            // a free slot, or the oldest, takes it.
+            let at = g
+                .entries
+                .iter()
+                .position(|c| c.uid == entry.uid && c.name.same(&entry.name));
+            match at {
+                Some(i) => g.entries[i] = entry,
+                None if g.entries.len() < LAST_TOPICS_KEPT => g.entries.push(entry),
+                None => {
+                    let i = g.next % LAST_TOPICS_KEPT;
+                    g.next = i + 1;
+                    g.entries[i] = entry;
+                }
             }
         });
         t

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 /// A wake-up flag that sleeps on a condvar. crossbeam's blocking receive
@@ -60,8 +60,23 @@ impl<R> Clone for Inbox<R> {
 }
 
 impl<R> Inbox<R> {
-    pub(crate) fn new(tx: Sender<R>, signal: Arc<Signal>) -> Inbox<R> {
-        Inbox { tx, signal }
+    /// A reply channel into `signal`'s worker: the inbox and the worker's
+    /// receiving end.
+    pub(crate) fn channel(signal: &Arc<Signal>) -> (Inbox<R>, Receiver<R>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let inbox = Inbox {
+            tx,
+            signal: signal.clone(),
+        };
+        (inbox, rx)
+    }
+
+    /// Drops this sender and wakes the worker, which sees the channel
+    /// disconnected once every sender is gone.
+    pub(crate) fn close(self) {
+        let signal = self.signal.clone();
+        drop(self);
+        signal.notify();
     }
 
     /// Queues a reply and wakes the worker (nothing when it is gone).
