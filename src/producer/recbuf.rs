@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, TimeoutKind};
 use crate::protocol::compression::Codec;
 use crate::protocol::produce::{WireBatch, WireHeader};
 use crate::protocol::record_batch::{
-    from_v2_batch, records_of, seal_batch, write_message_set, BatchHeader, WrittenSet,
+    from_v2_batch, records_of, seal_batch, write_message_set, BatchHeader, WrittenBatch, WrittenSet,
 };
 use crate::protocol::record_batch::{HeaderRef, RecordsBuf, RECORD_BATCH_OVERHEAD};
 use crate::record::Record;
@@ -40,6 +40,39 @@ pub(crate) struct RecBatch {
     /// passes before the batch is written, the partition's buffered records
     /// fail as with a delivery timeout.
     pub(crate) deadline: Option<Instant>,
+    /// Whether a sink took its records to encode them outside the lock
+    /// (`take_v2`): no sink may send or encode it until `finish_v2`.
+    pub(crate) encoding: bool,
+}
+
+/// A sealed batch's records and header, taken under the partition lock to
+/// be encoded (CRC-32C, compression) outside it, so producing threads do
+/// not wait on the encode of the batch before theirs.
+pub(crate) struct V2Job {
+    pub(crate) id: u64,
+    records: RecordsBuf,
+    header: BatchHeader,
+}
+
+/// An encoded v2 batch: its header, records section and figures.
+pub(crate) type SealedV2 = ([u8; RECORD_BATCH_OVERHEAD], bytes::Bytes, WrittenBatch);
+
+impl V2Job {
+    /// Encodes the batch: the records section is the records buffer itself
+    /// (not a copy) unless compression made it smaller.
+    pub(crate) fn encode(
+        &mut self,
+        codec: crate::producer::CompressionCodec,
+        scratch: &mut Vec<u8>,
+    ) -> crate::error::Result<SealedV2> {
+        seal_batch(
+            &mut self.records,
+            &self.header,
+            codec.codec,
+            codec.level,
+            scratch,
+        )
+    }
 }
 
 /// Where a batch is in its life.
@@ -79,6 +112,25 @@ pub(crate) struct Stamp {
 }
 
 impl RecBatch {
+    /// A new open batch.
+    fn new(id: u64, records: RecordsBuf, entries: Vec<(Record, Callback)>) -> RecBatch {
+        RecBatch {
+            id,
+            records,
+            entries,
+            user_bytes: 0,
+            created: Instant::now(),
+            state: BatchState::Open,
+            tries: 0,
+            stamp: None,
+            wire: None,
+            codec_used: Codec::None,
+            uncompressed: 0,
+            deadline: None,
+            encoding: false,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -114,38 +166,52 @@ impl RecBatch {
         });
     }
 
-    /// Seals the records into a v2 batch with the batch's stamp (if any):
-    /// the records section is the records buffer itself, not a copy.
-    pub(crate) fn encode_v2(
-        &mut self,
-        transactional: bool,
-        codec: crate::producer::CompressionCodec,
-        scratch: &mut Vec<u8>,
-    ) -> crate::error::Result<()> {
+    /// Seals the batch and takes its records to be encoded outside the
+    /// lock, with the batch's stamp (if any). Until [`RecBatch::finish_v2`]
+    /// the batch is `encoding`: appends go to a new batch, and no sink sends
+    /// or encodes it.
+    pub(crate) fn take_v2(&mut self, transactional: bool) -> V2Job {
         let (pid, epoch, seq) = self
             .stamp
             .map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.base_sequence));
-        let header = BatchHeader {
-            producer_id: pid,
-            producer_epoch: epoch,
-            base_sequence: seq,
-            transactional,
-            partition_leader_epoch: -1,
-        };
-        let (header, records, w) = seal_batch(
-            &mut self.records,
-            &header,
-            codec.codec,
-            codec.level,
-            scratch,
-        )?;
-        self.codec_used = w.codec_used;
-        self.uncompressed = w.uncompressed_len;
-        self.wire = Some(WireBatch {
-            header: WireHeader::V2(header),
-            records,
-        });
-        Ok(())
+        self.seal();
+        self.encoding = true;
+        V2Job {
+            id: self.id,
+            records: std::mem::take(&mut self.records),
+            header: BatchHeader {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: seq,
+                transactional,
+                partition_leader_epoch: -1,
+            },
+        }
+    }
+
+    /// Puts the outcome of a [`V2Job`] back: the encoded batch, or on
+    /// failure the records, to be tried again.
+    pub(crate) fn finish_v2(
+        &mut self,
+        job: V2Job,
+        res: crate::error::Result<SealedV2>,
+    ) -> crate::error::Result<()> {
+        self.encoding = false;
+        match res {
+            Ok((header, records, w)) => {
+                self.codec_used = w.codec_used;
+                self.uncompressed = w.uncompressed_len;
+                self.wire = Some(WireBatch {
+                    header: WireHeader::V2(header),
+                    records,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.records = job.records;
+                Err(e)
+            }
+        }
     }
 
     /// Encodes the records as a message set of `magic` (Produce v0-v2,
@@ -238,20 +304,11 @@ impl RecBufInner {
         }
         let cap = self.next_batch_cap;
         let records_cap = self.next_records_cap.min(max);
-        self.batches.push_back(RecBatch {
-            id: p.next_batch_id(),
-            records: RecordsBuf::new(records_cap),
-            entries: Vec::with_capacity(cap),
-            user_bytes: 0,
-            created: Instant::now(),
-            state: BatchState::Open,
-            tries: 0,
-            stamp: None,
-            wire: None,
-            codec_used: Codec::None,
-            uncompressed: 0,
-            deadline: None,
-        });
+        self.batches.push_back(RecBatch::new(
+            p.next_batch_id(),
+            RecordsBuf::new(records_cap),
+            Vec::with_capacity(cap),
+        ));
         self.linger_until = (!p.cfg.linger.is_zero()).then(|| Instant::now() + p.cfg.linger);
         sealed
     }
@@ -512,5 +569,66 @@ impl HeaderRef for crate::record::RecordHeader {
     }
     fn value(&self) -> Option<&[u8]> {
         self.value.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::CompressionCodec;
+
+    fn batch(n: i64) -> RecBatch {
+        let mut records = RecordsBuf::new(0);
+        for i in 0..n {
+            records.append::<crate::record::RecordHeader>(1_000 + i, None, Some(b"value"), &[]);
+        }
+        RecBatch::new(7, records, Vec::new())
+    }
+
+    #[test]
+    fn a_batch_encoded_outside_the_lock_is_sealed_meanwhile_and_gets_the_same_bytes() {
+        let mut expect = batch(3);
+        let header = BatchHeader {
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+            partition_leader_epoch: -1,
+        };
+        let (h, body, _) = seal_batch(
+            &mut expect.records,
+            &header,
+            Codec::None,
+            None,
+            &mut Vec::new(),
+        )
+        .expect("seal");
+
+        let mut b = batch(3);
+        let mut job = b.take_v2(false);
+        // While encoding: closed to appends, records out, not sendable.
+        assert_eq!(b.state, BatchState::Sealed);
+        assert!(b.encoding);
+        assert!(b.records.is_empty());
+        let res = job.encode(CompressionCodec::none(), &mut Vec::new());
+        b.finish_v2(job, res).expect("finish");
+        assert!(!b.encoding);
+        let w = b.wire.as_ref().expect("encoded");
+        assert!(matches!(&w.header, WireHeader::V2(got) if *got == h));
+        assert_eq!(w.records, body);
+        assert_eq!(b.uncompressed, body.len());
+    }
+
+    #[test]
+    fn a_failed_encode_puts_the_records_back_for_the_next_try() {
+        let mut b = batch(2);
+        let before = b.records.as_bytes().to_vec();
+        let job = b.take_v2(false);
+        let err = b.finish_v2(job, Err(Error::protocol("compression failed")));
+        assert!(err.is_err());
+        assert!(!b.encoding);
+        assert!(b.wire.is_none());
+        assert_eq!(b.records.as_bytes(), &before[..]);
+        assert_eq!(b.records.count(), 2);
     }
 }

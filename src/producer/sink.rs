@@ -19,7 +19,7 @@ use crossbeam_channel::Receiver;
 
 use super::buffer::Producer;
 use super::completion::{Completion, Outcome};
-use super::recbuf::{RecBatch, RecBuf, RecBufInner, Stamp};
+use super::recbuf::{RecBatch, RecBuf, RecBufInner, Stamp, V2Job};
 use super::ProduceBatchMetrics;
 use crate::broker::BrokerHandle;
 use crate::error::{Error, ErrorCode, Result};
@@ -395,7 +395,11 @@ impl SinkLoop {
         crate::producer::CompressionCodec::none()
     }
 
-    fn stamp_and_encode(&mut self, g: &mut RecBufInner, idx: usize, plan: &Plan) -> Result<()> {
+    /// Stamps batch `idx` (idempotence) and fits it to the broker's message
+    /// format. A v2 batch not yet encoded is sealed and its records taken,
+    /// to be encoded outside the lock (`collect`); a message set (Kafka 0.10
+    /// and older, the rare path) is encoded here.
+    fn stamp(&mut self, g: &mut RecBufInner, idx: usize, plan: &Plan) -> Result<Option<V2Job>> {
         let (codec, magic) = (plan.codec, plan.magic);
         // Message sets carry no producer id or sequence.
         let id = plan.id.filter(|_| magic == 2);
@@ -405,7 +409,6 @@ impl SinkLoop {
         };
         b.fit_format(magic, codec, &mut self.scratch)?;
         let mut new_seq = None;
-        let mut sealed_len = None;
         if let (Some(id), None) = (id, b.stamp) {
             b.stamp = Some(Stamp {
                 producer_id: id.id,
@@ -423,21 +426,25 @@ impl SinkLoop {
                 set_header_sequence(h, records, id.id, id.epoch, next_seq);
             }
         }
-        if b.wire.is_none() {
-            sealed_len = Some(b.records.len());
-            if magic < 2 {
-                b.encode_message_set(magic, codec, &mut self.scratch)?;
-            } else {
-                b.encode_v2(self.p.txn.is_some(), codec, &mut self.scratch)?;
-            }
-        }
-        if let Some(n) = sealed_len {
-            g.note_batch_len(n, self.p.cfg.batch_max_bytes as usize);
-        }
+        // The sequence is the batch's once stamped, encoded or not.
         if let Some(s) = new_seq {
             g.next_seq = s;
         }
-        Ok(())
+        let Some(b) = g.batches.get_mut(idx) else {
+            return Err(Error::protocol("internal: batch vanished"));
+        };
+        if b.wire.is_some() {
+            return Ok(None);
+        }
+        let sealed_len = b.records.len();
+        let job = if magic < 2 {
+            b.encode_message_set(magic, codec, &mut self.scratch)?;
+            None
+        } else {
+            Some(b.take_v2(self.p.txn.is_some()))
+        };
+        g.note_batch_len(sealed_len, self.p.cfg.batch_max_bytes as usize);
+        Ok(job)
     }
 
     fn on_reply(&mut self, id: u64, res: Result<(i16, ProduceResponse)>) {

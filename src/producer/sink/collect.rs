@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use super::{Plan, SentPart, SinkLoop};
 use crate::error::Error;
+use crate::error::Result;
 use crate::logger::klog;
-use crate::producer::recbuf::{BatchState, RecBuf, RecBufInner};
+use crate::producer::recbuf::{BatchState, RecBuf, RecBufInner, SealedV2, V2Job};
 use crate::protocol::produce::{TopicBatches, WireBatch};
 use crate::protocol::record_batch::RECORD_BATCH_OVERHEAD;
 
@@ -60,7 +61,7 @@ impl SinkLoop {
                 continue;
             }
             let mut g = rb.inner.lock();
-            let Some((idx, est)) = self.next_ready(&mut g, plan) else {
+            let Some((mut idx, est)) = self.next_ready(&mut g, plan) else {
                 scan.note(g.next_wakeup());
                 continue;
             };
@@ -68,15 +69,37 @@ impl SinkLoop {
                 scan.all = false;
                 break;
             }
-            if let Err(e) = self.stamp_and_encode(&mut g, idx, plan) {
-                if let (Error::RecordFormat(_), Some(b)) = (&e, g.batches.get(idx)) {
-                    // Headers in a message set: fail, do not retry forever.
-                    unwritable.push((rb.clone(), b.id, e));
-                } else {
-                    klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
+            let job = match self.stamp(&mut g, idx, plan) {
+                Ok(job) => job,
+                Err(e) => {
+                    if let (Error::RecordFormat(_), Some(b)) = (&e, g.batches.get(idx)) {
+                        // Headers in a message set: fail, do not retry forever.
+                        unwritable.push((rb.clone(), b.id, e));
+                    } else {
+                        self.encode_failed(rb, &e);
+                    }
+                    scan.note(g.next_wakeup());
+                    continue;
                 }
-                scan.note(g.next_wakeup());
-                continue;
+            };
+            if let Some(mut job) = job {
+                // The CRC and any compression run without the lock: the
+                // producing threads append to the next batch meanwhile.
+                drop(g);
+                let res = job.encode(plan.codec, &mut self.scratch);
+                g = rb.inner.lock();
+                match self.finish_encode(&mut g, job, res) {
+                    Ok(Some(i)) => idx = i,
+                    Ok(None) => {
+                        scan.all = false;
+                        continue;
+                    }
+                    Err(e) => {
+                        self.encode_failed(rb, &e);
+                        scan.note(g.next_wakeup());
+                        continue;
+                    }
+                }
             }
             let Some((batch_id, tries, wire)) = self.mark_inflight(&mut g, idx) else {
                 scan.note(g.next_wakeup());
@@ -130,7 +153,7 @@ impl SinkLoop {
         }
         let idx = g.inflight;
         let open = idx + 1 == g.batches.len();
-        let b = g.batches.get(idx)?;
+        let b = g.batches.get(idx).filter(|b| !b.encoding)?;
         // Without linger, an open batch goes out only when this sink has no
         // request in flight: records keep filling it while the previous
         // request is on the wire, and the response wakes the sink (kgo sends
@@ -150,6 +173,38 @@ impl SinkLoop {
             .as_ref()
             .map_or(b.records.len() + RECORD_BATCH_OVERHEAD, WireBatch::len);
         Some((idx, est))
+    }
+
+    /// Puts an encode done outside the lock back into its batch. Returns
+    /// the batch's index when this sink may send it now: it is still the
+    /// partition's next to send, and the partition still this sink's. A
+    /// batch failed meanwhile (a purge, an abort) is gone and its encoding
+    /// dropped; one whose partition moved is left encoded for the new sink,
+    /// which is woken (it skipped the batch while it was being encoded).
+    fn finish_encode(
+        &self,
+        g: &mut RecBufInner,
+        job: V2Job,
+        res: Result<SealedV2>,
+    ) -> Result<Option<usize>> {
+        let Some(idx) = g.batches.iter().position(|b| b.id == job.id) else {
+            return Ok(None);
+        };
+        if let Some(b) = g.batches.get_mut(idx) {
+            b.finish_v2(job, res)?;
+        }
+        let ours = g.sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &self.sink));
+        if ours && idx == g.inflight {
+            return Ok(Some(idx));
+        }
+        if let Some(s) = &g.sink {
+            s.wake();
+        }
+        Ok(None)
+    }
+
+    fn encode_failed(&self, rb: &RecBuf, e: &Error) {
+        klog!(self.logger(), Error, "unable to encode batch", "topic" => rb.topic, "partition" => rb.partition, "err" => e);
     }
 
     /// Marks batch `idx` as written (in flight); returns its id, attempt

@@ -39,7 +39,7 @@ mod message_set;
 pub(crate) use decode::DecodeOutput;
 pub(crate) use decode::{decode_batches, DecodedBatch};
 pub(crate) use encode::{
-    seal_batch, set_header_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf,
+    seal_batch, set_header_sequence, write_batch, BatchHeader, HeaderRef, RecordsBuf, WrittenBatch,
 };
 pub(crate) use message_set::{
     from_v2_batch, magic_for_produce, records_of, write_message_set, WrittenSet,
