@@ -542,6 +542,61 @@ fn describe_and_delete_groups_pieces_retry_moved_and_loading_coordinators() {
     c.close();
 }
 
+/// DescribeTransactions is split per transactional id's coordinator; an id
+/// whose coordinator moved (NOT_COORDINATOR) or is loading is asked again of
+/// its coordinator, looked up anew.
+#[test]
+fn describe_transactions_pieces_retry_moved_and_loading_coordinators() {
+    use kafka_sync::fake::CoordinatorType;
+    let cluster = three_brokers("t", 1);
+    let c = client(&cluster);
+    // A transactional id hashes as a group id does.
+    let ids = groups_on_two_coordinators(&c);
+    for (id, _) in &ids {
+        let init = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(id.clone().into())))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        assert_eq!(c.request(init).unwrap().error_code, 0, "{id}");
+    }
+    let names: Vec<TransactionalId> = ids
+        .iter()
+        .map(|(id, _)| TransactionalId(id.clone().into()))
+        .collect();
+    let describe = || {
+        let resp = c
+            .request(DescribeTransactionsRequest::default().with_transactional_ids(names.clone()))
+            .unwrap();
+        let mut codes: Vec<(String, i16, String)> = resp
+            .transaction_states
+            .iter()
+            .map(|t| {
+                let state = t.transaction_state.to_string();
+                (t.transactional_id.0.to_string(), t.error_code, state)
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+    let want: Vec<(String, i16, String)> = ids
+        .iter()
+        .map(|(id, _)| (id.clone(), 0, "Empty".to_string()))
+        .collect();
+    // The client caches both coordinators.
+    assert_eq!(describe(), want);
+    let to = (0..3).find(|b| *b != ids[0].1 && *b != ids[1].1).unwrap();
+    cluster
+        .move_coordinator(CoordinatorType::Transaction, &ids[1].0, to)
+        .unwrap();
+    let key = ApiKey::DescribeTransactions;
+    cluster.intercept(key, Some(ids[0].1), Some(1), |_| Action::ErrorCode(14));
+    let before = cluster.request_count_on(to, key);
+    assert_eq!(describe(), want);
+    assert_eq!(cluster.request_count_on(to, key), before + 1);
+    c.close();
+}
+
 #[test]
 fn a_raw_produce_request_gets_the_clients_acks_and_with_acks_0_its_timeout() {
     let cluster = Cluster::builder()

@@ -151,8 +151,9 @@ impl Client {
     /// groups are split per broker and their responses merged (prefer
     /// [`request_sharded`](Self::request_sharded) for those); anything else
     /// goes to any broker. Retriable connection errors and coordinator or
-    /// controller moves (for the split OffsetFetch, DescribeGroups and
-    /// DeleteGroups too: their groups answered
+    /// controller moves (for the split OffsetFetch, DescribeGroups,
+    /// DeleteGroups and DescribeTransactions too: their groups or
+    /// transactional ids answered
     /// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or
     /// COORDINATOR_LOAD_IN_PROGRESS are sent again to their coordinator,
     /// looked up anew) are retried up to `request_retries` times within

@@ -48,13 +48,13 @@ pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
 /// or is loading: their answers leave `answered` and their entries leave
 /// `asked`. Returns the groups and the entries taken (nothing is taken when
 /// no group moved).
-fn take_groups<A, Q: Clone>(
+fn take_groups<A, Q: Clone, K: PartialEq>(
     answered: &mut Vec<A>,
-    answer: impl Fn(&A) -> (GroupId, i16),
+    answer: impl Fn(&A) -> (K, i16),
     asked: &mut Vec<Q>,
-    group_of: impl Fn(&Q) -> &GroupId,
-) -> (Vec<GroupId>, Vec<Q>) {
-    let gone: Vec<GroupId> = answered
+    group_of: impl Fn(&Q) -> &K,
+) -> (Vec<K>, Vec<Q>) {
+    let gone: Vec<K> = answered
         .iter()
         .map(&answer)
         .filter(|(_, code)| super::route::coordinator_moved(*code).is_some())
@@ -83,6 +83,9 @@ fn emptied<R: Request>(req: &R) -> bool {
         || any
             .downcast_ref::<DeleteGroupsRequest>()
             .is_some_and(|r| r.groups_names.is_empty())
+        || any
+            .downcast_ref::<DescribeTransactionsRequest>()
+            .is_some_and(|r| r.transactional_ids.is_empty())
 }
 
 fn cast<T: 'static, U: 'static>(v: T) -> Result<U> {
@@ -179,7 +182,7 @@ impl Cluster {
     }
 
     /// A batched OffsetFetch's, a DescribeGroups' or a DeleteGroups' groups
-    /// answered NOT_COORDINATOR,
+    /// and a DescribeTransactions' transactional ids answered NOT_COORDINATOR,
     /// COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS are taken
     /// out of their shards, their cached coordinators forgotten, and sent
     /// again after a backoff, split anew (they may now live on different
@@ -221,20 +224,24 @@ impl Cluster {
     }
 
     /// Takes the groups of an OffsetFetch, DescribeGroups or DeleteGroups
-    /// shard whose coordinator moved or is loading out of its request and
-    /// response, forgetting their cached coordinators; returns a request
-    /// for them.
+    /// shard (the transactional ids of a DescribeTransactions shard) whose
+    /// coordinator moved or is loading out of its request and response,
+    /// forgetting their cached coordinators; returns a request for them.
     fn take_moved<R: Request>(&self, shard: &mut ResponseShard<R>) -> Option<R> {
         let resp: &mut dyn Any = shard.resp.as_mut().ok()?;
         let req: &mut dyn Any = &mut shard.req;
-        let (gone, again) = if let Some(resp) = resp.downcast_mut::<DescribeGroupsResponse>() {
+        let names = |gone: Vec<GroupId>| gone.into_iter().map(|g| g.0.to_string()).collect();
+        // (coordinator kind: 0 group, 1 transaction; keys moved; request for them)
+        let (kind, gone, again): (i8, Vec<String>, Result<R>) = if let Some(resp) =
+            resp.downcast_mut::<DescribeGroupsResponse>()
+        {
             let req = req.downcast_mut::<DescribeGroupsRequest>()?;
             let answer =
                 |g: &describe_groups_response::DescribedGroup| (g.group_id.clone(), g.error_code);
             let (gone, taken) = take_groups(&mut resp.groups, answer, &mut req.groups, |g| g);
             let mut again = req.clone();
             again.groups = taken;
-            (gone, cast(again))
+            (0, names(gone), cast(again))
         } else if let Some(resp) = resp.downcast_mut::<DeleteGroupsResponse>() {
             let req = req.downcast_mut::<DeleteGroupsRequest>()?;
             let answer = |g: &delete_groups_response::DeletableGroupResult| {
@@ -244,7 +251,20 @@ impl Cluster {
             let (gone, taken) = take_groups(&mut resp.results, answer, asked, |g| g);
             let mut again = req.clone();
             again.groups_names = taken;
-            (gone, cast(again))
+            (0, names(gone), cast(again))
+        } else if let Some(resp) = resp.downcast_mut::<DescribeTransactionsResponse>() {
+            // As kgo's sharded DescribeTransactions: an id whose
+            // coordinator moved is asked again of its new one.
+            let req = req.downcast_mut::<DescribeTransactionsRequest>()?;
+            let answer = |t: &describe_transactions_response::TransactionState| {
+                (t.transactional_id.clone(), t.error_code)
+            };
+            let asked = &mut req.transactional_ids;
+            let (gone, taken) = take_groups(&mut resp.transaction_states, answer, asked, |t| t);
+            let mut again = req.clone();
+            again.transactional_ids = taken;
+            let gone = gone.into_iter().map(|t| t.0.to_string()).collect();
+            (1, gone, cast(again))
         } else {
             let resp = resp.downcast_mut::<OffsetFetchResponse>()?;
             let req = req.downcast_mut::<OffsetFetchRequest>()?;
@@ -255,20 +275,20 @@ impl Cluster {
                 take_groups(&mut resp.groups, answer, &mut req.groups, |g| &g.group_id);
             let mut again = req.clone();
             again.groups = taken;
-            (gone, cast(again))
+            (0, names(gone), cast(again))
         };
         if gone.is_empty() {
             return None;
         }
-        self.forget_coordinators(&gone);
+        self.forget_coordinators(kind, gone);
         again.ok()
     }
 
-    /// Forgets the cached group coordinators of `groups`.
-    fn forget_coordinators(&self, groups: &[GroupId]) {
+    /// Forgets the cached coordinators of kind `kind` of `keys`.
+    fn forget_coordinators(&self, kind: i8, keys: Vec<String>) {
         let mut cached = self.coordinators.lock();
-        for g in groups {
-            cached.remove(&(0, g.0.to_string()));
+        for k in keys {
+            cached.remove(&(kind, k));
         }
     }
 
