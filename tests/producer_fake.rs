@@ -160,6 +160,35 @@ fn dropped_connections_lose_and_duplicate_nothing() {
     c.close();
 }
 
+/// A produce request lost with its connection is resent at once: only a
+/// second failure in a row waits the retry backoff (30 s here).
+#[test]
+fn a_dropped_produce_connection_is_resent_without_the_backoff() {
+    let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();
+    let c = client(&cluster)
+        .retry_backoff_fn(|_| Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let one = |i: u64| [record("t", i, SIZE, KEYS)];
+    c.produce_sync_timeout(one(0), Duration::from_secs(10))
+        .first()
+        .unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    cluster.intercept(ApiKey::Produce, None, Some(1), move |_| {
+        s.fetch_add(1, Ordering::AcqRel);
+        Action::DropConnection
+    });
+    let start = Instant::now();
+    let res = c.produce_sync_timeout(one(1), Duration::from_secs(10));
+    let took = start.elapsed();
+    res.first().unwrap();
+    assert_eq!(seen.load(Ordering::Acquire), 1, "the drop happened");
+    assert!(took < Duration::from_secs(5), "resent after {took:?}");
+    check_exactly_once_in_order(&read_all(&cluster, "t", 1), 2);
+    c.close();
+}
+
 #[test]
 fn delivery_timeout_fails_gaplessly_in_order() {
     let cluster = Cluster::builder().brokers(1).topic("t", 1).build().unwrap();

@@ -93,6 +93,7 @@ impl Sink {
                 rr: 0,
                 add_backoff: None,
                 scratch: Vec::new(),
+                first_failure_before: None,
             };
             l.run();
         })?;
@@ -139,6 +140,11 @@ struct SinkLoop {
     scratch: Vec<u8>,
     /// When AddPartitionsToTxn may be tried again after a retriable error.
     add_backoff: Option<Instant>,
+    /// Set by the first failed request since the last reply: requests sent
+    /// before this id failed with it (one dropped connection fails every
+    /// request in flight) and are resent at once; a failure of a later
+    /// request backs off.
+    first_failure_before: Option<u64>,
 }
 
 impl SinkLoop {
@@ -458,14 +464,26 @@ impl SinkLoop {
             Err(e) => {
                 // The request's fate is unknown: resend everything, in order.
                 klog!(self.logger(), Warn, "produce request failed, retrying", "broker" => self.sink.broker, "err" => e);
+                // The first failure after a reply resends at once: a dropped
+                // connection (an idle reap, a restart, a proxy) is most often
+                // over by the reconnect, and a dial that fails fails the next
+                // request, which backs off (as fetch sources do).
+                let backoff = match self.first_failure_before {
+                    None => {
+                        self.first_failure_before = Some(self.next_req);
+                        false
+                    }
+                    Some(before) => id >= before,
+                };
                 for (rb, batch, tries) in &sent.parts {
                     if !stale(rb, *batch, *tries) {
-                        self.retry(rb, *batch, true, true);
+                        self.retry(rb, *batch, true, backoff);
                     }
                 }
                 self.p.cluster.trigger_metadata();
             }
             Ok((_, resp)) => {
+                self.first_failure_before = None;
                 self.learn_brokers(&resp);
                 for (rb, batch, tries) in &sent.parts {
                     if stale(rb, *batch, *tries) {
