@@ -254,3 +254,50 @@ fn hostile_fetch_counts_are_retried_without_records() {
     }
     assert_small();
 }
+
+/// A response whose every array element is a few bytes on the wire but ~80
+/// in memory (a million empty DeleteRecords topics, 3 bytes each in a 3 MB
+/// frame) would decode into over a hundred times its size: the decode
+/// stops at the response's memory budget with an error saying so, and the
+/// client goes on.
+#[test]
+fn an_amplifying_response_stops_at_its_memory_budget() {
+    use kafka_sync::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+    let entries = 1_000_000usize;
+    let amplifying = move |r: &Req| {
+        let mut b = Vec::with_capacity(3 * entries + 16);
+        b.extend_from_slice(&0i32.to_be_bytes()); // throttle_time_ms
+        let mut n = entries as u32 + 1; // compact array: count + 1
+        while n >= 0x80 {
+            b.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        b.push(n as u8);
+        for _ in 0..entries {
+            // name "" (compact), partitions [] (compact), no tagged fields
+            b.extend_from_slice(&[1, 1, 0]);
+        }
+        b.push(0); // no tagged fields
+        frame(r, &b)
+    };
+    let answered = Arc::new(AtomicUsize::new(0));
+    let a2 = answered.clone();
+    let s = ScriptServer::start(move |r| match r.key {
+        18 => vec![Action::Raw(support::script::api_versions(r))],
+        21 if a2.fetch_add(1, Ordering::AcqRel) == 0 => vec![Action::Raw(amplifying(r))],
+        21 => vec![Action::Raw(reply(r, &DeleteRecordsResponse::default()))],
+        _ => vec![Action::Drop],
+    });
+    let c = client(&s).build().unwrap();
+    let broker = &c.seed_brokers()[0];
+    let Err(e) = broker.request_pinned(DeleteRecordsRequest::default(), 2) else {
+        panic!("the amplifying response decoded whole");
+    };
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    assert!(msg.contains("memory budget"), "{msg}");
+    // The next answer decodes as usual.
+    let ok = broker.request_pinned(DeleteRecordsRequest::default(), 2);
+    assert!(ok.is_ok(), "{ok:?}");
+    c.close();
+}

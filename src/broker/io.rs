@@ -524,14 +524,15 @@ impl Io {
 
     fn on_api_versions(&mut self, c: &mut Conn, body: Bytes, version: i16) -> Result<()> {
         let mut b = body.clone();
-        let decoded = ApiVersionsResponse::decode(&mut b, version);
+        use crate::messages::wire::with_budget;
+        let decoded = with_budget(b.len(), || ApiVersionsResponse::decode(&mut b, version));
         // KIP-511: a broker that does not know our ApiVersions version answers
         // UNSUPPORTED_VERSION with a v0 body listing what it supports.
         let resp = match decoded {
             Ok(r) if r.error_code != 35 => r,
             _ => {
                 let mut b = body;
-                let v0 = ApiVersionsResponse::decode(&mut b, 0)
+                let v0 = with_budget(b.len(), || ApiVersionsResponse::decode(&mut b, 0))
                     .map_err(|e| Error::protocol(format!("decoding api versions: {e}")))?;
                 if v0.error_code == 35 && version > 0 {
                     let max = v0

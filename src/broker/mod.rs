@@ -140,13 +140,18 @@ impl BrokerShared {
         let Some(mut body) = raw.body else {
             return Ok(R::Response::default());
         };
-        let resp = R::Response::decode(&mut body, raw.version).map_err(|e| {
-            Error::protocol(format!(
-                "decoding response key {} v{}: {e}",
-                R::KEY,
-                raw.version
-            ))
-        })?;
+        let len = body.len();
+        // A hostile frame of one-byte array elements must not decode into a
+        // hundred times its size (wire::with_budget).
+        let resp =
+            crate::messages::wire::with_budget(len, || R::Response::decode(&mut body, raw.version))
+                .map_err(|e| {
+                    Error::protocol(format!(
+                        "decoding response key {} v{}: {e}",
+                        R::KEY,
+                        raw.version
+                    ))
+                })?;
         if let Some(ms) = resp.throttle_ms().filter(|ms| *ms > 0) {
             let after = throttle_after_response(R::KEY, raw.version);
             let d = Duration::from_millis(ms as u64).min(MAX_THROTTLE);

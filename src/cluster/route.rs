@@ -441,7 +441,11 @@ impl Cluster {
         let mut body = raw
             .body
             .ok_or_else(|| Error::protocol("find coordinator: no response"))?;
-        let mut resp = FindCoordinatorResponse::decode(&mut body, raw.version).map_err(|e| {
+        let len = body.len();
+        let decoded = crate::messages::wire::with_budget(len, || {
+            FindCoordinatorResponse::decode(&mut body, raw.version)
+        });
+        let mut resp = decoded.map_err(|e| {
             Error::protocol(format!("decoding find coordinator v{}: {e}", raw.version))
         })?;
         if raw.version >= 4 && single {

@@ -398,6 +398,7 @@ pub(crate) fn get_nullable_array<T>(
     // `get_len` bounded n by the bytes left: every element takes at least one
     // byte on the wire, but may take hundreds in memory, so only a bounded
     // capacity is reserved up front; the rest grows with decoded elements.
+    charge(n.saturating_mul(std::mem::size_of::<T>()))?;
     let mut out = Vec::with_capacity(prealloc::<T>(n));
     for i in 0..n {
         if buf.remaining() == 0 {
@@ -408,6 +409,54 @@ pub(crate) fn get_nullable_array<T>(
         out.push(elem(buf).map_err(|e| e.index(i))?);
     }
     Ok(Some(out))
+}
+
+thread_local! {
+    /// The bytes the decode running on this thread may still spend on
+    /// arrays of decoded structures (`None`: no budget).
+    static BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// How much a decoded response's arrays may take in memory: this many
+/// times its frame, plus [`DECODE_BUDGET_BASE`]. Real responses take a few
+/// times their size (a Metadata partition is ~40 bytes on the wire and
+/// ~150 in memory); a hostile one of one-byte elements, 80-200 each in
+/// memory, would take over a hundred times.
+pub(crate) const DECODE_BUDGET_FACTOR: usize = 16;
+/// See [`DECODE_BUDGET_FACTOR`].
+pub(crate) const DECODE_BUDGET_BASE: usize = 16 << 20;
+
+/// Runs `decode` with a budget for the memory its arrays take, sized from
+/// the `frame_len` bytes it decodes ([`DECODE_BUDGET_FACTOR`]): an array
+/// charges its elements' in-memory size before any is decoded, and one
+/// past the budget fails the decode. Strings, bytes and records are slices
+/// of the frame, so they take nothing more.
+pub(crate) fn with_budget<T>(frame_len: usize, decode: impl FnOnce() -> T) -> T {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let limit = frame_len
+        .saturating_mul(DECODE_BUDGET_FACTOR)
+        .saturating_add(DECODE_BUDGET_BASE);
+    let _restore = Restore(BUDGET.with(|b| b.replace(Some(limit))));
+    decode()
+}
+
+fn charge(bytes: usize) -> Result<(), DecodeError> {
+    BUDGET.with(|b| match b.get() {
+        None => Ok(()),
+        Some(left) if bytes <= left => {
+            b.set(Some(left - bytes));
+            Ok(())
+        }
+        Some(left) => Err(DecodeError::new(format!(
+            "decoded arrays would take {bytes} bytes, over the {left} left of the response's \
+             memory budget ({DECODE_BUDGET_FACTOR} times its size plus 16 MiB)"
+        ))),
+    })
 }
 
 /// The most an array decoder reserves before decoding its elements.
@@ -462,12 +511,39 @@ pub(crate) fn get_tagged(buf: &mut Bytes) -> Result<(i32, Bytes), DecodeError> {
             buf.remaining()
         )));
     }
+    // A kept unknown tag is an entry of a BTreeMap: about 48 bytes.
+    charge(48)?;
     Ok((tag, take(buf, size)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_bounds_what_arrays_take_in_memory() {
+        // A million one-byte elements of 64 bytes each in memory: 64 MB
+        // against a budget of 16 x 1 MB + 16 MiB.
+        let n = 1_000_000usize;
+        let mut frame = (n as i32).to_be_bytes().to_vec();
+        frame.resize(4 + n, 0);
+        let wide = |b: &mut Bytes| get_i8(b).map(|_| [0u8; 64]);
+        let mut b = Bytes::from(frame.clone());
+        let e = with_budget(frame.len(), || get_array(&mut b, false, wide)).unwrap_err();
+        assert!(e.to_string().contains("memory budget"), "{e}");
+        // Without a budget (requests the fake decodes) it decodes, and the
+        // budget ends with its decode.
+        let mut b = Bytes::from(frame.clone());
+        assert_eq!(get_array(&mut b, false, wide).unwrap().len(), n);
+        // Narrow elements fit: 8 bytes each, 8 MB.
+        let narrow = |b: &mut Bytes| get_i8(b).map(i64::from);
+        let mut b = Bytes::from(frame.clone());
+        let got = with_budget(frame.len(), || get_array(&mut b, false, narrow)).unwrap();
+        assert_eq!(got.len(), n);
+        // The budget is the decode's: a second one starts afresh.
+        let mut b = Bytes::from(frame.clone());
+        assert!(with_budget(frame.len(), || get_array(&mut b, false, narrow)).is_ok());
+    }
 
     #[test]
     fn counts_are_checked_before_allocating() {
