@@ -80,6 +80,8 @@ pub(crate) struct Producer {
     pub(crate) has_stopped: AtomicBool,
     /// The transaction state of a transactional producer.
     pub(crate) txn: Option<super::txn::Txn>,
+    /// Spare batch buffers.
+    pub(crate) pool: Arc<super::pool::BufPool>,
 }
 
 impl MetadataListener for Producer {
@@ -111,6 +113,7 @@ impl Producer {
             super::txn::Txn::new(id, ms)
         });
         let idempotent = cfg.idempotent;
+        let pool = super::pool::BufPool::new(cfg.batch_max_bytes as usize);
         let p = Arc::new(Producer {
             hooks: cluster.settings().hooks.clone(),
             cluster,
@@ -135,6 +138,7 @@ impl Producer {
             stopped: Mutex::new(None),
             has_stopped: AtomicBool::new(false),
             txn: cfg_txn,
+            pool,
         });
         let weak = Arc::downgrade(&p);
         let join = crate::sync::thread::spawn_named("ks-prom".into(), on_start, move || {

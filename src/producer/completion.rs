@@ -103,7 +103,7 @@ pub(crate) fn run(rx: Receiver<Completion>, signal: &Signal, producer: Weak<Prod
 pub(crate) fn finish(p: &Producer, c: Completion) {
     let Completion {
         topic,
-        entries,
+        mut entries,
         outcome,
         release,
     } = c;
@@ -112,7 +112,7 @@ pub(crate) fn finish(p: &Producer, c: Completion) {
     // it every later callback): contain it, log it, go on with the next
     // record. One catch_unwind around the loop rather than one per record:
     // a closure per record moved each record (~150 bytes) once more.
-    let mut it = entries.into_iter().enumerate();
+    let mut it = entries.drain(..).enumerate();
     loop {
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for (i, (r, cb)) in &mut it {
@@ -128,6 +128,9 @@ pub(crate) fn finish(p: &Producer, c: Completion) {
             "a produce callback panicked; continuing"
         );
     }
+    drop(it);
+    // The emptied Vec is the next batch's.
+    p.pool.give_entries(entries);
     p.release(release.0, release.1);
 }
 

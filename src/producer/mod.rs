@@ -19,6 +19,7 @@ mod buffer;
 mod completion;
 mod id;
 pub mod partitioner;
+mod pool;
 mod recbuf;
 mod settings;
 mod sink;

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::buffer::Producer;
 use super::completion::{Callback, Completion};
+use super::pool::{BufPool, Pooled};
 use super::sink::Sink;
 use crate::error::{Error, ErrorCode, TimeoutKind};
 use crate::protocol::compression::Codec;
@@ -60,18 +61,26 @@ pub(crate) type SealedV2 = ([u8; RECORD_BATCH_OVERHEAD], bytes::Bytes, WrittenBa
 impl V2Job {
     /// Encodes the batch: the records section is the records buffer itself
     /// (not a copy) unless compression made it smaller.
+    /// Its records buffer goes back to `pool` once the batch is done with
+    /// (uncompressed, when the last reference to the records section goes;
+    /// compressed, at once).
     pub(crate) fn encode(
         &mut self,
         codec: crate::producer::CompressionCodec,
         scratch: &mut Vec<u8>,
+        pool: &Arc<BufPool>,
     ) -> crate::error::Result<SealedV2> {
-        seal_batch(
+        let sealed = seal_batch(
             &mut self.records,
             &self.header,
             codec.codec,
             codec.level,
             scratch,
-        )
+            |buf| Pooled::bytes(buf, pool),
+        )?;
+        // Compressed: the records section is a copy; the buffer is spare.
+        pool.give_records(self.records.take_buf());
+        Ok(sealed)
     }
 }
 
@@ -306,8 +315,8 @@ impl RecBufInner {
         let records_cap = self.next_records_cap.min(max);
         self.batches.push_back(RecBatch::new(
             p.next_batch_id(),
-            RecordsBuf::new(records_cap),
-            Vec::with_capacity(cap),
+            RecordsBuf::from_vec(p.pool.records(records_cap)),
+            p.pool.entries(cap),
         ));
         self.linger_until = (!p.cfg.linger.is_zero()).then(|| Instant::now() + p.cfg.linger);
         sealed
@@ -601,6 +610,7 @@ mod tests {
             Codec::None,
             None,
             &mut Vec::new(),
+            bytes::Bytes::from,
         )
         .expect("seal");
 
@@ -610,7 +620,8 @@ mod tests {
         assert_eq!(b.state, BatchState::Sealed);
         assert!(b.encoding);
         assert!(b.records.is_empty());
-        let res = job.encode(CompressionCodec::none(), &mut Vec::new());
+        let pool = BufPool::new(1 << 20);
+        let res = job.encode(CompressionCodec::none(), &mut Vec::new(), &pool);
         b.finish_v2(job, res).expect("finish");
         assert!(!b.encoding);
         let w = b.wire.as_ref().expect("encoded");

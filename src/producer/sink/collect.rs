@@ -86,7 +86,7 @@ impl SinkLoop {
                 // The CRC and any compression run without the lock: the
                 // producing threads append to the next batch meanwhile.
                 drop(g);
-                let res = job.encode(plan.codec, &mut self.scratch);
+                let res = job.encode(plan.codec, &mut self.scratch, &self.p.pool);
                 g = rb.inner.lock();
                 match self.finish_encode(&mut g, job, res) {
                     Ok(Some(i)) => idx = i,

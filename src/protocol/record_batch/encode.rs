@@ -81,6 +81,21 @@ impl RecordsBuf {
         }
     }
 
+    /// An empty buffer that appends into `buf` (emptied first), keeping
+    /// its capacity.
+    pub(crate) fn from_vec(mut buf: Vec<u8>) -> RecordsBuf {
+        buf.clear();
+        RecordsBuf {
+            buf,
+            ..RecordsBuf::default()
+        }
+    }
+
+    /// Takes the encoded records' buffer, leaving the buffer empty.
+    pub(crate) fn take_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Empties the buffer, keeping its capacity.
     #[cfg(test)]
     pub(crate) fn clear(&mut self) {
@@ -367,6 +382,7 @@ pub(crate) fn seal_batch(
     codec: Codec,
     level: Option<i32>,
     scratch: &mut Vec<u8>,
+    into_bytes: impl FnOnce(Vec<u8>) -> bytes::Bytes,
 ) -> Result<([u8; RECORD_BATCH_OVERHEAD], bytes::Bytes, WrittenBatch)> {
     if records.is_empty() {
         return Err(Error::protocol("cannot write an empty record batch"));
@@ -384,7 +400,6 @@ pub(crate) fn seal_batch(
                 records: records.count(),
             };
             let body = bytes::Bytes::copy_from_slice(scratch);
-            records.buf = Vec::new();
             return Ok((h, body, w));
         }
     }
@@ -395,7 +410,7 @@ pub(crate) fn seal_batch(
         uncompressed_len: raw_len,
         records: records.count(),
     };
-    Ok((h, bytes::Bytes::from(std::mem::take(&mut records.buf)), w))
+    Ok((h, into_bytes(std::mem::take(&mut records.buf)), w))
 }
 
 /// Re-stamps a batch kept as header and records section with new producer
@@ -475,8 +490,15 @@ pub(super) mod tests {
             };
             let mut whole = Vec::new();
             let w1 = write_batch(&recs, &header, codec, None, &mut Vec::new(), &mut whole).unwrap();
-            let (mut h, body, w2) =
-                seal_batch(&mut recs, &header, codec, None, &mut Vec::new()).unwrap();
+            let (mut h, body, w2) = seal_batch(
+                &mut recs,
+                &header,
+                codec,
+                None,
+                &mut Vec::new(),
+                Bytes::from,
+            )
+            .unwrap();
             assert_eq!(w1, w2, "{codec:?}");
             assert!(recs.as_bytes().is_empty() || codec != Codec::None);
             let mut joined = h.to_vec();

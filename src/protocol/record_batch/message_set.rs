@@ -533,6 +533,7 @@ mod tests {
             Codec::Lz4,
             None,
             &mut Vec::new(),
+            bytes::Bytes::from,
         )
         .unwrap();
         let (set, w) = from_v2_batch(&h, &body, 1, Codec::None, None, &mut Vec::new()).unwrap();
