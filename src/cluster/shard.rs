@@ -43,16 +43,15 @@ pub(super) fn is_sharded<R: Request>(req: &R) -> bool {
         .is_some_and(|r| r.group_id.0.is_empty() && r.groups.len() > 1)
 }
 
-/// Whether a shard's request lost all its groups to a retry.
-/// Takes out of a group-batched shard the groups whose coordinator moved
-/// or is loading: their answers leave `answered` and their entries leave
-/// `asked`. Returns the groups and the entries taken (nothing is taken when
-/// no group moved).
+/// Takes out of a shard batched by coordinator key (group or transactional
+/// id) the keys whose coordinator moved or is loading: their answers leave
+/// `answered` and their entries leave `asked`. Returns the keys and the
+/// entries taken (nothing is taken when no coordinator moved).
 fn take_groups<A, Q: Clone, K: PartialEq>(
     answered: &mut Vec<A>,
     answer: impl Fn(&A) -> (K, i16),
     asked: &mut Vec<Q>,
-    group_of: impl Fn(&Q) -> &K,
+    key_of: impl Fn(&Q) -> &K,
 ) -> (Vec<K>, Vec<Q>) {
     let gone: Vec<K> = answered
         .iter()
@@ -66,13 +65,14 @@ fn take_groups<A, Q: Clone, K: PartialEq>(
     answered.retain(|a| !gone.contains(&answer(a).0));
     let taken = asked
         .iter()
-        .filter(|q| gone.contains(group_of(q)))
+        .filter(|q| gone.contains(key_of(q)))
         .cloned()
         .collect();
-    asked.retain(|q| !gone.contains(group_of(q)));
+    asked.retain(|q| !gone.contains(key_of(q)));
     (gone, taken)
 }
 
+/// Whether a shard's request lost all its groups (or ids) to a retry.
 fn emptied<R: Request>(req: &R) -> bool {
     let any: &dyn Any = req;
     any.downcast_ref::<OffsetFetchRequest>()

@@ -454,7 +454,8 @@ fn charge(bytes: usize) -> Result<(), DecodeError> {
         }
         Some(left) => Err(DecodeError::new(format!(
             "decoded arrays would take {bytes} bytes, over the {left} left of the response's \
-             memory budget ({DECODE_BUDGET_FACTOR} times its size plus 16 MiB)"
+             memory budget ({DECODE_BUDGET_FACTOR} times its size plus {} MiB)",
+            DECODE_BUDGET_BASE >> 20
         ))),
     })
 }
@@ -511,7 +512,8 @@ pub(crate) fn get_tagged(buf: &mut Bytes) -> Result<(i32, Bytes), DecodeError> {
             buf.remaining()
         )));
     }
-    // A kept unknown tag is an entry of a BTreeMap: about 48 bytes.
+    // A tagged field, known or kept unknown (an entry of a BTreeMap), takes
+    // up to about 48 bytes in memory.
     charge(48)?;
     Ok((tag, take(buf, size)))
 }

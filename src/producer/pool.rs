@@ -22,6 +22,11 @@ const KEEP: usize = 8;
 /// `buffer.memory` (32 MiB), the bound of its `BufferPool`.
 const MAX_BYTES: usize = 32 << 20;
 
+/// The smallest buffer worth keeping: smaller ones are cheap to allocate,
+/// and would take the slots of batch-sized ones (a record failed alone
+/// completes in an entries `Vec` of one).
+const MIN_BYTES: usize = 4 << 10;
+
 /// One batch's entries: its records and their callbacks.
 pub(crate) type Entries = Vec<(Record, Callback)>;
 
@@ -54,15 +59,15 @@ impl BufPool {
         })
     }
 
-    /// A records buffer with room for at least `cap` bytes.
+    /// A records buffer with room for at least `cap` bytes: a spare one
+    /// that big, or a new one (growing a smaller spare would copy its old
+    /// capacity).
     pub(crate) fn records(&self, cap: usize) -> Vec<u8> {
         let mut s = self.spare.lock();
-        if let Some(v) = s.records.pop() {
+        if let Some(i) = s.records.iter().position(|v| v.capacity() >= cap) {
+            let v = s.records.swap_remove(i);
             s.bytes -= v.capacity();
-            // Growing an empty Vec would copy its old capacity: start anew.
-            if v.capacity() >= cap {
-                return v;
-            }
+            return v;
         }
         drop(s);
         Vec::with_capacity(cap)
@@ -71,11 +76,10 @@ impl BufPool {
     /// An empty entries `Vec` with room for at least `cap` entries.
     pub(crate) fn entries(&self, cap: usize) -> Entries {
         let mut s = self.spare.lock();
-        if let Some(v) = s.entries.pop() {
+        if let Some(i) = s.entries.iter().position(|v| v.capacity() >= cap) {
+            let v = s.entries.swap_remove(i);
             s.bytes -= entries_bytes(&v);
-            if v.capacity() >= cap {
-                return v;
-            }
+            return v;
         }
         drop(s);
         Vec::with_capacity(cap)
@@ -83,7 +87,7 @@ impl BufPool {
 
     pub(crate) fn give_records(&self, mut v: Vec<u8>) {
         let bytes = v.capacity();
-        if bytes == 0 || bytes > self.max_records {
+        if bytes < MIN_BYTES || bytes > self.max_records {
             return;
         }
         v.clear();
@@ -98,7 +102,7 @@ impl BufPool {
         // Only emptied Vecs come back (`completion::finish` drains them);
         // one a full batch would not need is not kept.
         let bytes = entries_bytes(&v);
-        if !v.is_empty() || bytes == 0 || bytes > 4 * self.max_records {
+        if !v.is_empty() || bytes < MIN_BYTES || bytes > 4 * self.max_records {
             return;
         }
         let mut s = self.spare.lock();
@@ -171,16 +175,34 @@ mod tests {
         }
         assert_eq!(pool.spare.lock().records.len(), KEEP);
         assert_eq!(pool.spare.lock().bytes, KEEP * 4096);
-        // Too small for what is asked: a new one, the spare is not grown.
+        // Too small for what is asked: a new one, the spares stay.
         assert!(pool.records(1 << 20).capacity() >= 1 << 20);
+        assert_eq!(pool.spare.lock().records.len(), KEEP);
+        // A buffer too small to be worth keeping is not kept.
+        let small = BufPool::new(1 << 20);
+        small.give_records(Vec::with_capacity(MIN_BYTES - 1));
+        small.give_entries(Entries::with_capacity(1));
+        assert_eq!(small.spare.lock().bytes, 0);
         // Entries come back emptied; a non-empty Vec is not kept.
-        pool.give_entries(Entries::with_capacity(16));
-        let e = pool.entries(8);
-        assert!(e.is_empty() && e.capacity() >= 16);
-        let mut full = Entries::with_capacity(4);
+        small.give_entries(Entries::with_capacity(1024));
+        let e = small.entries(8);
+        assert!(e.is_empty() && e.capacity() >= 1024);
+        let mut full = Entries::with_capacity(1024);
         full.push((Record::default(), Callback::Boxed(Box::new(|_, _| {}))));
-        pool.give_entries(full);
-        assert!(pool.spare.lock().entries.is_empty());
+        small.give_entries(full);
+        assert!(small.spare.lock().entries.is_empty());
+    }
+
+    #[test]
+    fn a_spare_big_enough_is_found_among_smaller_ones() {
+        let pool = BufPool::new(1 << 20);
+        pool.give_records(Vec::with_capacity(1 << 20));
+        pool.give_records(Vec::with_capacity(MIN_BYTES));
+        let big = pool.records(512 << 10);
+        assert!(big.capacity() >= 1 << 20);
+        let s = pool.spare.lock();
+        assert_eq!(s.records.len(), 1, "the small one stays");
+        assert_eq!(s.bytes, MIN_BYTES);
     }
 
     #[test]

@@ -414,7 +414,6 @@ impl SinkLoop {
             return Err(Error::protocol("internal: batch vanished"));
         };
         b.fit_format(magic, codec, &mut self.scratch)?;
-        let mut new_seq = None;
         if let (Some(id), None) = (id, b.stamp) {
             b.stamp = Some(Stamp {
                 producer_id: id.id,
@@ -422,7 +421,8 @@ impl SinkLoop {
                 base_sequence: next_seq,
                 generation: id.generation,
             });
-            new_seq = Some(next_seq.wrapping_add(b.len() as i32) & i32::MAX);
+            // The sequence is the batch's once stamped, encoded or not.
+            g.next_seq = next_seq.wrapping_add(b.len() as i32) & i32::MAX;
             if let Some(WireBatch {
                 header: WireHeader::V2(h),
                 records,
@@ -432,13 +432,6 @@ impl SinkLoop {
                 set_header_sequence(h, records, id.id, id.epoch, next_seq);
             }
         }
-        // The sequence is the batch's once stamped, encoded or not.
-        if let Some(s) = new_seq {
-            g.next_seq = s;
-        }
-        let Some(b) = g.batches.get_mut(idx) else {
-            return Err(Error::protocol("internal: batch vanished"));
-        };
         if b.wire.is_some() {
             return Ok(None);
         }
